@@ -1,0 +1,56 @@
+"""ament_python package ``vla_ros``: also a plain pip-installable Python project.
+
+Import packages: ``vla_sim`` (from ``sim/``), ``vla_policy`` and ``vla_ros``.
+The simulator directory is installed as ``vla_sim`` so that installing the
+project never shadows some other top-level ``sim`` module.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "vla_ros"
+
+packages = find_packages(include=["vla_ros", "vla_ros.*", "vla_policy", "vla_policy.*"])
+packages += ["vla_sim"] + ["vla_sim." + p for p in find_packages(where="sim")]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Vision-language-action stack for ROS 2: PyBullet simulator, cross-attention policy, ROS 2 nodes",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=packages,
+    package_dir={"vla_sim": "sim"},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py") + glob("launch/*.xml") + glob("launch/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    install_requires=[
+        "torch==2.13.0",  # the CPU build on local disk; any other version pulls GBs of CUDA wheels
+        "numpy>=1.24",
+        "pybullet==3.2.7",
+        "gymnasium>=1.0",
+        "tqdm>=4.60",
+        "imageio>=2.30",
+        "imageio-ffmpeg>=0.5",
+        "setuptools",
+    ],
+    extras_require={
+        # ROS 2 Jazzy from PyPI; users with a system ROS 2 install skip this extra.
+        "ros": [
+            "ros-jazzy-rclpy[fastrtps]",
+            "ros-jazzy-std-msgs",
+            "ros-jazzy-sensor-msgs",
+            "ros-jazzy-geometry-msgs",
+            "ros-jazzy-std-srvs",
+            "ros-jazzy-trajectory-msgs",
+            "ros-jazzy-diagnostic-msgs",
+        ],
+        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+    },
+    zip_safe=True,
+    entry_points={"console_scripts": ["vla = vla_ros.cli:main"]},
+)

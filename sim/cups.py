@@ -1,0 +1,88 @@
+"""Procedural hollow cups that fit the Panda's 8 cm finger opening.
+
+A cup is one rigid compound: a bottom disc plus ``STAVES`` thin boxes forming
+the wall. The staves stand *on* the disc, never on the table: wall boxes that
+touch the table multiply the contact count (~7 -> ~150) and slow stepping ~8x.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pybullet as p
+
+STAVES = 12
+WALL = 0.004  # wall thickness (m)
+BOTTOM = 0.006  # bottom disc thickness (m)
+MASS = 0.12  # kg
+FRICTION = 1.0
+
+
+@dataclass(frozen=True)
+class CupSpec:
+    """Geometry, placement and colour of one cup (base frame, metres)."""
+
+    colour: str
+    rgba: tuple[float, float, float, float]
+    x: float
+    y: float
+    radius: float
+    height: float
+    yaw: float
+
+
+def spawn_cup(client: int, spec: CupSpec) -> int:
+    """Create the cup in ``client`` standing on the table (z = 0); return its body id."""
+    # Stave width covers its share of the circumference with a little overlap.
+    stave_w = 2.0 * spec.radius * math.tan(math.pi / STAVES) * 1.1
+    wall_h = spec.height - BOTTOM
+    r_mid = spec.radius - WALL / 2.0
+    shape_types = [p.GEOM_CYLINDER]
+    half_extents: list[list[float]] = [[0.0, 0.0, 0.0]]
+    radii = [spec.radius]
+    lengths = [BOTTOM]
+    positions: list[list[float]] = [[0.0, 0.0, BOTTOM / 2.0]]
+    orientations: list[list[float]] = [[0.0, 0.0, 0.0, 1.0]]
+    for i in range(STAVES):
+        a = 2.0 * math.pi * i / STAVES
+        shape_types.append(p.GEOM_BOX)
+        half_extents.append([WALL / 2.0, stave_w / 2.0, wall_h / 2.0])
+        radii.append(0.0)
+        lengths.append(0.0)
+        positions.append([r_mid * math.cos(a), r_mid * math.sin(a), BOTTOM + wall_h / 2.0])
+        orientations.append(list(p.getQuaternionFromEuler([0.0, 0.0, a])))
+    collision = p.createCollisionShapeArray(
+        shapeTypes=shape_types,
+        halfExtents=half_extents,
+        radii=radii,
+        lengths=lengths,
+        collisionFramePositions=positions,
+        collisionFrameOrientations=orientations,
+        physicsClientId=client,
+    )
+    visual = p.createVisualShapeArray(
+        shapeTypes=shape_types,
+        halfExtents=half_extents,
+        radii=radii,
+        lengths=lengths,
+        visualFramePositions=positions,
+        visualFrameOrientations=orientations,
+        physicsClientId=client,
+    )
+    body = p.createMultiBody(
+        baseMass=MASS,
+        baseCollisionShapeIndex=collision,
+        baseVisualShapeIndex=visual,
+        basePosition=[spec.x, spec.y, 0.0005],
+        baseOrientation=p.getQuaternionFromEuler([0.0, 0.0, spec.yaw]),
+        # Centre of mass low in the cup, as for a real one, so it stands stably.
+        baseInertialFramePosition=[0.0, 0.0, spec.height * 0.35],
+        physicsClientId=client,
+    )
+    p.changeVisualShape(body, -1, rgbaColor=spec.rgba, physicsClientId=client)
+    p.changeDynamics(
+        body, -1, lateralFriction=FRICTION, spinningFriction=0.001, rollingFriction=0.0001,
+        physicsClientId=client,
+    )
+    return body

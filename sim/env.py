@@ -1,0 +1,232 @@
+"""``PickCupEnv``: a Franka Panda, a table and 1-6 coloured cups in PyBullet.
+
+Action (4,): end-effector linear velocity (vx, vy, vz) in the robot base frame
+(m/s, clipped per axis to ``max_linear_speed``) and a gripper command in [0, 1]
+(1 = fully open, 0 = closed with 40 N). The same interface the ROS layer exposes
+as a MoveIt-Servo-style twist plus a gripper command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pybullet as p
+from gymnasium import spaces
+
+from .camera import PinholeCamera
+from .config import EnvConfig, validate_colour
+from .cups import spawn_cup
+from .instructions import canonical_instruction
+from .outcomes import (
+    ABSTAINED,
+    SUCCESS,
+    TIMEOUT,
+    CupState,
+    OutcomeTracker,
+)
+from .robot import EE_LINK, IK_EVERY, Panda
+from .scene import SceneSpec, sample_scene
+
+TABLE_Z = -0.626  # table URDF origin so that its top is at z = 0 in the base frame
+SETTLE_STEPS = 24
+VIDEO_SIZE = (480, 360)
+
+
+class PickCupEnv(gym.Env):
+    """Pick up the cup of the named colour. See the module docstring for the action."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = EnvConfig(**overrides)
+        elif overrides:
+            raise TypeError("pass either an EnvConfig or keyword overrides, not both")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.config = config
+        self.render_mode = render_mode
+        self.client = p.connect(p.GUI if config.gui else p.DIRECT)
+        if self.client < 0:
+            raise RuntimeError("could not connect to PyBullet (GUI mode needs a display)")
+        limit = np.float32(config.max_linear_speed)
+        self.action_space = spaces.Box(
+            low=np.array([-limit, -limit, -limit, 0.0], np.float32),
+            high=np.array([limit, limit, limit, 1.0], np.float32),
+            dtype=np.float32,
+        )
+        obs: dict[str, spaces.Space] = {
+            "ee_pose": spaces.Box(-np.inf, np.inf, (7,), np.float32),
+            "gripper_width": spaces.Box(0.0, 0.08, (1,), np.float32),
+            "joint_positions": spaces.Box(-np.inf, np.inf, (9,), np.float32),
+        }
+        cam = config.camera
+        if config.render_images:
+            obs["image"] = spaces.Box(0, 255, (cam.height, cam.width, 3), np.uint8)
+            if config.wrist_camera:
+                obs["wrist_image"] = spaces.Box(0, 255, (cam.height, cam.width, 3), np.uint8)
+        self.observation_space = spaces.Dict(obs)
+        self.scene: SceneSpec | None = None
+        self.camera: PinholeCamera | None = None
+        self.robot: Panda | None = None
+        self.cup_ids: dict[str, int] = {}
+        self._rest_z: dict[str, float] = {}
+        self._tracker: OutcomeTracker | None = None
+        self._steps = 0
+        self.clipped_actions = 0
+
+    # -- gymnasium API -------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Build the scene of ``seed``. Options: ``target`` (colour or "random")."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        target = options.pop("target", None)
+        if options:
+            raise ValueError(f"unknown reset options: {sorted(options)}; supported: ['target']")
+        if target is not None and target != "random":
+            target = validate_colour(target)
+        if seed is None:
+            seed = int(self.np_random.integers(0, 2**31 - 1))
+        self.scene = sample_scene(self.config, seed, target)
+        self._build_world(self.scene)
+        self._tracker = OutcomeTracker(self.scene.target, self.scene.target_present, 1.0 / self.config.control_hz)
+        self._steps = 0
+        self.clipped_actions = 0
+        return self._observation(), self._info()
+
+    def step(self, action):
+        if self._tracker is None:
+            raise RuntimeError("call reset() before step()")
+        if self._tracker.outcome is not None:
+            raise RuntimeError(f"episode already ended ({self._tracker.outcome}); call reset()")
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (4,):
+            raise ValueError(f"action must have 4 values (vx, vy, vz, gripper), got shape {action.shape}")
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be finite, got {action.tolist()}")
+        clipped = np.clip(action, self.action_space.low, self.action_space.high)
+        if np.any(clipped != action):
+            self.clipped_actions += 1
+        cfg = self.config
+        dt = 1.0 / cfg.control_hz
+        start, end = self.robot.begin_control_step(clipped[:3], float(clipped[3]), dt)
+        n = cfg.substeps
+        for k in range(n):
+            if k % IK_EVERY == 0:
+                self.robot.track(start + (end - start) * min(1.0, (k + IK_EVERY) / n))
+            p.stepSimulation(physicsClientId=self.client)
+        self._steps += 1
+        outcome = self._tracker.update(self.cup_states())
+        truncated = False
+        if outcome is None and self._steps >= cfg.max_steps:
+            outcome = self._tracker.timeout()
+            truncated = True
+        terminated = outcome is not None and not truncated
+        return self._observation(), 0.0 if outcome != SUCCESS else 1.0, terminated, truncated, self._info()
+
+    def abstain(self) -> dict[str, Any]:
+        """The policy reports the named cup is not there: end the episode (outcome ``abstained``)."""
+        if self._tracker is None or self._tracker.outcome is not None:
+            raise RuntimeError("abstain() needs an episode in progress")
+        self._tracker.abstain()
+        return self._info()
+
+    def render(self):
+        """A larger frame from the observation camera, for videos."""
+        if self.camera is None:
+            raise RuntimeError("call reset() before render()")
+        w, h = VIDEO_SIZE
+        cam = PinholeCamera(w, h, self.camera.fov_deg, self.camera.T_base_cam, self.camera.near, self.camera.far)
+        return cam.render(self.client, self.scene.light_direction)
+
+    def close(self) -> None:
+        if self.client is not None and p.isConnected(self.client):
+            p.disconnect(self.client)
+        self.client = None
+
+    # -- privileged state (expert, tests, labels) ------------------------------
+    def cup_states(self) -> list[CupState]:
+        states = []
+        for colour, body in self.cup_ids.items():
+            pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=self.client)
+            axis_z = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
+            tilt = float(np.degrees(np.arccos(np.clip(axis_z[2], -1.0, 1.0))))
+            states.append(CupState(colour, np.asarray(pos), float(pos[2] - self._rest_z[colour]), tilt))
+        return states
+
+    @property
+    def instruction(self) -> str:
+        """The canonical instruction of the current task."""
+        return canonical_instruction(self.scene.target)
+
+    @property
+    def steps(self) -> int:
+        return self._steps
+
+    # -- internals -------------------------------------------------------------
+    def _build_world(self, scene: SceneSpec) -> None:
+        # A full reset each episode makes the same seed give the same world, bit for bit.
+        c = self.client
+        p.resetSimulation(physicsClientId=c)
+        p.setAdditionalSearchPath(Panda.data_path(), physicsClientId=c)
+        p.setGravity(0, 0, -9.81, physicsClientId=c)
+        p.setTimeStep(1.0 / self.config.physics_hz, physicsClientId=c)
+        if self.config.gui:
+            p.configureDebugVisualizer(p.COV_ENABLE_GUI, 0, physicsClientId=c)
+        p.loadURDF("plane.urdf", [0, 0, TABLE_Z], physicsClientId=c)
+        table = p.loadURDF("table/table.urdf", [0.5, 0, TABLE_Z], useFixedBase=True, physicsClientId=c)
+        p.changeVisualShape(table, -1, rgbaColor=scene.table_rgba, physicsClientId=c)
+        self.robot = Panda(c)
+        self.cup_ids = {cup.colour: spawn_cup(c, cup) for cup in scene.cups}
+        for _ in range(SETTLE_STEPS):
+            p.stepSimulation(physicsClientId=c)
+        self._rest_z = {
+            colour: p.getBasePositionAndOrientation(body, physicsClientId=c)[0][2]
+            for colour, body in self.cup_ids.items()
+        }
+        cam = self.config.camera
+        self.camera = PinholeCamera.look_at(
+            cam.width, cam.height, scene.camera_fov_deg, scene.camera_eye, scene.camera_target,
+            near=cam.near, far=cam.far,
+        )
+
+    def wrist_camera(self) -> PinholeCamera:
+        """Camera on the hand, looking along the gripper, updated to the current pose."""
+        pos, orn = p.getLinkState(self.robot.body, EE_LINK, physicsClientId=self.client)[4:6]
+        R = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3)
+        eye = np.asarray(pos) + R @ np.array([0.06, 0.0, -0.10])  # behind and beside the fingers
+        target = np.asarray(pos) + R @ np.array([0.0, 0.0, 0.15])
+        cam = self.config.camera
+        return PinholeCamera.look_at(cam.width, cam.height, 70.0, eye, target, up=R[:, 0], near=0.02, far=2.0)
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        pos, quat = self.robot.ee_pose()
+        obs = {
+            "ee_pose": np.concatenate([pos, quat]).astype(np.float32),
+            "gripper_width": np.array([self.robot.gripper_width()], np.float32),
+            "joint_positions": self.robot.joint_positions().astype(np.float32),
+        }
+        if self.config.render_images:
+            obs["image"] = self.camera.render(self.client, self.scene.light_direction)
+            if self.config.wrist_camera:
+                obs["wrist_image"] = self.wrist_camera().render(self.client, self.scene.light_direction)
+        return obs
+
+    def _info(self) -> dict[str, Any]:
+        tracker = self._tracker
+        outcome = tracker.outcome if tracker else None
+        return {
+            "seed": self.scene.seed,
+            "target": self.scene.target,
+            "target_present": self.scene.target_present,
+            "instruction": self.instruction,
+            "outcome": outcome,
+            "success": bool(outcome is not None and tracker.success(self.cup_states())),
+            "steps": self._steps,
+            "clipped_actions": self.clipped_actions,
+        }
+
+
+__all__ = ["PickCupEnv", "ABSTAINED", "SUCCESS", "TIMEOUT"]

@@ -1,0 +1,114 @@
+"""Seeded scene sampling: which cups, where, and how the scene looks.
+
+Pure numpy, no PyBullet: the same seed always yields the same :class:`SceneSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import COLOURS, EnvConfig
+from .cups import CupSpec
+
+# Reachable with the gripper pointing down (beyond x ~ 0.62 m or |y| ~ 0.2 m it is not).
+WORKSPACE_X = (0.36, 0.60)
+WORKSPACE_Y = (-0.19, 0.19)
+# Centre-to-centre spacing so an open gripper descending on one cup clears its neighbours.
+MIN_SPACING = 0.105
+CUP_RADIUS = (0.026, 0.030)
+CUP_HEIGHT = (0.085, 0.105)
+_MAX_LAYOUT_TRIES = 200
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """Everything random about one episode, drawn from its seed."""
+
+    seed: int
+    target: str
+    target_present: bool
+    cups: tuple[CupSpec, ...]
+    table_rgba: tuple[float, float, float, float]
+    light_direction: tuple[float, float, float]
+    camera_eye: tuple[float, float, float]
+    camera_target: tuple[float, float, float]
+    camera_fov_deg: float
+
+
+def _sample_positions(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Rejection-sample ``n`` cup centres with ``MIN_SPACING`` between them."""
+    if n == 0:
+        return np.zeros((0, 2))
+    for _ in range(_MAX_LAYOUT_TRIES):
+        pts: list[np.ndarray] = []
+        for _ in range(50 * n):
+            cand = np.array([rng.uniform(*WORKSPACE_X), rng.uniform(*WORKSPACE_Y)])
+            if all(np.linalg.norm(cand - q) >= MIN_SPACING for q in pts):
+                pts.append(cand)
+                if len(pts) == n:
+                    return np.stack(pts)
+    raise RuntimeError(f"could not place {n} cups without overlap")  # unreachable for n <= 6
+
+
+def sample_scene(config: EnvConfig, seed: int, target: str | None = None) -> SceneSpec:
+    """Draw the scene of episode ``seed``.
+
+    ``target`` overrides ``config.target`` (a colour or ``"random"``).
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng(int(seed))
+    colours = list(COLOURS)
+    wanted = config.target if target is None else target
+    n = int(rng.integers(config.num_cups[0], config.num_cups[1] + 1))
+    if wanted == "random":
+        wanted = colours[int(rng.integers(len(colours)))]
+    if config.target_absent:
+        others = [c for c in colours if c != wanted]
+        chosen = [others[i] for i in rng.permutation(len(others))[:n]]
+    else:
+        others = [c for c in colours if c != wanted]
+        chosen = [wanted] + [others[i] for i in rng.permutation(len(others))[: n - 1]]
+    xy = _sample_positions(rng, len(chosen))
+    cups = tuple(
+        CupSpec(
+            colour=c,
+            rgba=_jitter_rgba(rng, COLOURS[c]),
+            x=float(xy[i, 0]),
+            y=float(xy[i, 1]),
+            radius=float(rng.uniform(*CUP_RADIUS)),
+            height=float(rng.uniform(*CUP_HEIGHT)),
+            yaw=float(rng.uniform(-np.pi, np.pi)),
+        )
+        for i, c in enumerate(chosen)
+    )
+    cam = config.camera
+    jitter = config.randomize_appearance
+    grey = rng.uniform(0.45, 0.8)
+    tint = rng.uniform(-0.08, 0.08, size=3)
+    table_rgba = tuple(float(v) for v in np.clip(grey + tint, 0, 1)) + (1.0,) if jitter else (0.7, 0.6, 0.5, 1.0)
+    light = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(0.8, 1.5)])
+    eye = np.asarray(cam.eye) + rng.uniform(-cam.eye_jitter, cam.eye_jitter, 3)
+    look = np.asarray(cam.target) + rng.uniform(-cam.target_jitter, cam.target_jitter, 3)
+    fov = cam.fov_deg + rng.uniform(-cam.fov_jitter_deg, cam.fov_jitter_deg)
+    if not jitter:
+        light, eye, look, fov = np.array([0.5, 0.3, 1.0]), np.asarray(cam.eye), np.asarray(cam.target), cam.fov_deg
+    return SceneSpec(
+        seed=int(seed),
+        target=wanted,
+        target_present=not config.target_absent,
+        cups=cups,
+        table_rgba=table_rgba,  # type: ignore[arg-type]
+        light_direction=tuple(float(v) for v in light),  # type: ignore[arg-type]
+        camera_eye=tuple(float(v) for v in eye),  # type: ignore[arg-type]
+        camera_target=tuple(float(v) for v in look),  # type: ignore[arg-type]
+        camera_fov_deg=float(fov),
+    )
+
+
+def _jitter_rgba(rng: np.random.Generator, rgba: tuple[float, float, float, float]) -> tuple[float, ...]:
+    """Small per-channel jitter so colours vary like real cups, without crossing into a neighbour."""
+    rgb = np.clip(np.asarray(rgba[:3]) + rng.uniform(-0.04, 0.04, 3), 0.0, 1.0)
+    return tuple(float(v) for v in rgb) + (1.0,)

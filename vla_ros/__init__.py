@@ -1,0 +1,1 @@
+"""ROS 2 adapters over ``vla_sim`` and ``vla_policy``, and the ``vla`` command line."""

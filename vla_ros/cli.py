@@ -1,0 +1,207 @@
+"""``vla``: the project's one command-line entry point.
+
+Subcommands import their heavy dependencies lazily so ``vla --help`` is instant.
+Bad arguments end with a one-line ``vla: error: ...`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+DEMO_VIDEO = "outputs/demo.mp4"
+
+
+# -- argument types (each raises ArgumentTypeError with a one-line reason) ---------
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed, got {text!r}") from None
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"seed must be in [0, 2^31), got {value}")
+    return value
+
+
+def distractor_range(text: str) -> tuple[int, int]:
+    """``N`` or ``MIN-MAX`` non-target cups, 0..MAX_CUPS-1."""
+    from vla_sim.config import MAX_CUPS
+
+    parts = text.split("-")
+    try:
+        lo, hi = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None or hi is None:
+        raise argparse.ArgumentTypeError(f"expected N or MIN-MAX, got {text!r}")
+    if not 0 <= lo <= hi <= MAX_CUPS - 1:
+        raise argparse.ArgumentTypeError(
+            f"distractors must satisfy 0 <= MIN <= MAX <= {MAX_CUPS - 1} (one cup per colour), got {text!r}"
+        )
+    return lo, hi
+
+
+def target_colour(text: str) -> str:
+    from vla_sim.config import validate_colour
+
+    if text.strip().lower() == "random":
+        return "random"
+    try:
+        return validate_colour(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or 'random')") from None
+
+
+def instruction_text(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("instruction must not be empty")
+    return text.strip()
+
+
+# -- policies --------------------------------------------------------------------
+def policy_factory(spec: str):
+    """Map ``expert|default|PATH`` to a picklable factory ``env -> policy``."""
+    if spec == "expert":
+        from vla_sim.expert import ScriptedExpert
+
+        return ScriptedExpert
+    if spec == "default":
+        raise SystemExit(
+            "vla: error: --policy default: no learned checkpoint is shipped yet "
+            "(the cross-attention policy lands with issue #3); use --policy expert"
+        )
+    path = Path(spec)
+    if not path.exists():
+        raise SystemExit(f"vla: error: --policy {spec!r}: not 'expert', 'default' or an existing checkpoint folder")
+    raise SystemExit(
+        f"vla: error: --policy {spec!r}: learned checkpoints cannot be loaded yet (issue #3); use --policy expert"
+    )
+
+
+def _env_config(args: argparse.Namespace):
+    from vla_sim.config import EnvConfig
+
+    lo, hi = args.distractors
+    extra = 0 if args.absent else 1  # the target cup itself
+    try:
+        return EnvConfig(
+            num_cups=(lo + extra, hi + extra),
+            target=args.target,
+            target_absent=args.absent,
+            render_images=args.policy != "expert",
+            gui=args.gui,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"vla: error: {exc}") from None
+
+
+def _add_episode_args(parser: argparse.ArgumentParser, default_policy: str) -> None:
+    parser.add_argument("--policy", default=default_policy,
+                        help="'expert' (scripted, privileged), 'default' (shipped checkpoint) or a checkpoint folder")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the first episode (episode i uses seed+i)")
+    parser.add_argument("--distractors", type=distractor_range, default=(2, 4), metavar="MIN-MAX",
+                        help="number of non-target cups, drawn uniformly per episode (default 2-4)")
+    parser.add_argument("--target", type=target_colour, default="red",
+                        help="target colour, or 'random' per episode (default red)")
+    parser.add_argument("--instruction", type=instruction_text, default=None,
+                        help="instruction text given to the policy (default: 'pick up the <target> cup')")
+    parser.add_argument("--absent", action="store_true",
+                        help="scenes without a cup of the target colour: success = abstain, nothing lifted")
+    parser.add_argument("--gui", action="store_true", help="show the PyBullet GUI (needs a display; one worker)")
+
+
+# -- subcommands -----------------------------------------------------------------
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vla_sim.evaluation import EpisodeSpec, evaluate, video_path
+
+    factory = policy_factory(args.policy)
+    config = _env_config(args)
+    episodes = [
+        EpisodeSpec(
+            seed=args.seed + i,
+            target=args.target,
+            instruction=args.instruction,
+            video_path=video_path(args.video, args.seed + i) if args.video else None,
+        )
+        for i in range(args.episodes)
+    ]
+    summary = evaluate(config, factory, episodes, workers=args.workers, progress=not args.quiet)
+    lo, hi = summary["ci95"]
+    print(
+        f"policy={args.policy} episodes={summary['episodes']} success={summary['successes']}/{summary['episodes']} "
+        f"({summary['success_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}) outcomes={summary['outcomes']}"
+    )
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        summary["args"] = {k: v for k, v in vars(args).items() if k != "func"}
+        out.write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {out}")
+    if args.video:
+        print(f"videos in {args.video}/")
+    return 0  # the rate is a measurement, not a verdict
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vla_sim.env import PickCupEnv
+    from vla_sim.evaluation import EpisodeSpec, run_episode
+
+    factory = policy_factory(args.policy)
+    env = PickCupEnv(_env_config(args))
+    try:
+        result = run_episode(env, factory(env), EpisodeSpec(args.seed, args.target, args.instruction, args.out))
+    finally:
+        env.close()
+    print(
+        f"seed {result['seed']}: \"{result['instruction']}\" -> {result['outcome']} "
+        f"({'success' if result['success'] else 'failure'}) after {result['steps']} steps "
+        f"({result['steps'] / 10:.1f} s sim)"
+    )
+    print(f"video: {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vla", description="Vision-language-action stack for ROS 2.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ev = sub.add_parser("eval", help="closed-loop success rate of a policy over seeded episodes")
+    _add_episode_args(ev, default_policy="default")
+    ev.add_argument("--episodes", type=positive_int, default=50, help="number of episodes (default 50)")
+    ev.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes (default 1)")
+    ev.add_argument("--video", metavar="DIR", default=None, help="write one MP4 per episode into DIR")
+    ev.add_argument("--json", metavar="OUT", default=None, help="write the summary and per-episode results")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=cmd_eval)
+
+    demo = sub.add_parser("demo", help="one closed-loop episode: print the outcome, write an MP4")
+    _add_episode_args(demo, default_policy="expert")
+    demo.add_argument("--out", default=DEMO_VIDEO, help=f"MP4 path (default {DEMO_VIDEO})")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("vla: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
