@@ -58,9 +58,10 @@ class PickCupEnv(gym.Env):
             dtype=np.float32,
         )
         obs: dict[str, spaces.Space] = {
-            "ee_pose": spaces.Box(-np.inf, np.inf, (7,), np.float32),
+            "ee_pose": spaces.Box(np.array([-2.0] * 3 + [-1.0] * 4, np.float32),
+                                  np.array([2.0] * 3 + [1.0] * 4, np.float32), dtype=np.float32),
             "gripper_width": spaces.Box(0.0, 0.08, (1,), np.float32),
-            "joint_positions": spaces.Box(-np.inf, np.inf, (9,), np.float32),
+            "joint_positions": spaces.Box(-2 * np.pi, 2 * np.pi, (9,), np.float32),
         }
         cam = config.camera
         if config.render_images:
@@ -80,7 +81,9 @@ class PickCupEnv(gym.Env):
     # -- gymnasium API -------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Build the scene of ``seed``. Options: ``target`` (colour or "random")."""
-        super().reset(seed=seed)
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        super().reset(seed=None if seed is None else int(seed))
         options = dict(options or {})
         target = options.pop("target", None)
         if options:

@@ -75,9 +75,9 @@ class Panda:
         return np.array([s[0] for s in states])
 
     def gripper_width(self) -> float:
-        """Distance between the fingers (m), 0..0.08."""
+        """Distance between the fingers (m), clipped to 0..0.08 (the solver overshoots by micrometres)."""
         states = p.getJointStates(self.body, FINGER_JOINTS, physicsClientId=self.client)
-        return float(states[0][0] + states[1][0])
+        return float(np.clip(states[0][0] + states[1][0], 0.0, 2 * FINGER_MAX))
 
     # -- commands ----------------------------------------------------------
     def begin_control_step(self, velocity: np.ndarray, gripper: float, dt: float) -> tuple[np.ndarray, np.ndarray]:

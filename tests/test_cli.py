@@ -1,0 +1,95 @@
+"""``vla eval`` writes the JSON contract; bad arguments give one-line errors and a non-zero exit."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vla_ros.cli import main
+from vla_sim.evaluation import wilson_interval
+
+VLA = [sys.executable, "-m", "vla_ros.cli"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*VLA, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_eval_json_contract(tmp_path):
+    out = tmp_path / "eval.json"
+    proc = _run("eval", "--policy", "expert", "--episodes", "4", "--seed", "40", "--distractors", "1-3",
+                "--target", "random", "--workers", "2", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(out.read_text())
+    assert {"episodes", "successes", "success_rate", "ci95", "outcomes", "per_episode"} <= set(summary)
+    assert summary["episodes"] == 4 and len(summary["per_episode"]) == 4
+    assert summary["success_rate"] == summary["successes"] / 4
+    lo, hi = summary["ci95"]
+    assert 0.0 <= lo <= summary["success_rate"] <= hi <= 1.0
+    assert sum(summary["outcomes"].values()) == 4
+    seeds = [r["seed"] for r in summary["per_episode"]]
+    assert seeds == [40, 41, 42, 43]  # episode i uses seed S+i
+    for record in summary["per_episode"]:
+        assert set(record) == {"seed", "target", "instruction", "outcome", "success", "steps"}
+        assert record["instruction"] == f"pick up the {record['target']} cup"
+        assert record["steps"] > 0 and isinstance(record["success"], bool)
+    assert "success=" in proc.stdout
+
+
+def test_eval_absent_and_instruction_override(tmp_path):
+    out = tmp_path / "absent.json"
+    proc = _run("eval", "--policy", "expert", "--episodes", "2", "--absent", "--distractors", "0-3",
+                "--instruction", "grab the red mug", "--json", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(out.read_text())
+    assert summary["outcomes"] == {"abstained": 2} and summary["successes"] == 2
+    assert all(r["instruction"] == "grab the red mug" for r in summary["per_episode"])
+
+
+def test_demo_writes_a_playable_mp4(tmp_path):
+    import imageio.v2 as imageio
+
+    video = tmp_path / "demo.mp4"
+    proc = _run("demo", "--seed", "1", "--out", str(video))
+    assert proc.returncode == 0, proc.stderr
+    assert "success" in proc.stdout
+    frames = [frame for frame in imageio.get_reader(str(video), format="FFMPEG")]  # len() is inf
+    assert len(frames) > 10 and frames[0].shape == (360, 480, 3)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["eval", "--episodes", "-3"], "positive integer"),
+        (["eval", "--episodes", "ten"], "positive integer"),
+        (["eval", "--distractors", "2-9"], "0 <= MIN <= MAX <= 5"),
+        (["eval", "--distractors", "a-b"], "N or MIN-MAX"),
+        (["eval", "--target", "magenta"], "unknown colour 'magenta'"),
+        (["eval", "--seed", "-1"], "seed"),
+        (["eval", "--workers", "0"], "positive integer"),
+        (["eval", "--instruction", "   "], "must not be empty"),
+    ],
+)
+def test_bad_arguments_exit_nonzero_with_one_line_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("policy", ["default", "/nonexistent/checkpoint"])
+def test_unavailable_policies_fail_clearly(policy):
+    proc = _run("eval", "--policy", policy, "--episodes", "1")
+    assert proc.returncode != 0
+    assert "vla: error: --policy" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(10, 10)
+    assert hi == 1.0 and abs(lo - 0.7225) < 1e-3
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and abs(hi - 0.2775) < 1e-3
+    lo, hi = wilson_interval(490, 500)
+    assert abs(lo - 0.9636) < 1e-3 and abs(hi - 0.9891) < 1e-3
