@@ -49,7 +49,13 @@ setup(
             "ros-jazzy-trajectory-msgs",
             "ros-jazzy-diagnostic-msgs",
         ],
-        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "colcon-common-extensions",  # build ros2_ws/ without a system ROS 2
+            "ros-jazzy-ament-package",
+            "ros-jazzy-ament-index-python",
+        ],
     },
     zip_safe=True,
     entry_points={"console_scripts": ["vla = vla_ros.cli:main"]},
