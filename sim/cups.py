@@ -52,24 +52,12 @@ def spawn_cup(client: int, spec: CupSpec) -> int:
         lengths.append(0.0)
         positions.append([r_mid * math.cos(a), r_mid * math.sin(a), BOTTOM + wall_h / 2.0])
         orientations.append(list(p.getQuaternionFromEuler([0.0, 0.0, a])))
+    shapes = dict(shapeTypes=shape_types, halfExtents=half_extents, radii=radii, lengths=lengths,
+                  physicsClientId=client)
     collision = p.createCollisionShapeArray(
-        shapeTypes=shape_types,
-        halfExtents=half_extents,
-        radii=radii,
-        lengths=lengths,
-        collisionFramePositions=positions,
-        collisionFrameOrientations=orientations,
-        physicsClientId=client,
+        **shapes, collisionFramePositions=positions, collisionFrameOrientations=orientations
     )
-    visual = p.createVisualShapeArray(
-        shapeTypes=shape_types,
-        halfExtents=half_extents,
-        radii=radii,
-        lengths=lengths,
-        visualFramePositions=positions,
-        visualFrameOrientations=orientations,
-        physicsClientId=client,
-    )
+    visual = p.createVisualShapeArray(**shapes, visualFramePositions=positions, visualFrameOrientations=orientations)
     body = p.createMultiBody(
         baseMass=MASS,
         baseCollisionShapeIndex=collision,
