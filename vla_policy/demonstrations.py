@@ -1,0 +1,143 @@
+"""``vla data generate``: scripted-expert demonstrations in parallel processes.
+
+Episode i uses scene seed ``seed + i`` and is written as ``episode_{i:06d}``;
+finished episodes are skipped on a rerun, so an interrupted run resumes.
+Training seeds start at 1,000,000 by default, evaluation seeds stay below it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .dataset import episode_name, write_episode
+
+DEFAULT_SEED = 1_000_000
+NOISY_FRACTION = 0.7  # episodes whose executed actions carry noise (labels stay clean: teaches recovery)
+NOISE_STD = 0.06  # m/s per axis
+NOISE_NEAR_CUP = 0.3  # noise scale while descending/closing, so the noise does not knock cups over
+ABSENT_FRACTION = 0.12  # scenes without the named cup: the label is "abstain"
+ABSENT_FRAMES = 8  # frames recorded in absent scenes while the arm wanders
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Settings of one demonstration run."""
+
+    distractors: tuple[int, int] = (0, 5)
+    """Inclusive range of non-target cups."""
+    image_size: int = 128
+    """Square camera image size (pixels)."""
+    absent_fraction: float = ABSENT_FRACTION
+    """Share of scenes with no cup of the named colour."""
+    noisy_fraction: float = NOISY_FRACTION
+    """Share of episodes executing noisy actions."""
+
+
+def _generate_one(index: int, seed: int, out: str, config: GenerationConfig) -> dict:
+    from vla_sim import EnvConfig, PickCupEnv, ScriptedExpert
+    from vla_sim.instructions import sample_training_instruction
+
+    rng = np.random.default_rng([seed, 7])
+    absent = bool(rng.random() < config.absent_fraction)
+    noisy = bool(rng.random() < config.noisy_fraction) and not absent
+    lo, hi = config.distractors
+    env = PickCupEnv(EnvConfig(
+        num_cups=(lo, hi) if absent else (lo + 1, hi + 1),
+        target="random",
+        target_absent=absent,
+        camera={"width": config.image_size, "height": config.image_size},
+    ))
+    try:
+        obs, info = env.reset(seed=seed)
+        instruction = sample_training_instruction(rng, info["target"])
+        expert = ScriptedExpert(env)
+        frames, proprio, actions, uvs = [], [], [], []
+        target_cup = next((c for c in env.scene.cups if c.colour == info["target"]), None)
+        for step in range(env.config.max_steps):
+            label = expert.select_action(obs)
+            if expert.abstained:
+                if step >= ABSENT_FRAMES:
+                    info = env.abstain()
+                    break
+                label = np.array([0.0, 0.0, 0.0, 1.0])
+                executed = np.concatenate([rng.normal(0, 0.1, 3), [1.0]])  # wander so frames differ
+            else:
+                executed = label.copy()
+                if noisy:
+                    scale = NOISE_NEAR_CUP if expert.phase in ("descend", "close") else 1.0
+                    executed[:3] += rng.normal(0.0, NOISE_STD * scale, 3)
+            frames.append(obs["image"])
+            proprio.append(np.concatenate([obs["ee_pose"], obs["gripper_width"]]))
+            actions.append(label)
+            if target_cup is not None:
+                state = next(c for c in env.cup_states() if c.colour == target_cup.colour)
+                uvs.append(env.camera.project(state.position[None])[0])  # centre of mass, inside the cup
+            else:
+                uvs.append(np.array([np.nan, np.nan]))
+            obs, _, terminated, truncated, info = env.step(executed)
+            if terminated or truncated:
+                break
+        meta = {
+            "seed": seed,
+            "instruction": instruction,
+            "target": info["target"],
+            "target_present": not absent,
+            "outcome": info["outcome"],
+            "success": info["success"],
+            "steps": len(frames),
+            "image_size": [config.image_size, config.image_size],
+            "control_hz": env.config.control_hz,
+            "noisy": noisy,
+        }
+        write_episode(out, index, {
+            "frames": np.stack(frames),
+            "proprio": np.stack(proprio),
+            "actions": np.stack(actions),
+            "target_uv": np.stack(uvs),
+        }, meta)
+        return meta
+    finally:
+        env.close()
+
+
+def generate(out: str | Path, episodes: int, seed: int = DEFAULT_SEED, workers: int = 1,
+             config: GenerationConfig | None = None, progress: bool = True) -> dict:
+    """Generate the missing episodes among ``0..episodes-1``; returns a summary."""
+    config = config or GenerationConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [i for i in range(episodes) if not (out / episode_name(i) / "meta.json").is_file()]
+    start = time.perf_counter()
+    metas: list[dict] = []
+    bar = tqdm(total=episodes, initial=episodes - len(todo), desc="demonstrations", unit="ep",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        if workers <= 1:
+            for i in todo:
+                metas.append(_generate_one(i, seed + i, str(out), config))
+                bar.update(1)
+        else:
+            with ProcessPoolExecutor(workers, mp.get_context("spawn")) as pool:
+                futures = [pool.submit(_generate_one, i, seed + i, str(out), config) for i in todo]
+                for future in as_completed(futures):
+                    metas.append(future.result())
+                    bar.update(1)
+    finally:
+        bar.close()
+    minutes = (time.perf_counter() - start) / 60.0
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    return {
+        "generated": len(metas),
+        "skipped_existing": episodes - len(todo),
+        "episodes_per_min": len(metas) / minutes if minutes > 0 else 0.0,
+        "frames": sum(m["steps"] for m in metas),
+        "failed_expert_episodes": sum(1 for m in metas if m["target_present"] and not m["success"]),
+        "dataset_bytes": size,
+    }

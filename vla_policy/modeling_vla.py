@@ -1,0 +1,330 @@
+"""Cross-attention vision-language-action policy (pure torch; no ROS).
+
+image (B, 3, H, W) --FiLM(language)--> conv stages --> visual tokens (B, N, D) + 2-D sincos positions
+instruction --frozen text encoder--> token features (B, L, Dt) --> language tokens (B, L, D)
+queries = [present, proprio, K action queries, language tokens]   (B, 2 + K + L, D)
+each block: queries self-attend, then cross-attend to the visual tokens; heads read the outputs.
+
+Outputs a chunk of K actions (velocity normalised by ``max_linear_speed``, gripper-open
+logit) and a target-present logit used to abstain. An auxiliary head predicts a
+heatmap of the target cup over the visual tokens (training signal only).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .configuration_vla import VLAConfig
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+ABSTAIN_WINDOW = 3  # frames averaged before deciding to abstain
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that cannot be loaded, with the reason."""
+
+
+def sincos_2d(grid: int, dim: int) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position encoding, (grid*grid, dim)."""
+    quarter = dim // 4
+    freqs = 1.0 / (10000 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
+    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32),
+                            indexing="ij")
+    parts = []
+    for coord in (xs.reshape(-1), ys.reshape(-1)):
+        angles = coord[:, None] * freqs[None]
+        parts += [angles.sin(), angles.cos()]
+    return torch.cat(parts, dim=1)
+
+
+class ConvStage(nn.Module):
+    """conv (stride s) -> GroupNorm -> FiLM -> GELU -> residual conv."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.norm1 = nn.GroupNorm(8, cout)
+        self.conv = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.norm2 = nn.GroupNorm(8, cout)
+
+    def forward(self, x: torch.Tensor, film: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        x = self.norm1(self.down(x))
+        if film is not None:
+            gamma, beta = film  # (B, C) each
+            x = x * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        x = F.gelu(x)
+        return x + F.gelu(self.norm2(self.conv(x)))
+
+
+class FusionBlock(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.norm_self = nn.LayerNorm(dim)
+        self.self_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm_cross = nn.LayerNorm(dim)
+        self.cross_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm_ff = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, q: torch.Tensor, q_pad: torch.Tensor, visual: torch.Tensor, want_weights: bool):
+        h = self.norm_self(q)
+        q = q + self.self_attn(h, h, h, key_padding_mask=q_pad, need_weights=False)[0]
+        h = self.norm_cross(q)
+        out, weights = self.cross_attn(h, visual, visual, need_weights=want_weights)  # weights (B, Q, N)
+        q = q + out
+        return q + self.ff(self.norm_ff(q)), weights
+
+
+class VLAPolicy(nn.Module):
+    """The policy. ``forward`` works on batches of tensors; ``select_action`` on one observation."""
+
+    def __init__(self, config: VLAConfig, text_encoder: Any | None = None) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.use_film = c.fusion.startswith("film")
+        self.use_xattn = c.fusion.endswith("xattn")
+        chans = (5,) + tuple(c.vision_channels)  # RGB + 2 coordinate channels
+        n = len(c.vision_channels)
+        self.stages = nn.ModuleList(
+            ConvStage(chans[i], chans[i + 1], 2 if i < n - 1 else 1) for i in range(n)
+        )
+        self.text_proj = nn.Linear(c.text_dim, c.dim)
+        if self.use_film:
+            self.film = nn.Sequential(nn.Linear(c.text_dim, 256), nn.GELU(),
+                                      nn.Linear(256, 2 * sum(c.vision_channels)))
+            nn.init.zeros_(self.film[-1].weight)
+            nn.init.zeros_(self.film[-1].bias)
+        self.visual_proj = nn.Linear(c.vision_channels[-1], c.dim)
+        self.register_buffer("visual_pos", sincos_2d(c.token_grid, c.dim), persistent=False)
+        self.proprio_proj = nn.Linear(c.proprio_dim, c.dim)
+        self.register_buffer("proprio_mean", torch.tensor(c.proprio_mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("proprio_std", torch.tensor(c.proprio_std, dtype=torch.float32), persistent=False)
+        self.heatmap_head = nn.Linear(c.dim, 1)
+        if self.use_xattn:
+            self.present_query = nn.Parameter(torch.randn(1, 1, c.dim) * 0.02)
+            self.action_queries = nn.Parameter(torch.randn(1, c.chunk_size, c.dim) * 0.02)
+            self.blocks = nn.ModuleList(FusionBlock(c.dim, c.heads) for _ in range(c.blocks))
+            self.out_norm = nn.LayerNorm(c.dim)
+            self.action_head = nn.Linear(c.dim, c.action_dim)
+            self.present_head = nn.Linear(c.dim, 1)
+        else:
+            self.late_mlp = nn.Sequential(nn.Linear(3 * c.dim, 4 * c.dim), nn.GELU(), nn.Linear(4 * c.dim, 4 * c.dim),
+                                          nn.GELU(), nn.Linear(4 * c.dim, c.chunk_size * c.action_dim + 1))
+        self._text_encoder = text_encoder
+        self.last_attention: torch.Tensor | None = None  # (B, grid, grid) from the last forward
+        self.reset()
+
+    # -- batch computation -------------------------------------------------------
+    def forward(self, images: torch.Tensor, proprio: torch.Tensor, text: torch.Tensor, text_pad: torch.Tensor,
+                want_attention: bool = False) -> dict[str, torch.Tensor]:
+        """images (B, 3, H, W) uint8 or float in [0, 1]; proprio (B, P) raw; text (B, L, Dt); text_pad (B, L)."""
+        c = self.config
+        b = images.shape[0]
+        x = images.float() / 255.0 if images.dtype == torch.uint8 else images
+        if x.shape[-1] != c.image_size or x.shape[-2] != c.image_size:
+            x = F.interpolate(x, size=(c.image_size, c.image_size), mode="bilinear", align_corners=False)
+        x = x - 0.5
+        coords = torch.linspace(-1.0, 1.0, c.image_size, device=x.device)
+        yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+        x = torch.cat([x, xx.expand(b, 1, -1, -1), yy.expand(b, 1, -1, -1)], dim=1)  # (B, 5, H, W)
+
+        keep = (~text_pad).float().unsqueeze(-1)  # (B, L, 1)
+        pooled_text = (text * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, Dt)
+        films = None
+        if self.use_film:
+            params = self.film(pooled_text).split([ch for ch in c.vision_channels for _ in (0, 1)], dim=-1)
+            films = [(params[2 * i], params[2 * i + 1]) for i in range(len(c.vision_channels))]
+        for i, stage in enumerate(self.stages):
+            x = stage(x, films[i] if films else None)
+        visual = self.visual_proj(x.flatten(2).transpose(1, 2)) + self.visual_pos  # (B, N, D)
+        heatmap_logits = self.heatmap_head(visual).squeeze(-1)  # (B, N)
+
+        p = (proprio - self.proprio_mean) / self.proprio_std
+        proprio_tok = self.proprio_proj(p).unsqueeze(1)  # (B, 1, D)
+        lang = self.text_proj(text)  # (B, L, D)
+        if self.use_xattn:
+            k = c.chunk_size
+            q = torch.cat([self.present_query.expand(b, -1, -1), proprio_tok,
+                           self.action_queries.expand(b, -1, -1), lang], dim=1)  # (B, 2 + K + L, D)
+            q_pad = torch.cat([torch.zeros(b, 2 + k, dtype=torch.bool, device=q.device), text_pad], dim=1)
+            weights = None
+            for j, block in enumerate(self.blocks):
+                q, weights = block(q, q_pad, visual, want_attention and j == len(self.blocks) - 1)
+            q = self.out_norm(q)
+            out = self.action_head(q[:, 2:2 + k])  # (B, K, A)
+            present_logit = self.present_head(q[:, 0]).squeeze(-1)  # (B,)
+            if weights is not None:
+                grid = c.token_grid
+                self.last_attention = weights[:, 2:2 + k].mean(1).reshape(b, grid, grid).detach()
+        else:
+            pooled_visual = visual.mean(1)  # (B, D)
+            pooled_lang = (lang * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+            flat = self.late_mlp(torch.cat([pooled_visual, pooled_lang, proprio_tok.squeeze(1)], dim=-1))
+            out = flat[:, :-1].reshape(b, c.chunk_size, c.action_dim)
+            present_logit = flat[:, -1]
+        return {
+            "velocity": out[..., :3],  # (B, K, 3) normalised
+            "gripper_logit": out[..., 3],  # (B, K) logit of "open"
+            "present_logit": present_logit,  # (B,)
+            "heatmap_logits": heatmap_logits,  # (B, N)
+        }
+
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Forward + :meth:`loss` (use :meth:`loss` directly when the forward runs through a DDP wrapper)."""
+        return self.loss(self(batch["images"], batch["proprio"], batch["text"], batch["text_pad"]), batch)
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """batch: actions (B, K, 4) physical units, action_pad (B, K) True where the chunk ran past the
+        episode end, present (B,), target_uv (B, 2) pixels (NaN when absent)."""
+        c = self.config
+        out = {k: v.float() for k, v in out.items()}
+        present = batch["present"].float()
+        valid = (~batch["action_pad"]).float() * present[:, None]  # (B, K): absent scenes have no action label
+        denom = valid.sum().clamp(min=1.0)
+        target_v = batch["actions"][..., :3] / c.max_linear_speed
+        vel_loss = (((out["velocity"] - target_v) ** 2).mean(-1) * valid).sum() / denom
+        grip_loss = (F.binary_cross_entropy_with_logits(out["gripper_logit"], batch["actions"][..., 3],
+                                                        reduction="none") * valid).sum() / denom
+        present_loss = F.binary_cross_entropy_with_logits(out["present_logit"], present)
+        loss = vel_loss + grip_loss + c.present_weight * present_loss
+        logs = {"velocity": vel_loss.item(), "gripper": grip_loss.item(), "present": present_loss.item()}
+        if c.aux_heatmap_weight > 0:
+            heat_loss = self._heatmap_loss(out["heatmap_logits"], batch["target_uv"], present)
+            loss = loss + c.aux_heatmap_weight * heat_loss
+            logs["heatmap"] = heat_loss.item()
+        logs["loss"] = loss.item()
+        return loss, logs
+
+    def _heatmap_loss(self, logits: torch.Tensor, uv: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy to a Gaussian around the target's token cell (KL up to a constant)."""
+        c = self.config
+        grid = c.token_grid
+        cell = c.image_size / grid
+        centres = (torch.arange(grid, device=uv.device, dtype=torch.float32) + 0.5) * cell
+        ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+        mask = present.bool() & torch.isfinite(uv).all(-1)
+        if not mask.any():
+            return logits.sum() * 0.0
+        uv = uv[mask]
+        d2 = (xs.reshape(1, -1) - uv[:, :1]) ** 2 + (ys.reshape(1, -1) - uv[:, 1:]) ** 2  # (M, N)
+        target = torch.softmax(-d2 / (2 * (c.aux_heatmap_sigma * cell) ** 2), dim=-1)
+        return -(target * F.log_softmax(logits[mask], dim=-1)).sum(-1).mean()
+
+    # -- single-observation inference ---------------------------------------------
+    @property
+    def text_encoder(self):
+        if self._text_encoder is None:
+            from .language import TextEncoder
+
+            c = self.config
+            self._text_encoder = TextEncoder(c.text_encoder, c.text_encoder_sha256, c.max_text_tokens)
+        return self._text_encoder
+
+    def reset(self) -> None:
+        """Start of an episode: forget queued/ensembled actions and the abstain evidence."""
+        self._step = 0
+        self._chunks: deque[tuple[int, np.ndarray]] = deque()
+        self._present_probs: list[float] = []
+        self.abstained = False
+        self.present_prob = 1.0
+
+    @torch.no_grad()
+    def predict_action_chunk(self, obs: dict[str, Any]) -> tuple[np.ndarray, float]:
+        """One observation -> (K, 4) actions in physical units (m/s, gripper in [0, 1]) and P(target present)."""
+        param = next(self.parameters())
+        image = torch.as_tensor(np.ascontiguousarray(obs["image"]), device=param.device).permute(2, 0, 1)[None]
+        ee = np.asarray(obs["ee_pose"], dtype=np.float32)[:3]
+        grip = np.asarray(obs["gripper_width"], dtype=np.float32).reshape(-1)[:1]
+        proprio = torch.as_tensor(np.concatenate([ee, grip]), device=param.device)[None]
+        text, pad = self.text_encoder.encode([obs["instruction"]])
+        out = self(image, proprio, text.to(param.device), pad.to(param.device), want_attention=True)
+        velocity = out["velocity"][0].clamp(-1.0, 1.0) * self.config.max_linear_speed  # (K, 3)
+        gripper = torch.sigmoid(out["gripper_logit"][0])[:, None]  # (K, 1)
+        chunk = torch.cat([velocity, gripper], dim=-1).float().cpu().numpy()
+        return chunk, float(torch.sigmoid(out["present_logit"][0]))
+
+    def select_action(self, obs: dict[str, Any]) -> np.ndarray:
+        """Next action (4,), temporally ensembling overlapping chunks; sets ``abstained``."""
+        chunk, present = self.predict_action_chunk(obs)
+        self.present_prob = present
+        if len(self._present_probs) < ABSTAIN_WINDOW:
+            self._present_probs.append(present)
+            if len(self._present_probs) == ABSTAIN_WINDOW:
+                self.abstained = float(np.mean(self._present_probs)) < self.config.abstain_threshold
+        t = self._step
+        self._step += 1
+        decay = self.config.ensemble_decay
+        if decay < 0:  # plain chunk queue: predict again only when the chunk is used up
+            if not self._chunks or t - self._chunks[0][0] >= len(self._chunks[0][1]):
+                self._chunks = deque([(t, chunk)])
+            start, c = self._chunks[0]
+            return c[t - start].copy()
+        self._chunks.append((t, chunk))
+        while self._chunks and t - self._chunks[0][0] >= len(self._chunks[0][1]):
+            self._chunks.popleft()
+        preds = np.stack([c[t - start] for start, c in self._chunks])  # oldest first
+        weights = np.exp(-decay * np.arange(len(preds)))  # ACT: the oldest prediction weighs most
+        return (preds * weights[:, None]).sum(0) / weights.sum()
+
+    # -- persistence ----------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        tmp = directory / (WEIGHTS_NAME + ".tmp")
+        save_file(state, str(tmp), metadata={"format": "pt", "model_type": "vla_xattn"})
+        tmp.replace(directory / WEIGHTS_NAME)
+        (directory / CONFIG_NAME).write_text(self.config.to_json() + "\n")
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu",
+                        text_encoder: Any | None = None) -> "VLAPolicy":
+        """Load ``config.json`` + ``model.safetensors``; never unpickles anything."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config_file, weights_file = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+        for f in (config_file, weights_file):
+            if not f.is_file():
+                raise CheckpointError(f"{directory}: missing {f.name} (a checkpoint is config.json + model.safetensors)")
+        try:
+            config = VLAConfig.from_dict(json.loads(config_file.read_text()))
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{config_file}: invalid config ({exc})") from None
+        try:
+            state = load_file(str(weights_file), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{weights_file}: unreadable safetensors file, truncated or corrupt ({exc})") from None
+        model = cls(config, text_encoder=text_encoder)
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+        if missing or unexpected or wrong:
+            raise CheckpointError(
+                f"{weights_file}: weights do not match config.json "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
+            )
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["VLAPolicy", "VLAConfig", "CheckpointError", "count_parameters"]

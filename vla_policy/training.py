@@ -1,0 +1,343 @@
+"""``vla train``: behaviour cloning of the cross-attention policy on demonstration folders.
+
+Single process by default; under ``torchrun`` it runs data-parallel (DDP: NCCL
+on CUDA, gloo on CPU). CUDA with bf16 autocast is used when present. State for
+``--resume`` is saved as safetensors + JSON (no pickle).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from .configuration_vla import VLAConfig
+from .dataset import Episode, list_episodes
+from .modeling_vla import VLAPolicy, count_parameters
+
+STATE_DIR = "train_state"
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping settings of one training run."""
+
+    steps: int = 6000
+    """Optimiser steps (per process)."""
+    batch_size: int = 64
+    """Samples per step and process."""
+    lr: float = 1e-3
+    """Peak AdamW learning rate (linear warm-up, cosine decay to 5 %)."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    warmup_steps: int = 200
+    """Linear warm-up length."""
+    grad_clip: float = 1.0
+    """Max gradient norm."""
+    val_fraction: float = 0.05
+    """Share of episodes held out for the validation loss."""
+    val_every: int = 500
+    """Steps between validation losses."""
+    eval_every: int = 2000
+    """Steps between short closed-loop checks (0 disables)."""
+    eval_episodes: int = 5
+    """Episodes per closed-loop check (seeds 900000+, never used for data or the eval splits)."""
+    checkpoint_every: int = 500
+    """Steps between resumable checkpoints."""
+    seed: int = 0
+    """Seed of initialisation, sampling and augmentation."""
+    threads: int = 0
+    """torch CPU threads (0: all cores divided among local processes)."""
+    shift_pixels: int = 6
+    """Random image shift augmentation (pixels); the heatmap target shifts with it."""
+    brightness: float = 0.15
+    """Random brightness scale range (+/-); hue is never changed, colour names must stay true."""
+    paraphrase: bool = True
+    """Draw a fresh training phrasing of the episode's task for every sample."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown train fields {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def load_run_config(path: str | os.PathLike) -> tuple[VLAConfig, TrainConfig]:
+    """YAML or JSON file with optional ``policy:`` (VLAConfig fields) and ``train:`` sections."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or set(data) - {"policy", "train"}:
+        raise ValueError(f"{path}: expected top-level keys 'policy' and/or 'train'")
+    try:
+        policy = VLAConfig.from_dict(data.get("policy") or {})
+        train = TrainConfig.from_dict(data.get("train") or {})
+    except TypeError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return policy, train
+
+
+class DemoSampler:
+    """Random (episode, step) samples from memory-mapped episodes, with augmentation."""
+
+    def __init__(self, episodes: list[Episode], policy_cfg: VLAConfig, train_cfg: TrainConfig,
+                 instructions: dict[str, int], rng: np.random.Generator) -> None:
+        from vla_sim.instructions import training_instructions
+
+        self.episodes = episodes
+        self.arrays = [e.arrays(mmap=True) for e in episodes]
+        self.lengths = np.array([e.length for e in episodes])
+        self.cum = np.concatenate([[0], np.cumsum(self.lengths)])
+        self.cfg, self.tcfg, self.rng = policy_cfg, train_cfg, rng
+        self.instructions = instructions
+        self.phrasings = {e.meta["target"]: [instructions[s] for s in training_instructions(e.meta["target"])]
+                          for e in episodes} if train_cfg.paraphrase else {}
+
+    def __len__(self) -> int:
+        return int(self.cum[-1])
+
+    def sample(self, batch_size: int, augment: bool = True) -> dict[str, Any]:
+        flat = self.rng.integers(0, len(self), batch_size)
+        ep = np.searchsorted(self.cum, flat, side="right") - 1
+        t = flat - self.cum[ep]
+        k, s = self.cfg.chunk_size, self.tcfg.shift_pixels if augment else 0
+        images, proprio, actions, pads, present, uvs, text_ids = [], [], [], [], [], [], []
+        for e, ti in zip(ep, t):
+            arr, meta = self.arrays[e], self.episodes[e].meta
+            frame = np.asarray(arr["frames"][ti])
+            uv = np.asarray(arr["target_uv"][ti], dtype=np.float32).copy()
+            if s:
+                dx, dy = self.rng.integers(-s, s + 1, 2)
+                frame = np.roll(np.pad(frame, ((s, s), (s, s), (0, 0)), mode="edge"), (dy, dx), (0, 1))[s:-s, s:-s]
+                uv += (dx, dy)
+            images.append(frame)
+            proprio.append(np.concatenate([arr["proprio"][ti, :3], arr["proprio"][ti, 7:8]]))
+            end = min(ti + k, self.lengths[e])
+            chunk = np.asarray(arr["actions"][ti:end])
+            pad = np.zeros(k, bool)
+            if len(chunk) < k:  # past the episode end: repeat the last action, masked out of the loss
+                pad[len(chunk):] = True
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], k - len(chunk), 0)])
+            actions.append(chunk)
+            pads.append(pad)
+            present.append(float(meta["target_present"]))
+            uvs.append(uv)
+            if augment and self.tcfg.paraphrase:
+                options = self.phrasings[meta["target"]]
+                text_ids.append(options[int(self.rng.integers(len(options)))])
+            else:
+                text_ids.append(self.instructions[meta["instruction"]])
+        imgs = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # (B, 3, H, W) uint8
+        if augment and self.tcfg.brightness > 0:
+            scale = torch.from_numpy(self.rng.uniform(1 - self.tcfg.brightness, 1 + self.tcfg.brightness,
+                                                      (batch_size, 1, 1, 1)).astype(np.float32))
+            imgs = (imgs.float() * scale).clamp(0, 255)
+        return {
+            "images": imgs,
+            "proprio": torch.from_numpy(np.stack(proprio).astype(np.float32)),
+            "actions": torch.from_numpy(np.stack(actions).astype(np.float32)),
+            "action_pad": torch.from_numpy(np.stack(pads)),
+            "present": torch.tensor(present),
+            "target_uv": torch.from_numpy(np.stack(uvs)),
+            "text_ids": torch.tensor(text_ids),
+        }
+
+
+def _usable(episodes: list[Episode]) -> list[Episode]:
+    """Successful demonstrations, plus absent-target scenes (labels: abstain)."""
+    return [e for e in episodes if (not e.meta["target_present"]) or e.meta.get("success")]
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _save_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, step: int, rng: np.random.Generator,
+                history: list[dict]) -> None:
+    from safetensors.torch import save_file
+
+    state_dir = out / STATE_DIR
+    state_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tensors: dict[str, torch.Tensor] = {"torch_rng": torch.get_rng_state()}
+    for i, p in enumerate(model.parameters()):
+        for key, value in opt.state.get(p, {}).items():
+            tensors[f"opt.{i}.{key}"] = value.detach().cpu().reshape(-1) if value.dim() == 0 else value.detach().cpu()
+    save_file(tensors, str(state_dir / "optimizer.safetensors.tmp"))
+    os.replace(state_dir / "optimizer.safetensors.tmp", state_dir / "optimizer.safetensors")
+    meta = {"step": step, "numpy_rng": rng.bit_generator.state, "history": history}
+    (state_dir / "state.json.tmp").write_text(json.dumps(meta))
+    os.replace(state_dir / "state.json.tmp", state_dir / "state.json")
+
+
+def _load_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, rng: np.random.Generator) -> tuple[int, list]:
+    from safetensors.torch import load_file
+
+    state_dir = out / STATE_DIR
+    if not (state_dir / "state.json").is_file():
+        raise ValueError(f"--resume: {state_dir} has no saved state")
+    loaded = VLAPolicy.from_pretrained(out, text_encoder=model._text_encoder)
+    model.load_state_dict(loaded.state_dict())
+    tensors = load_file(str(state_dir / "optimizer.safetensors"))
+    params = list(model.parameters())
+    for name, value in tensors.items():
+        if name.startswith("opt."):
+            _, i, key = name.split(".", 2)
+            p = params[int(i)]
+            opt.state[p][key] = value.reshape(()) if key == "step" else value
+    torch.set_rng_state(tensors["torch_rng"])
+    meta = json.loads((state_dir / "state.json").read_text())
+    rng.bit_generator.state = meta["numpy_rng"]
+    return int(meta["step"]), meta["history"]
+
+
+def closed_loop_check(model: VLAPolicy, episodes: int, seed: int = 900_000) -> float:
+    """Success rate over a few random-target episodes (seeds disjoint from data and eval splits)."""
+    from vla_sim import EnvConfig, PickCupEnv
+    from vla_sim.evaluation import EpisodeSpec, run_episode
+
+    env = PickCupEnv(EnvConfig(num_cups=(3, 5), target="random",
+                               camera={"width": model.config.image_size, "height": model.config.image_size}))
+    was_training = model.training
+    model.eval()
+    try:
+        wins = sum(run_episode(env, model, EpisodeSpec(seed + i, "random"))["success"] for i in range(episodes))
+    finally:
+        env.close()
+        model.train(was_training)
+    return wins / max(1, episodes)
+
+
+def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfig, resume: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Train and write ``out/config.json`` + ``out/model.safetensors``; returns the final figures."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from vla_sim.instructions import all_training_instructions
+
+    from .language import TextEncoder
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    cuda = torch.cuda.is_available()
+    if world > 1:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu")
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // local))
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng([cfg.seed, rank])
+    out_dir = Path(out)
+    is_main = rank == 0
+
+    episodes = _usable([e for d in data_dirs for e in list_episodes(d)])
+    if len(episodes) < 2:
+        raise ValueError(f"need at least 2 usable episodes, found {len(episodes)} in {data_dirs}")
+    order = np.random.default_rng(cfg.seed).permutation(len(episodes))
+    n_val = max(1, int(round(cfg.val_fraction * len(episodes))))
+    val_eps = [episodes[i] for i in sorted(order[:n_val])]
+    train_eps = [episodes[i] for i in sorted(order[n_val:])]
+    # Normalisation statistics from the training frames, saved in config.json.
+    prop = np.concatenate([np.asarray(e.arrays()["proprio"]) for e in train_eps])
+    prop = np.concatenate([prop[:, :3], prop[:, 7:8]], axis=1)
+    policy_cfg.proprio_mean = prop.mean(0).round(5).tolist()
+    policy_cfg.proprio_std = np.maximum(prop.std(0), 1e-3).round(5).tolist()
+
+    encoder = TextEncoder(policy_cfg.text_encoder, policy_cfg.text_encoder_sha256, policy_cfg.max_text_tokens)
+    recorded = [e.meta["instruction"] for e in episodes]
+    texts = list(dict.fromkeys((all_training_instructions() if cfg.paraphrase else []) + recorded))
+    text_ids = {t: i for i, t in enumerate(texts)}
+    text_feats, text_pad = encoder.encode(texts)  # (T, L, Dt), (T, L)
+    policy_cfg.text_dim = encoder.dim
+
+    model = VLAPolicy(policy_cfg, text_encoder=encoder).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, history = 0, []
+    if resume:
+        step, history = _load_state(out_dir, model, opt, rng)
+    ddp = DDP(model) if world > 1 else model
+    train_sampler = DemoSampler(train_eps, policy_cfg, cfg, text_ids, rng)
+    val_sampler = DemoSampler(val_eps, policy_cfg, cfg, text_ids, np.random.default_rng(12345))
+    if is_main:
+        print(f"train: {len(train_eps)} episodes / {len(train_sampler)} frames, val: {len(val_eps)} episodes; "
+              f"{count_parameters(model) / 1e6:.2f} M parameters; device {device}; world {world}; "
+              f"threads {torch.get_num_threads()}" + (f"; resuming at step {step}" if step else ""))
+
+    def to_device(batch: dict[str, Any]) -> dict[str, Any]:
+        ids = batch.pop("text_ids")
+        batch["text"], batch["text_pad"] = text_feats[ids], text_pad[ids]
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+    def run(batch: dict[str, Any], net) -> tuple[torch.Tensor, dict[str, float]]:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            out = net(batch["images"], batch["proprio"], batch["text"], batch["text_pad"])
+        return model.loss(out, batch)
+
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=not (progress and is_main),
+               dynamic_ncols=True)
+    model.train()
+    t0, samples = time.perf_counter(), 0
+    last_logs: dict[str, float] = {}
+    try:
+        while step < cfg.steps:
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, cfg)
+            batch = to_device(train_sampler.sample(cfg.batch_size))
+            loss, logs = run(batch, ddp)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            samples += cfg.batch_size * world
+            last_logs = logs
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs['loss']:.3f}")
+            record: dict[str, Any] = {}
+            if step % cfg.val_every == 0 or step == cfg.steps:
+                model.eval()
+                with torch.no_grad():
+                    vals = [run(to_device(val_sampler.sample(cfg.batch_size, augment=False)), model)[1]
+                            for _ in range(4)]
+                model.train()
+                record["val_loss"] = float(np.mean([v["loss"] for v in vals]))
+            if is_main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+                record["closed_loop_success"] = closed_loop_check(model, cfg.eval_episodes)
+            if record and is_main:
+                record.update(step=step, train_loss=logs["loss"],
+                              samples_per_s=samples / (time.perf_counter() - t0))
+                history.append(record)
+                bar.write(json.dumps(record))
+            if is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+                _save_state(out_dir, model, opt, step, rng, history)
+    finally:
+        bar.close()
+        if world > 1:
+            dist.destroy_process_group()
+    elapsed = time.perf_counter() - t0
+    summary = {"steps": step, "samples_per_s": samples / elapsed if elapsed > 0 else 0.0, "seconds": elapsed,
+               "final_train": last_logs, "history": history}
+    if is_main:
+        (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
