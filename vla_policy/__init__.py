@@ -1,4 +1,10 @@
-"""The vision-language-action policy library (configuration, model, training); never imports rclpy.
+"""The vision-language-action policy library (configuration, model, data, training); never imports rclpy."""
 
-The cross-attention policy lands with issue #3; until then this package is empty.
-"""
+from pathlib import Path
+
+from .configuration_vla import VLAConfig
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default"
+"""The shipped checkpoint that ``--policy default`` resolves to."""
+
+__all__ = ["VLAConfig", "DEFAULT_CHECKPOINT"]

@@ -16,7 +16,7 @@ class VLAConfig:
 
     image_size: int = 128
     """Square camera image size the policy takes (pixels); frames of another size are resized."""
-    vision_channels: tuple[int, ...] = (32, 48, 64, 96)
+    vision_channels: tuple[int, ...] = (24, 32, 48, 64)
     """Output channels of the conv stages; all but the last halve the resolution (128 px -> 16x16 tokens)."""
     dim: int = 128
     """Width of every token (visual, language, proprio, action query)."""

@@ -47,14 +47,14 @@ def sincos_2d(grid: int, dim: int) -> torch.Tensor:
 
 
 class ConvStage(nn.Module):
-    """conv (stride s) -> GroupNorm -> FiLM -> GELU -> residual conv."""
+    """conv (stride s) -> GroupNorm -> FiLM -> GELU [-> residual conv]."""
 
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, residual: bool = True) -> None:
         super().__init__()
         self.down = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.norm1 = nn.GroupNorm(8, cout)
-        self.conv = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.norm2 = nn.GroupNorm(8, cout)
+        self.conv = nn.Conv2d(cout, cout, 3, 1, 1, bias=False) if residual else None
+        self.norm2 = nn.GroupNorm(8, cout) if residual else None
 
     def forward(self, x: torch.Tensor, film: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         x = self.norm1(self.down(x))
@@ -62,7 +62,7 @@ class ConvStage(nn.Module):
             gamma, beta = film  # (B, C) each
             x = x * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
         x = F.gelu(x)
-        return x + F.gelu(self.norm2(self.conv(x)))
+        return x if self.conv is None else x + F.gelu(self.norm2(self.conv(x)))
 
 
 class FusionBlock(nn.Module):
@@ -95,8 +95,9 @@ class VLAPolicy(nn.Module):
         self.use_xattn = c.fusion.endswith("xattn")
         chans = (5,) + tuple(c.vision_channels)  # RGB + 2 coordinate channels
         n = len(c.vision_channels)
+        # The first stage runs at the highest resolution: no residual conv there (it would cost ~40 %).
         self.stages = nn.ModuleList(
-            ConvStage(chans[i], chans[i + 1], 2 if i < n - 1 else 1) for i in range(n)
+            ConvStage(chans[i], chans[i + 1], 2 if i < n - 1 else 1, residual=i > 0) for i in range(n)
         )
         self.text_proj = nn.Linear(c.text_dim, c.dim)
         if self.use_film:
@@ -268,13 +269,17 @@ class VLAPolicy(nn.Module):
             if not self._chunks or t - self._chunks[0][0] >= len(self._chunks[0][1]):
                 self._chunks = deque([(t, chunk)])
             start, c = self._chunks[0]
-            return c[t - start].copy()
+            action = c[t - start].copy()
+            action[3] = float(action[3] > 0.5)
+            return action
         self._chunks.append((t, chunk))
         while self._chunks and t - self._chunks[0][0] >= len(self._chunks[0][1]):
             self._chunks.popleft()
         preds = np.stack([c[t - start] for start, c in self._chunks])  # oldest first
         weights = np.exp(-decay * np.arange(len(preds)))  # ACT: the oldest prediction weighs most
-        return (preds * weights[:, None]).sum(0) / weights.sum()
+        action = (preds * weights[:, None]).sum(0) / weights.sum()
+        action[3] = float(action[3] > 0.5)  # open or close decisively, as in the demonstrations
+        return action
 
     # -- persistence ----------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:

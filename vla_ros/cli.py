@@ -80,10 +80,12 @@ def policy_factory(spec: str):
 
         return ScriptedExpert
     if spec == "default":
-        raise SystemExit(
-            "vla: error: --policy default: no learned checkpoint is shipped yet "
-            "(the cross-attention policy lands with issue #3); use --policy expert"
-        )
+        from vla_policy import DEFAULT_CHECKPOINT
+
+        if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
+            raise SystemExit(f"vla: error: --policy default: no shipped checkpoint at {DEFAULT_CHECKPOINT}; "
+                             "train one with `make policy` and pass its folder, or use --policy expert")
+        spec = str(DEFAULT_CHECKPOINT)
     path = Path(spec)
     if not path.is_dir():
         raise SystemExit(f"vla: error: --policy {spec!r}: not 'expert', 'default' or an existing checkpoint folder")
@@ -131,7 +133,8 @@ def _add_episode_args(parser: argparse.ArgumentParser, default_policy: str) -> N
     parser.add_argument("--target", type=target_colour, default="red",
                         help="target colour, or 'random' per episode (default red)")
     parser.add_argument("--instruction", type=instruction_text, default=None,
-                        help="instruction text given to the policy (default: 'pick up the <target> cup')")
+                        help="instruction text given to the policy (default: 'pick up the <target> cup'); "
+                             "'{colour}' in it is replaced by the episode's target colour")
     parser.add_argument("--absent", action="store_true",
                         help="scenes without a cup of the target colour: success = abstain, nothing lifted")
     parser.add_argument("--gui", action="store_true", help="show the PyBullet GUI (needs a display; one worker)")
@@ -141,13 +144,21 @@ def _add_episode_args(parser: argparse.ArgumentParser, default_policy: str) -> N
 def cmd_eval(args: argparse.Namespace) -> int:
     from vla_sim.evaluation import EpisodeSpec, evaluate, video_path
 
+    from vla_sim.instructions import HELD_OUT
+
     factory = policy_factory(args.policy)
     config = _env_config(args)
+    if args.paraphrases == "held-out" and args.instruction:
+        raise SystemExit("vla: error: use either --instruction or --paraphrases held-out, not both")
+
+    def instruction(seed: int) -> str | None:
+        return HELD_OUT[seed % len(HELD_OUT)] if args.paraphrases == "held-out" else args.instruction
+
     episodes = [
         EpisodeSpec(
             seed=args.seed + i,
             target=args.target,
-            instruction=args.instruction,
+            instruction=instruction(args.seed + i),
             video_path=video_path(args.video, args.seed + i) if args.video else None,
         )
         for i in range(args.episodes)
@@ -230,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_episode_args(ev, default_policy="default")
     ev.add_argument("--episodes", type=positive_int, default=50, help="number of episodes (default 50)")
     ev.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes (default 1)")
+    ev.add_argument("--paraphrases", choices=["held-out"], default=None,
+                    help="'held-out': each episode gets one of the paraphrases never used in training (split C)")
     ev.add_argument("--video", metavar="DIR", default=None, help="write one MP4 per episode into DIR")
     ev.add_argument("--json", metavar="OUT", default=None, help="write the summary and per-episode results")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
