@@ -35,7 +35,7 @@ $(STAMP): setup.py pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/vla demo --seed 0 --target red --out outputs/demo.mp4
+	$(VENV)/bin/vla demo --policy default --seed 0 --target red --out outputs/demo.mp4
 
 test: setup
 	$(PY) -m pytest

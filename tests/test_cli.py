@@ -51,7 +51,7 @@ def test_demo_writes_a_playable_mp4(tmp_path):
     import imageio.v2 as imageio
 
     video = tmp_path / "demo.mp4"
-    proc = _run("demo", "--seed", "1", "--out", str(video))
+    proc = _run("demo", "--policy", "expert", "--seed", "1", "--out", str(video))
     assert proc.returncode == 0, proc.stderr
     assert "success" in proc.stdout
     frames = [frame for frame in imageio.get_reader(str(video), format="FFMPEG")]  # len() is inf

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -227,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train(args.data, args.out, policy_cfg, train_cfg, resume=args.resume, progress=not args.quiet)
     except DatasetError as exc:
         raise SystemExit(f"vla: error: --data: {exc}") from None
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, only rank 0 reports
         print(f"trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
               f"({summary['samples_per_s']:.0f} samples/s); checkpoint: {args.out}")
     return 0
@@ -249,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     demo = sub.add_parser("demo", help="one closed-loop episode: print the outcome, write an MP4")
-    _add_episode_args(demo, default_policy="expert")
+    _add_episode_args(demo, default_policy="default")
     demo.add_argument("--out", default=DEMO_VIDEO, help=f"MP4 path (default {DEMO_VIDEO})")
     demo.set_defaults(func=cmd_demo)
 
