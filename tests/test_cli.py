@@ -79,11 +79,16 @@ def test_bad_arguments_exit_nonzero_with_one_line_error(argv, message, capsys):
     assert message in err[-1] and "Traceback" not in "\n".join(err)
 
 
-@pytest.mark.parametrize("policy", ["default", "/nonexistent/checkpoint"])
-def test_unavailable_policies_fail_clearly(policy):
-    proc = _run("eval", "--policy", policy, "--episodes", "1")
-    assert proc.returncode != 0
-    assert "vla: error: --policy" in proc.stderr and "Traceback" not in proc.stderr
+def test_missing_or_broken_checkpoints_fail_clearly(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    for policy, message in [("/nonexistent/checkpoint", "not 'expert', 'default' or an existing checkpoint"),
+                            (str(broken), "missing model.safetensors")]:
+        proc = _run("eval", "--policy", policy, "--episodes", "1")
+        assert proc.returncode != 0
+        assert "vla: error: --policy" in proc.stderr and message in proc.stderr
+        assert "Traceback" not in proc.stderr
 
 
 def test_wilson_interval_known_values():
