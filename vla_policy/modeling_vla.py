@@ -270,14 +270,13 @@ class VLAPolicy(nn.Module):
                 self._chunks = deque([(t, chunk)])
             start, c = self._chunks[0]
             action = c[t - start].copy()
-            action[3] = float(action[3] > 0.5)
-            return action
-        self._chunks.append((t, chunk))
-        while self._chunks and t - self._chunks[0][0] >= len(self._chunks[0][1]):
-            self._chunks.popleft()
-        preds = np.stack([c[t - start] for start, c in self._chunks])  # oldest first
-        weights = np.exp(-decay * np.arange(len(preds)))  # ACT: the oldest prediction weighs most
-        action = (preds * weights[:, None]).sum(0) / weights.sum()
+        else:
+            self._chunks.append((t, chunk))
+            while self._chunks and t - self._chunks[0][0] >= len(self._chunks[0][1]):
+                self._chunks.popleft()
+            preds = np.stack([c[t - start] for start, c in self._chunks])  # oldest first
+            weights = np.exp(-decay * np.arange(len(preds)))  # ACT: the oldest prediction weighs most
+            action = (preds * weights[:, None]).sum(0) / weights.sum()
         action[3] = float(action[3] > 0.5)  # open or close decisively, as in the demonstrations
         return action
 
