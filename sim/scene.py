@@ -65,11 +65,10 @@ def sample_scene(config: EnvConfig, seed: int, target: str | None = None) -> Sce
     n = int(rng.integers(config.num_cups[0], config.num_cups[1] + 1))
     if wanted == "random":
         wanted = colours[int(rng.integers(len(colours)))]
+    others = [c for c in colours if c != wanted]
     if config.target_absent:
-        others = [c for c in colours if c != wanted]
         chosen = [others[i] for i in rng.permutation(len(others))[:n]]
     else:
-        others = [c for c in colours if c != wanted]
         chosen = [wanted] + [others[i] for i in rng.permutation(len(others))[: n - 1]]
     xy = _sample_positions(rng, len(chosen))
     cups = tuple(
