@@ -1,8 +1,9 @@
 """Instruction text of the task family "pick up the <colour> cup".
 
 Training instructions come from templates with synonyms for verb, object,
-politeness and word order. ``HELD_OUT`` holds phrasings whose verbs and
-sentence shapes never occur in training (evaluation split C).
+politeness and word order. ``HELD_OUT`` holds phrasings that never occur in
+training (evaluation split C): new verbs ("raise", "fetch", "hoist") or new
+sentence shapes around familiar ones ("go get that ... cup").
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ VERBS = ("pick up", "grab", "lift", "take", "get", "grasp")
 OBJECTS = ("cup", "mug")
 PREFIXES = ("", "please ", "can you ", "now ", "robot, ")
 SUFFIXES = ("", " please", " for me", " now")
-# "{verb} the {colour} {obj}" and the order-swapped "the {colour} {obj}: {verb} it"
+# "{verb} the {colour} {obj}" and the order-swapped "the {colour} {obj}, {verb} it"
 ORDERS = ("{verb} the {colour} {obj}", "the {colour} {obj}, {verb} it")
 
-# Held-out paraphrases (split C): unseen verbs and sentence shapes.
+# Held-out paraphrases (split C): none of them is a training phrasing (a test checks).
 HELD_OUT = (
     "raise the {colour} cup",
     "could you fetch the {colour} mug",
