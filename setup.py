@@ -54,6 +54,7 @@ setup(
             "ros-jazzy-std-srvs",
             "ros-jazzy-trajectory-msgs",
             "ros-jazzy-diagnostic-msgs",
+            "rosbags>=0.10",  # rosbag2 (MCAP) reading and writing in pure Python
         ],
         "dev": [
             "pytest>=8",
@@ -64,5 +65,10 @@ setup(
         ],
     },
     zip_safe=True,
-    entry_points={"console_scripts": ["vla = vla_ros.cli:main"]},
+    entry_points={"console_scripts": [
+        "vla = vla_ros.cli:main",
+        "vla_sim_node = vla_ros.sim_node:main",
+        "vla_policy_node = vla_ros.policy_node:main",
+        "vla_video_recorder = vla_ros.video_recorder:main",
+    ]},
 )

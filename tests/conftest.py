@@ -18,3 +18,19 @@ def make_env():
     yield factory
     for env in envs:
         env.close()
+
+
+_domains = iter(range(100))
+
+
+@pytest.fixture
+def ros_env(monkeypatch):
+    """Environment for ROS 2 processes of one test: its own domain id, local discovery only."""
+    import os
+
+    domain = 1 + (os.getpid() * 7 + next(_domains)) % 100  # distinct per test and (likely) per concurrent run
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    return env

@@ -164,6 +164,40 @@ def test_sampler_batches_look_like_inference_inputs(tiny_dataset):
         assert batch["proprio"].shape == (16, 4) and batch["actions"].shape == (16, 4, 4)
         assert set(batch["actions"][..., 3].unique().tolist()) <= {0.0, 1.0}
         assert batch["action_pad"].shape == (16, 4)
+        assert batch["ee_uv"].shape == (16, 2) and torch.isfinite(batch["ee_uv"]).all()  # calibrated sim camera
+
+
+def test_end_effector_pixels_match_the_simulator_camera(tiny_dataset):
+    """The dataset's camera calibration projects the end-effector where the episode's camera does."""
+    from vla_policy.dataset import project_points
+    from vla_policy.demonstrations import GenerationConfig, episode_setup
+
+    episode = list_episodes(tiny_dataset)[0]
+    env = episode_setup(episode.meta["seed"], GenerationConfig())[0]
+    try:
+        env.reset(seed=episode.meta["seed"])
+        xyz = np.asarray(episode.arrays()["proprio"][:, :3])
+        cam = episode.meta["camera"]
+        expected = env.camera.project(xyz)
+    finally:
+        env.close()
+    np.testing.assert_allclose(project_points(cam["K"], cam["T_base_cam"], xyz), expected, atol=1e-3)
+
+
+def test_keypoint_readout_outputs_and_loss():
+    cfg = VLAConfig(**SMALL)
+    model = VLAPolicy(cfg)
+    batch = _batch(cfg)
+    out = model(**batch)
+    assert out["keypoints"].shape == (3, 2, 2)  # [target, end-effector] x (u, v) pixels
+    assert ((out["keypoints"] >= 0) & (out["keypoints"] <= cfg.image_size)).all()
+    labels = {"actions": torch.rand(3, 4, 4).round(), "action_pad": torch.zeros(3, 4, dtype=torch.bool),
+              "present": torch.ones(3), "target_uv": torch.full((3, 2), 40.0),
+              "ee_uv": torch.tensor([[10.0, 10.0], [float("nan")] * 2, [500.0, 5.0]])}  # one unknown, one outside
+    loss, logs = model.loss(out, labels)
+    assert "ee_heatmap" in logs and np.isfinite(logs["ee_heatmap"])
+    loss.backward()
+    assert model.keypoint_proj[0].weight.grad.abs().sum() > 0  # the action path reads the keypoints
 
 
 def test_tiny_training_lowers_the_loss(tiny_dataset, text_encoder):

@@ -46,7 +46,11 @@ class VLAConfig:
     max_linear_speed: float = 0.25
     """m/s that maps to a normalised velocity of 1."""
     aux_heatmap_weight: float = 0.1
-    """Weight of the auxiliary loss predicting the target cup's image position (0 disables)."""
+    """Weight of the auxiliary losses predicting the target cup's (and, with ``keypoint_readout``,
+    the end-effector's) image position (0 disables)."""
+    keypoint_readout: bool = True
+    """Also predict the end-effector's heatmap, soft-argmax both heatmaps into image keypoints and give
+    the action queries a token of (target, end-effector, offset): the fine alignment a grasp needs."""
     aux_heatmap_sigma: float = 1.0
     """Std of the Gaussian heatmap target, in visual-token cells."""
     present_weight: float = 0.5

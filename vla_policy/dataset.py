@@ -3,11 +3,17 @@
 A dataset is a folder of episode folders ``episode_NNNNNN/``, each holding::
 
     meta.json      {"format": 1, "seed", "instruction", "target", "target_present",
-                    "outcome", "success", "steps", "image_size": [H, W], "control_hz", "noisy"}
+                    "outcome", "success", "steps", "image_size": [H, W], "control_hz", "noisy",
+                    "camera": {"K": 3x3, "T_base_cam": 4x4}}   (camera optional: calibration, see below)
     frames.npy     (T, H, W, 3) uint8   camera frame seen before each action
     proprio.npy    (T, 8)       float32 end-effector xyz + quaternion xyzw, gripper width (m)
     actions.npy    (T, 4)       float32 label action: vx, vy, vz (m/s, base frame), gripper (1 open, 0 closed)
     target_uv.npy  (T, 2)       float32 target cup centre in pixels (u right, v down); NaN when absent
+
+``camera`` holds the intrinsics and the camera pose in the robot base frame (ROS
+optical frame: z forward, x right, y down). Training uses it to project the
+end-effector into the image as a second keypoint target; episodes without a
+calibrated camera (e.g. a user's robot) simply skip that auxiliary loss.
 
 Arrays are plain ``.npy`` so training memory-maps them instead of loading the
 dataset into RAM. An episode is written to ``.partial-episode_NNNNNN/`` and
@@ -34,6 +40,17 @@ ACTION_DIM = 4
 
 class DatasetError(ValueError):
     """A dataset folder or episode that cannot be used, with the reason."""
+
+
+def project_points(K: np.ndarray, T_base_cam: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Pixels (N, 2) (u right, v down) of base-frame points (N, 3); NaN behind the camera."""
+    T_cam_base = np.linalg.inv(np.asarray(T_base_cam, dtype=np.float64))
+    cam = np.asarray(points, dtype=np.float64) @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]  # (N, 3)
+    uvw = cam @ np.asarray(K, dtype=np.float64).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = uvw[:, :2] / uvw[:, 2:3]
+    uv[cam[:, 2] <= 0] = np.nan
+    return uv.astype(np.float32)
 
 
 def episode_name(index: int) -> str:
@@ -98,6 +115,14 @@ def load_episode(path: str | os.PathLike) -> Episode:
     for key in ("instruction", "target", "target_present", "seed"):
         if key not in meta:
             raise DatasetError(f"{meta_file}: missing {key!r}")
+    camera = meta.get("camera")
+    if camera is not None:
+        try:
+            ok = np.asarray(camera["K"], float).shape == (3, 3) and np.asarray(camera["T_base_cam"], float).shape == (4, 4)
+        except (TypeError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            raise DatasetError(f"{meta_file}: camera must be {{'K': 3x3, 'T_base_cam': 4x4}}")
     return Episode(path, meta, t)
 
 

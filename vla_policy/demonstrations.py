@@ -40,9 +40,9 @@ class GenerationConfig:
     """Share of episodes executing noisy actions."""
 
 
-def _generate_one(index: int, seed: int, out: str, config: GenerationConfig) -> dict:
-    from vla_sim import EnvConfig, PickCupEnv, ScriptedExpert
-    from vla_sim.instructions import sample_training_instruction
+def episode_setup(seed: int, config: GenerationConfig):
+    """The env (not yet reset), the episode's rng and its absent/noisy draws, all from the seed."""
+    from vla_sim import EnvConfig, PickCupEnv
 
     rng = np.random.default_rng([seed, 7])
     absent = bool(rng.random() < config.absent_fraction)
@@ -54,6 +54,14 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig) -> 
         target_absent=absent,
         camera={"width": config.image_size, "height": config.image_size},
     ))
+    return env, rng, absent, noisy
+
+
+def _generate_one(index: int, seed: int, out: str, config: GenerationConfig) -> dict:
+    from vla_sim import ScriptedExpert
+    from vla_sim.instructions import sample_training_instruction
+
+    env, rng, absent, noisy = episode_setup(seed, config)
     try:
         obs, info = env.reset(seed=seed)
         instruction = sample_training_instruction(rng, info["target"])
@@ -95,6 +103,7 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig) -> 
             "image_size": [config.image_size, config.image_size],
             "control_hz": env.config.control_hz,
             "noisy": noisy,
+            "camera": {"K": env.camera.K.tolist(), "T_base_cam": env.camera.T_base_cam.tolist()},
         }
         write_episode(out, index, {
             "frames": np.stack(frames),

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from .configuration_vla import VLAConfig
-from .dataset import Episode, list_episodes
+from .dataset import Episode, list_episodes, project_points
 from .modeling_vla import VLAPolicy, count_parameters
 
 STATE_DIR = "train_state"
@@ -108,6 +108,10 @@ class DemoSampler:
         self.cum = np.concatenate([[0], np.cumsum(self.lengths)])
         self.cfg, self.tcfg, self.rng = policy_cfg, train_cfg, rng
         self.instructions = instructions
+        # End-effector pixels, from the recorded pose and the episode's camera calibration (NaN without one).
+        self.ee_uv = [project_points(e.meta["camera"]["K"], e.meta["camera"]["T_base_cam"], a["proprio"][:, :3])
+                      if "camera" in e.meta else np.full((e.length, 2), np.nan, np.float32)
+                      for e, a in zip(episodes, self.arrays)]
         self.phrasings = {e.meta["target"]: [instructions[s] for s in training_instructions(e.meta["target"])]
                           for e in episodes} if train_cfg.paraphrase else {}
 
@@ -119,15 +123,17 @@ class DemoSampler:
         ep = np.searchsorted(self.cum, flat, side="right") - 1
         t = flat - self.cum[ep]
         k, s = self.cfg.chunk_size, self.tcfg.shift_pixels if augment else 0
-        images, proprio, actions, pads, present, uvs, text_ids = [], [], [], [], [], [], []
+        images, proprio, actions, pads, present, uvs, ee_uvs, text_ids = [], [], [], [], [], [], [], []
         for e, ti in zip(ep, t):
             arr, meta = self.arrays[e], self.episodes[e].meta
             frame = np.asarray(arr["frames"][ti])
             uv = np.asarray(arr["target_uv"][ti], dtype=np.float32).copy()
+            ee_uv = self.ee_uv[e][ti].copy()
             if s:
                 dx, dy = self.rng.integers(-s, s + 1, 2)
                 frame = np.roll(np.pad(frame, ((s, s), (s, s), (0, 0)), mode="edge"), (dy, dx), (0, 1))[s:-s, s:-s]
                 uv += (dx, dy)
+                ee_uv += (dx, dy)
             images.append(frame)
             proprio.append(np.concatenate([arr["proprio"][ti, :3], arr["proprio"][ti, 7:8]]))
             end = min(ti + k, self.lengths[e])
@@ -140,6 +146,7 @@ class DemoSampler:
             pads.append(pad)
             present.append(float(meta["target_present"]))
             uvs.append(uv)
+            ee_uvs.append(ee_uv)
             if augment and self.tcfg.paraphrase:
                 options = self.phrasings[meta["target"]]
                 text_ids.append(options[int(self.rng.integers(len(options)))])
@@ -157,6 +164,7 @@ class DemoSampler:
             "action_pad": torch.from_numpy(np.stack(pads)),
             "present": torch.tensor(present),
             "target_uv": torch.from_numpy(np.stack(uvs)),
+            "ee_uv": torch.from_numpy(np.stack(ee_uvs)),
             "text_ids": torch.tensor(text_ids),
         }
 

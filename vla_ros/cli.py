@@ -234,6 +234,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_launch(args: argparse.Namespace) -> int:
+    from .launcher import LaunchError, describe, launch
+
+    try:
+        if args.show:
+            print(describe(args.name))
+            return 0
+        return launch(args.name, args.launch_args)
+    except LaunchError as exc:
+        raise SystemExit(f"vla: error: {exc}") from None
+
+
+def cmd_instruct(args: argparse.Namespace) -> int:
+    from .instruct import publish_instruction
+
+    return publish_instruction(args.text, args.wait, args.topic)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .recording import record_main
+
+    return record_main(args.rest)
+
+
+def cmd_data_from_bag(args: argparse.Namespace) -> int:
+    from .bag_import import from_bag_main
+
+    return from_bag_main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vla", description="Vision-language-action stack for ROS 2.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -267,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_data_generate)
 
+    fb = data.add_parser("from-bag", help="convert recorded rosbag2 files into a training dataset",
+                         add_help=False)
+    fb.add_argument("rest", nargs=argparse.REMAINDER)
+    fb.set_defaults(func=cmd_data_from_bag)
+
     tr = sub.add_parser("train", help="train the cross-attention policy on demonstrations")
     tr.add_argument("--config", default=None, help="YAML with 'policy:' and 'train:' sections (default: built-ins)")
     tr.add_argument("--data", nargs="+", required=True, help="dataset folder(s) from `vla data generate`")
@@ -275,6 +310,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from the state saved in --out")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
+
+    la = sub.add_parser("launch", help="start a launch/*.launch.yaml graph as processes (no ros2 launch needed)")
+    la.add_argument("name", help="sim_demo, policy, or a .launch.yaml path")
+    la.add_argument("launch_args", nargs="*", metavar="NAME:=VALUE", help="launch arguments, as for ros2 launch")
+    la.add_argument("--show", action="store_true", help="print the arguments and nodes, start nothing")
+    la.set_defaults(func=cmd_launch)
+
+    ins = sub.add_parser("instruct", help="publish an instruction on /instruction (ros2cli not needed)")
+    ins.add_argument("text", type=instruction_text, help='e.g. "pick up the red cup"')
+    ins.add_argument("--topic", default="/instruction", help="topic (default /instruction)")
+    ins.add_argument("--wait", type=float, default=10.0,
+                     help="seconds to wait for a subscriber before giving up (default 10)")
+    ins.set_defaults(func=cmd_instruct)
+
+    rec = sub.add_parser("record", help="record camera, instruction, commands and joint states to an MCAP rosbag2",
+                         add_help=False)
+    rec.add_argument("rest", nargs=argparse.REMAINDER)
+    rec.set_defaults(func=cmd_record)
     return parser
 
 

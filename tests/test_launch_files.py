@@ -1,0 +1,71 @@
+"""The launch files are the single description of each graph: `vla launch` reads them."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vla_ros.launcher import LaunchError, find_launch_file, load_launch_file, node_command, parse_cli_args
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def console_scripts() -> set[str]:
+    text = (ROOT / "setup.py").read_text()
+    return set(re.findall(r'"(\w+) = vla_ros\.[\w.]+:main"', text))
+
+
+def declared_parameters(module: str) -> set[str]:
+    """Parameter names the node declares (its source is the reference)."""
+    src = (ROOT / "vla_ros" / f"{module}.py").read_text()
+    return set(re.findall(r'(?:p|self\._declare)\("(\w+)"', src)) | set(re.findall(r'declare_parameter\(\s*"(\w+)"', src))
+
+
+MODULES = {"vla_sim_node": "sim_node", "vla_policy_node": "policy_node", "vla_video_recorder": "video_recorder"}
+
+
+@pytest.mark.parametrize("name", ["sim_demo", "policy"])
+def test_launch_file_nodes_parameters_and_files_exist(name, tmp_path):
+    desc = load_launch_file(find_launch_file(name), {})
+    assert desc.nodes
+    for node in desc.nodes:
+        assert node.exec in console_scripts(), f"{node.exec} is not a console script"
+        declared = declared_parameters(MODULES[node.exec])
+        assert set(node.params) - {"use_sim_time"} <= declared, set(node.params) - declared  # use_sim_time: rclpy's own
+        for f in node.params_files:
+            params = yaml.safe_load(Path(f).read_text())["/**"]["ros__parameters"]
+            assert set(params) <= declared, f"{f}: {set(params) - declared} are not declared by {node.exec}"
+        cmd = node_command(node, tmp_path)
+        assert cmd[1:3] == ["--ros-args", "-r"] and f"__node:={node.name}" in cmd
+
+
+def test_launch_arguments_reach_parameters_and_remaps(tmp_path):
+    desc = load_launch_file(find_launch_file("policy"), parse_cli_args(
+        ["camera:=/wrist/image", "instruction:=pick up the red cup", "dry_run:=false"]))
+    (node,) = desc.nodes
+    assert node.params["instruction"] == "pick up the red cup"
+    assert node.params["dry_run"] is False  # typed as YAML, like ros2 launch
+    assert ("/camera/image_raw", "/wrist/image") in node.remaps
+    cmd = node_command(node, tmp_path)
+    assert "/camera/image_raw:=/wrist/image" in cmd
+    overrides = yaml.safe_load((tmp_path / "vla_policy.yaml").read_text())
+    assert overrides["/**"]["ros__parameters"]["instruction"] == "pick up the red cup"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["seed=3"], "name:=value"),
+    (["colour:=red"], "unknown launch arguments"),
+])
+def test_bad_launch_arguments(args, message):
+    with pytest.raises(LaunchError, match=message):
+        load_launch_file(find_launch_file("sim_demo"), parse_cli_args(args))
+
+
+def test_unknown_launch_file_and_unsupported_actions(tmp_path):
+    with pytest.raises(LaunchError, match="available: policy, sim_demo"):
+        find_launch_file("nope")
+    bad = tmp_path / "bad.launch.yaml"
+    bad.write_text("launch:\n- include: {file: other.launch.yaml}\n")
+    with pytest.raises(LaunchError, match="not supported"):
+        load_launch_file(bad, {})

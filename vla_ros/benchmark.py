@@ -1,0 +1,104 @@
+"""ROS 2 graph figures: camera stamp -> command latency, control rate, CPU per node.
+
+``python -m vla_ros.benchmark [--episodes N] [--seed S]`` starts ``launch/sim_demo.launch.yaml``
+(the same graph as ``make demo``), listens to ``/diagnostics`` and prints the policy node's own
+measurements plus the CPU each node process used. A benchmark: it prints, it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+
+from . import qos, topics
+from .launcher import Supervisor, find_launch_file, load_launch_file
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vla_ros.benchmark", description=__doc__)
+    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=70000)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+    desc = load_launch_file(find_launch_file("sim_demo"), {
+        "seed": str(args.seed), "episodes": str(args.episodes), "video": "outputs/benchmark_ros.mp4"})
+    samples: dict[str, list[dict[str, str]]] = {"vla_policy": [], "vla_sim": []}
+    rclpy.init()
+    node = rclpy.create_node("vla_benchmark")
+    node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda msg: [
+        samples[s.name].append({kv.key: kv.value for kv in s.values}) for s in msg.status if s.name in samples
+    ], qos.COMMAND_QOS)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            rclpy.spin_once(node, timeout_sec=0.1)
+
+    cpu: dict[str, list[tuple[float, float]]] = {}  # node -> [(time, cpu seconds)]
+
+    def sample_cpu(sup: Supervisor) -> None:
+        while not stop.wait(1.0):
+            for name, proc in list(sup.procs.items()):
+                if proc.poll() is None:
+                    cpu.setdefault(name, []).append((time.monotonic(), cpu_seconds(proc.pid)))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sup = Supervisor(desc, Path(tmp))
+        threads = [threading.Thread(target=spin), threading.Thread(target=sample_cpu, args=(sup,))]
+        for t in threads:
+            t.start()
+        start = time.monotonic()
+        try:
+            status = sup.run()
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+            node.destroy_node()
+            rclpy.try_shutdown()
+
+    wall = time.monotonic() - start
+    acting = [s for s in samples["vla_policy"] if s.get("state") == "acting"] or samples["vla_policy"]
+    print(f"\nsim_demo, {args.episodes} episodes from seed {args.seed}, {wall:.0f} s wall, exit status {status}")
+    if acting:
+        last = acting[-1]
+        rates = np.array([float(s["control_rate_hz"]) for s in acting])
+        print(f"camera stamp -> command publish latency (policy node, last 200 commands): "
+              f"p50 {last['latency_ms_p50']} ms, p99 {last['latency_ms_p99']} ms")
+        print(f"inference: p50 {last['inference_ms_p50']} ms, p99 {last['inference_ms_p99']} ms; "
+              f"frames {last['frames']}, dropped (replaced before inference) {last['frames_dropped']}")
+        print(f"control rate: median {np.median(rates):.2f} Hz, min {rates.min():.2f} Hz "
+              f"(target {last['target_rate_hz']} Hz)")
+    if samples["vla_sim"]:
+        ticks = np.array([float(s["tick_rate_hz"]) for s in samples["vla_sim"] if float(s["tick_rate_hz"]) > 0])
+        if ticks.size:
+            print(f"camera/physics rate: median {np.median(ticks):.1f} Hz (target {samples['vla_sim'][-1]['target_rate_hz']} Hz)")
+    for name, series in cpu.items():  # steady state: from 15 s (models and renderer loaded) to the end
+        steady = [(t, c) for t, c in series if t - start >= 15.0]
+        if len(steady) >= 2:
+            (t0, c0), (t1, c1) = steady[0], steady[-1]
+            print(f"CPU {name}: {100 * (c1 - c0) / (t1 - t0):.0f} % of one core")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""ROS message <-> numpy conversions, with validation (no cv_bridge: it has no wheel).
+
+Functions raise :class:`~vla_ros.images.InputRejected` with a one-line reason; nodes
+count and log these instead of crashing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CameraInfo, Image
+
+from .images import InputRejected, decode_rgb
+
+__all__ = ["InputRejected", "image_to_rgb", "rgb_to_image", "camera_info", "stamp_seconds", "finite_vector"]
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image (rgb8, bgr8 or mono8; any row padding) -> (H, W, 3) uint8 RGB."""
+    return decode_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+
+
+def rgb_to_image(rgb: np.ndarray, stamp: Time, frame_id: str) -> Image:
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = "rgb8"
+    msg.is_bigendian = 0
+    msg.step = msg.width * 3
+    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+    return msg
+
+
+def camera_info(K: np.ndarray, width: int, height: int, stamp: Time, frame_id: str) -> CameraInfo:
+    """CameraInfo of an undistorted pinhole camera with intrinsics ``K``."""
+    msg = CameraInfo()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = int(width), int(height)
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = [float(v) for v in np.asarray(K).reshape(-1)]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    P = np.zeros((3, 4))
+    P[:, :3] = K
+    msg.p = [float(v) for v in P.reshape(-1)]
+    return msg
+
+
+def stamp_seconds(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def finite_vector(values, length: int, what: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    if arr.shape != (length,):
+        raise InputRejected(f"{what} needs {length} values, got {arr.size}")
+    if not all(math.isfinite(v) for v in arr):
+        raise InputRejected(f"{what} is not finite: {arr.tolist()}")
+    return arr

@@ -1,0 +1,300 @@
+"""``vla_policy_node``: camera + instruction in, MoveIt-Servo twist + gripper command out.
+
+Inference runs on its own thread on the newest camera frame (older frames are dropped,
+and counted); a fixed-rate control timer publishes from the temporally ensembled
+action chunks, so commands keep coming at the control rate even when inference is slow.
+The node publishes a zero twist (and keeps the gripper as it is) whenever it must not
+move the arm: no instruction, a stale camera, no robot state, abstention, or no
+prediction covering the current time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+
+from . import qos, topics
+from .conversions import InputRejected, image_to_rgb, rgb_to_image, stamp_seconds
+from .sim_node import key_values
+
+FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+MAX_INSTRUCTION_CHARS = 500
+
+
+def attention_overlay(frame: np.ndarray, attention: np.ndarray) -> np.ndarray:
+    """Camera frame (H, W, 3) darkened outside the attended cells; attention (g, g) sums to ~1."""
+    h, w = frame.shape[:2]
+    a = attention / max(float(attention.max()), 1e-8)
+    ys = np.arange(h) * attention.shape[0] // h
+    xs = np.arange(w) * attention.shape[1] // w
+    heat = a[ys][:, xs][:, :, None]  # (H, W, 1) nearest-neighbour upsampling
+    out = frame.astype(np.float32) * (0.25 + 0.75 * heat)
+    out[:, :, 0] += 120.0 * heat[:, :, 0]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+class PolicyNode(Node):
+    """Runs a :class:`vla_policy.VLAPolicy` checkpoint against ROS topics."""
+
+    def __init__(self) -> None:
+        super().__init__("vla_policy")
+        p = self._declare
+        self.checkpoint = p("checkpoint", "default", "checkpoint folder (config.json + model.safetensors) or 'default'")
+        self.device = p("device", "auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
+        self.control_rate = p("control_rate_hz", 10.0, "rate of twist and gripper commands")
+        self.image_timeout = p("image_timeout", 0.5, "camera frames older than this (s) stop the arm")
+        self.state_timeout = p("state_timeout", 0.5, "end-effector poses older than this (s) stop the arm")
+        self.dry_run = p("dry_run", False, "run inference and diagnostics but publish no commands")
+        self.base_frame = p("base_frame", topics.BASE_FRAME, "frame_id of the twist commands")
+        self.publish_attention = p("publish_attention", True, "publish the cross-attention heatmap image")
+        self.threads = p("torch_threads", 2, "CPU threads for inference")
+        initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
+
+        import torch
+
+        from vla_policy import DEFAULT_CHECKPOINT
+        from vla_policy.ensemble import AbstainVote, ChunkEnsembler
+        from vla_policy.modeling_vla import CheckpointError, VLAPolicy
+
+        torch.set_num_threads(max(1, int(self.threads)))
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
+        path = DEFAULT_CHECKPOINT if self.checkpoint == "default" else self.checkpoint
+        try:
+            self.policy = VLAPolicy.from_pretrained(path, device=device)
+            self.policy.text_encoder  # load the language model now, not on the first instruction
+        except (CheckpointError, OSError, ValueError, RuntimeError) as exc:
+            raise SystemExit(f"vla_policy: cannot load checkpoint {path}: {exc}") from None
+        cfg = self.policy.config
+        self.ensembler = ChunkEnsembler(cfg.ensemble_decay, step_seconds=1.0 / 10.0)  # chunks are 10 Hz steps
+        self.vote = AbstainVote(cfg.abstain_threshold)
+
+        self.lock = threading.Lock()
+        self.wake = threading.Condition(self.lock)
+        self.frame: tuple[Image, float] | None = None  # newest frame, receive time
+        self.frame_seq = 0  # frames received
+        self.frame_seq_used = 0  # newest frame taken by inference
+        self.present_prob = 1.0
+        self.pose: tuple[np.ndarray, float] | None = None
+        self.gripper_width = 0.08
+        self.instruction = ""
+        self.gripper_cmd = 1.0
+        self.counts = {"frames": 0, "frames_dropped": 0, "rejected_images": 0, "rejected_instructions": 0,
+                       "inferences": 0, "commands": 0, "hold_commands": 0}
+        self.hold_reason = "starting"
+        self.inference_ms: deque[float] = deque(maxlen=200)
+        self.latency_ms: deque[float] = deque(maxlen=200)
+        self.control_times: deque[float] = deque(maxlen=50)
+        self.last_stamp = None  # observation time of the newest chunk
+        self.running = True
+
+        self.pub_twist = self.create_publisher(TwistStamped, topics.TWIST_CMD, qos.COMMAND_QOS)
+        self.pub_gripper = self.create_publisher(Float64MultiArray, topics.GRIPPER_CMD, qos.COMMAND_QOS)
+        self.pub_attention = self.create_publisher(Image, topics.ATTENTION, qos.IMAGE_QOS)
+        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.COMMAND_QOS)
+        self.create_subscription(Image, topics.CAMERA_IMAGE, self._on_image, qos.IMAGE_QOS)
+        self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.INSTRUCTION_QOS)
+        self.create_subscription(PoseStamped, topics.EE_POSE, self._on_pose, qos.COMMAND_QOS)
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, qos.COMMAND_QOS)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        if initial:
+            self._set_instruction(initial)
+        self.worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
+        self.worker.start()
+        self.create_timer(1.0 / self.control_rate, self._control)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(f"policy {path} on {device}; control {self.control_rate} Hz; dry_run={self.dry_run}")
+
+    def _declare(self, name: str, default, description: str):
+        return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # -- inputs -------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        with self.wake:
+            if self.frame is not None and self.frame_seq_used < self.frame_seq:
+                self.counts["frames_dropped"] += 1  # replaced before inference reached it
+            self.frame = (msg, self._now())
+            self.frame_seq += 1
+            self.counts["frames"] += 1
+            self.wake.notify()
+
+    def _on_instruction(self, msg: String) -> None:
+        self._set_instruction(msg.data)
+
+    def _set_instruction(self, text: str) -> None:
+        text = " ".join(text.split())
+        if not text or len(text) > MAX_INSTRUCTION_CHARS:
+            self.counts["rejected_instructions"] += 1
+            self.get_logger().warning(f"instruction rejected: {'empty' if not text else 'over 500 characters'}; "
+                                      "holding", throttle_duration_sec=2.0)
+            text = ""
+        with self.lock:
+            self.instruction = text
+            self._reset_episode()
+        if text:
+            self.get_logger().info(f"instruction: {text!r}")
+
+    def _reset_episode(self) -> None:
+        self.ensembler.clear()
+        self.vote.reset()
+        self.gripper_cmd = 1.0
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self.lock:
+            self._reset_episode()
+        response.success, response.message = True, "action queue and abstain vote cleared"
+        return response
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        pos = msg.pose.position
+        xyz = np.array([pos.x, pos.y, pos.z], dtype=np.float32)
+        if np.all(np.isfinite(xyz)):
+            with self.lock:
+                self.pose = (xyz, self._now())
+
+    def _on_joints(self, msg: JointState) -> None:
+        if all(j in msg.name for j in FINGER_JOINTS) and len(msg.position) == len(msg.name):
+            width = sum(msg.position[msg.name.index(j)] for j in FINGER_JOINTS)
+            if np.isfinite(width):
+                self.gripper_width = float(width)
+
+    # -- inference thread -----------------------------------------------------------
+    def _inference_loop(self) -> None:
+        while self.running:
+            with self.wake:
+                self.wake.wait_for(lambda: not self.running or self.frame_seq > self.frame_seq_used, timeout=0.5)
+                if not self.running or self.frame is None or self.frame_seq == self.frame_seq_used:
+                    continue
+                msg, _ = self.frame
+                self.frame_seq_used = self.frame_seq
+                instruction, pose, width = self.instruction, self.pose, self.gripper_width
+            if not instruction or pose is None:
+                continue
+            try:
+                rgb = image_to_rgb(msg)
+            except InputRejected as exc:
+                self.counts["rejected_images"] += 1
+                self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=2.0)
+                continue
+            t0 = time.perf_counter()
+            obs = {"image": rgb, "ee_pose": pose[0], "gripper_width": np.array([width], np.float32),
+                   "instruction": instruction}
+            chunk, present = self.policy.predict_action_chunk(obs)
+            self.inference_ms.append((time.perf_counter() - t0) * 1e3)
+            stamp = stamp_seconds(msg.header.stamp)
+            with self.lock:
+                if instruction != self.instruction:
+                    continue  # re-targeted while this inference ran: its chunk is for the old task
+                self.vote.add(present)
+                self.present_prob = present
+                self.ensembler.add(stamp, chunk)
+                self.last_stamp = stamp
+                self.counts["inferences"] += 1
+            if self.publish_attention and self.policy.last_attention is not None:
+                overlay = attention_overlay(rgb, self.policy.last_attention[0].cpu().numpy())
+                self.pub_attention.publish(rgb_to_image(overlay, msg.header.stamp, msg.header.frame_id))
+
+    # -- control timer --------------------------------------------------------------
+    def _control(self) -> None:
+        now = self._now()
+        self.control_times.append(time.monotonic())
+        with self.lock:
+            action = self._decide(now)
+        twist = TwistStamped()
+        twist.header.stamp = self.get_clock().now().to_msg()
+        twist.header.frame_id = self.base_frame
+        if action is not None:
+            twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v) for v in action[:3])
+            self.gripper_cmd = float(action[3])
+            self.counts["commands"] += 1
+            if self.last_stamp is not None:
+                self.latency_ms.append((now - self.last_stamp) * 1e3)
+        else:
+            self.counts["hold_commands"] += 1
+        if not self.dry_run:
+            self.pub_twist.publish(twist)
+            self.pub_gripper.publish(Float64MultiArray(data=[self.gripper_cmd]))
+
+    def _decide(self, now: float) -> np.ndarray | None:
+        """The action to publish now, or None (zero twist) with ``hold_reason`` set."""
+        from vla_policy.ensemble import binarise_gripper
+
+        if not self.instruction:
+            self.hold_reason = "no instruction"
+        elif self.frame is None or now - self.frame[1] > self.image_timeout:
+            self.hold_reason = "camera stale" if self.frame else "no camera frame"
+        elif self.pose is None or now - self.pose[1] > self.state_timeout:
+            self.hold_reason = "no end-effector pose"
+        elif self.vote.abstained:
+            self.hold_reason = "abstained: the named cup is not in view"
+        else:
+            action = self.ensembler.action(now)
+            if action is None:
+                self.hold_reason = "waiting for a prediction"
+            else:
+                self.hold_reason = ""
+                return binarise_gripper(action)
+        return None
+
+    def _publish_diagnostics(self) -> None:
+        times = list(self.control_times)
+        rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 else 0.0
+        inf = np.array(self.inference_ms) if self.inference_ms else np.zeros(1)
+        lat = np.array(self.latency_ms) if self.latency_ms else np.zeros(1)
+        now = self._now()
+        with self.lock:
+            image_age = now - self.frame[1] if self.frame else float("inf")
+            values = {
+                "state": self.hold_reason or "acting", "instruction": self.instruction,
+                "abstained": self.vote.abstained, "present_prob": f"{self.present_prob:.3f}",
+                "inference_ms_p50": f"{np.percentile(inf, 50):.1f}", "inference_ms_p99": f"{np.percentile(inf, 99):.1f}",
+                "latency_ms_p50": f"{np.percentile(lat, 50):.1f}", "latency_ms_p99": f"{np.percentile(lat, 99):.1f}",
+                "control_rate_hz": f"{rate:.2f}", "target_rate_hz": self.control_rate,
+                "image_age_s": f"{image_age:.3f}", "dry_run": self.dry_run, **self.counts,
+            }
+        level = DiagnosticStatus.OK if not self.hold_reason else DiagnosticStatus.WARN
+        status = DiagnosticStatus(level=level, name="vla_policy", message=self.hold_reason or "acting",
+                                  hardware_id="vla_policy", values=key_values(values))
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+    def stop(self) -> None:
+        with self.wake:
+            self.running = False
+            self.wake.notify()
+        self.worker.join(timeout=2.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PolicyNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

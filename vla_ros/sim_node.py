@@ -1,0 +1,253 @@
+"""``vla_sim_node``: the PyBullet simulator as a ROS 2 robot.
+
+Publishes the camera (image + camera_info), joint states and the end-effector pose at
+the camera rate; takes MoveIt-Servo-style twist commands and a forward-command gripper
+command; holds the arm still when commands stop for ``command_timeout`` (as MoveIt Servo
+does). Each tick advances the physics by one camera period, in real time by default.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import Trigger
+
+from . import qos, topics
+from .conversions import InputRejected, camera_info, finite_vector, rgb_to_image
+
+JOINT_NAMES = [f"panda_joint{i}" for i in range(1, 8)] + ["panda_finger_joint1", "panda_finger_joint2"]
+
+
+def key_values(values: dict) -> list[KeyValue]:
+    return [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
+
+
+class SimNode(Node):
+    """Runs :class:`vla_sim.PickCupEnv` episodes and exposes them as topics and a reset service."""
+
+    def __init__(self) -> None:
+        super().__init__("vla_sim")
+        p = self._declare
+        self.seed = p("seed", 0, "scene seed of the first episode; episode i uses seed + i")
+        self.episodes = p("episodes", 1, "episodes to run; 0 runs until stopped")
+        self.min_cups = p("min_cups", 3, "fewest cups on the table, target included")
+        self.max_cups = p("max_cups", 5, "most cups on the table, target included (at most 6)")
+        self.target = p("target", "red", "target colour (red, orange, yellow, green, blue, purple) or random")
+        self.instruction = p("instruction", "pick up the {colour} cup",
+                             "instruction published on /instruction at each episode start ({colour} = target); "
+                             "empty: publish none (a user or `vla instruct` gives it)")
+        self.camera_rate = p("camera_rate_hz", 30.0, "camera and physics tick rate (240 must be a multiple of it)")
+        self.image_size = p("image_size", 128, "square camera image size in pixels")
+        self.rtf = p("real_time_factor", 1.0, "simulated seconds per wall second (e.g. 2.0 runs twice as fast)")
+        self.command_timeout = p("command_timeout", 0.1, "seconds without a twist command before the arm holds still")
+        self.episode_seconds = p("episode_seconds", 20.0, "simulated seconds before an episode times out")
+        self.base_frame = p("base_frame", topics.BASE_FRAME, "frame of twist commands and the end-effector pose")
+        self.exit_when_done = p("exit_when_done", True, "shut the node down after the last episode")
+        self.publish_clock = p("publish_clock", False,
+                               "publish simulated time on /clock and stamp messages with it (run the other "
+                               "nodes with use_sim_time:=true; with real_time_factor > 1 the graph runs faster)")
+        self.wait_for_commander = p("wait_for_commander", True,
+                                    "hold the episode clock until a node publishes twist commands")
+
+        from vla_sim import EnvConfig, PickCupEnv
+
+        try:
+            self.env = PickCupEnv(EnvConfig(
+                num_cups=(self.min_cups, self.max_cups), target=self.target, control_hz=self.camera_rate,
+                episode_seconds=self.episode_seconds, camera={"width": self.image_size, "height": self.image_size},
+            ))
+        except ValueError as exc:
+            raise SystemExit(f"vla_sim: invalid parameters: {exc}") from None
+
+        self.pub_image = self.create_publisher(Image, topics.CAMERA_IMAGE, qos.IMAGE_QOS)
+        self.pub_info = self.create_publisher(CameraInfo, topics.CAMERA_INFO, qos.COMMAND_QOS)
+        self.pub_joints = self.create_publisher(JointState, topics.JOINT_STATES, qos.COMMAND_QOS)
+        self.pub_pose = self.create_publisher(PoseStamped, topics.EE_POSE, qos.COMMAND_QOS)
+        self.pub_episode = self.create_publisher(DiagnosticStatus, topics.EPISODE, qos.COMMAND_QOS)
+        self.pub_instruction = self.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
+        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.COMMAND_QOS)
+        self.pub_clock = self.create_publisher(Clock, "/clock", qos.COMMAND_QOS) if self.publish_clock else None
+        self.sim_time_ns = 1_000_000_000  # simulated clock, starting at 1 s (0 reads as "unset" to some tools)
+        self.twist_sub = self.create_subscription(TwistStamped, topics.TWIST_CMD, self._on_twist, qos.COMMAND_QOS)
+        self.create_subscription(Float64MultiArray, topics.GRIPPER_CMD, self._on_gripper, qos.COMMAND_QOS)
+        self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.INSTRUCTION_QOS)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+
+        self.velocity = np.zeros(3)
+        self.gripper = 1.0
+        self.last_command = -np.inf  # monotonic time of the last accepted twist
+        self.counts = {"ticks": 0, "rejected_commands": 0, "watchdog_holds": 0, "clipped_commands": 0}
+        self.episode_index = 0
+        self.current_instruction = ""  # the latest on /instruction (ours or a user's)
+        self.results: list[dict] = []
+        self.done = False
+        self.commander_seen = not self.wait_for_commander
+        self._rate_window: list[float] = []
+        self._start_episode()
+        self.create_timer(1.0 / (self.camera_rate * self.rtf), self._tick)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+    def _declare(self, name: str, default, description: str):
+        return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+    # -- commands -----------------------------------------------------------------
+    def _reject(self, reason: str) -> None:
+        self.counts["rejected_commands"] += 1
+        self.get_logger().warning(f"command rejected: {reason}", throttle_duration_sec=2.0)
+
+    def _on_twist(self, msg: TwistStamped) -> None:
+        if msg.header.frame_id != self.base_frame:
+            return self._reject(f"twist in frame {msg.header.frame_id!r}, expected {self.base_frame!r}")
+        try:
+            v = finite_vector([msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z], 3, "twist")
+        except InputRejected as exc:
+            self.velocity = np.zeros(3)  # garbage in: hold still
+            return self._reject(str(exc))
+        self.velocity = v
+        self.last_command = time.monotonic()
+
+    def _on_gripper(self, msg: Float64MultiArray) -> None:
+        try:
+            g = finite_vector(msg.data[:1], 1, "gripper command")[0]
+        except InputRejected as exc:
+            return self._reject(str(exc))
+        self.gripper = float(g)
+
+    def _on_instruction(self, msg: String) -> None:
+        self.current_instruction = msg.data  # reported with the episode outcome
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.seed = self.get_parameter("seed").value
+        self.target = self.get_parameter("target").value
+        try:
+            self._start_episode()
+        except ValueError as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        response.success, response.message = True, f"episode {self.episode_index}: seed {self.env.scene.seed}"
+        return response
+
+    # -- episodes -----------------------------------------------------------------
+    def _start_episode(self) -> None:
+        seed = self.seed + self.episode_index
+        obs, info = self.env.reset(seed=seed, options={"target": self.target})
+        self.velocity, self.gripper, self.last_command = np.zeros(3), 1.0, -np.inf
+        self.obs = obs
+        if self.instruction:
+            self.current_instruction = self.instruction.replace("{colour}", info["target"])
+            self.pub_instruction.publish(String(data=self.current_instruction))
+        self.get_logger().info(f"episode {self.episode_index}: seed {seed}, target {info['target']}")
+        self._publish_state(obs)
+
+    def _finish_episode(self, info: dict) -> None:
+        result = {"seed": info["seed"], "target": info["target"], "instruction": self.current_instruction,
+                  "outcome": info["outcome"], "success": info["success"], "steps": info["steps"],
+                  "seconds": round(info["steps"] / self.camera_rate, 2)}
+        self.results.append(result)
+        self.pub_episode.publish(DiagnosticStatus(
+            level=DiagnosticStatus.OK if info["success"] else DiagnosticStatus.WARN,
+            name="vla_sim/episode", message=info["outcome"], hardware_id="pybullet", values=key_values(result)))
+        self.get_logger().info(f"episode {self.episode_index}: {info['outcome']} after {result['seconds']} s")
+        self.episode_index += 1
+        if self.episodes and self.episode_index >= self.episodes:
+            self.done = True
+        else:
+            self._start_episode()
+
+    def _tick(self) -> None:
+        if self.done:
+            return
+        if not self.commander_seen:  # a policy still loading must not lose episode time
+            if self.count_publishers(self.twist_sub.topic_name) == 0:
+                self._publish_state(self.obs)
+                return
+            self.commander_seen = True
+            self.get_logger().info("a commander is publishing twists: episode clock running")
+        now = time.monotonic()
+        self._rate_window = [t for t in self._rate_window if now - t < 2.0] + [now]
+        velocity = self.velocity
+        if now - self.last_command > self.command_timeout:
+            if np.any(velocity != 0):
+                self.counts["watchdog_holds"] += 1
+            velocity = np.zeros(3)  # watchdog: no fresh command -> hold still
+        before = self.env.clipped_actions
+        obs, _, terminated, truncated, info = self.env.step(np.concatenate([velocity, [self.gripper]]))
+        self.counts["clipped_commands"] += self.env.clipped_actions - before
+        self.counts["ticks"] += 1
+        self.sim_time_ns += int(round(1e9 / self.camera_rate))
+        self.obs = obs
+        self._publish_state(obs)
+        if terminated or truncated:
+            self._finish_episode(info)
+
+    def _stamp(self) -> TimeMsg:
+        if self.pub_clock is None:
+            return self.get_clock().now().to_msg()
+        return TimeMsg(sec=self.sim_time_ns // 1_000_000_000, nanosec=self.sim_time_ns % 1_000_000_000)
+
+    def _publish_state(self, obs: dict) -> None:
+        stamp = self._stamp()
+        if self.pub_clock is not None:
+            self.pub_clock.publish(Clock(clock=stamp))
+        self.pub_image.publish(rgb_to_image(obs["image"], stamp, topics.CAMERA_FRAME))
+        cam = self.env.camera
+        self.pub_info.publish(camera_info(cam.K, cam.width, cam.height, stamp, topics.CAMERA_FRAME))
+        joints = JointState(name=JOINT_NAMES, position=[float(q) for q in obs["joint_positions"]])
+        joints.header.stamp = stamp
+        self.pub_joints.publish(joints)
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = stamp, self.base_frame
+        x, y, z, qx, qy, qz, qw = (float(v) for v in obs["ee_pose"])
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = x, y, z
+        o = pose.pose.orientation
+        o.x, o.y, o.z, o.w = qx, qy, qz, qw
+        self.pub_pose.publish(pose)
+
+    def _publish_diagnostics(self) -> None:
+        window = self._rate_window
+        rate = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 2 else 0.0
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="vla_sim", hardware_id="pybullet",
+                                  message="done" if self.done else f"episode {self.episode_index}")
+        status.values = key_values({"tick_rate_hz": f"{rate:.1f}", "target_rate_hz": self.camera_rate * self.rtf,
+                                    "seed": self.env.scene.seed, "target": self.env.scene.target,
+                                    "instruction": self.current_instruction, **self.counts})
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self._stamp()
+        self.pub_diag.publish(msg)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SimNode()
+        while rclpy.ok() and not node.done:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        if node.done and not node.exit_when_done:
+            rclpy.spin(node)
+        if node.results:
+            ok = sum(r["success"] for r in node.results)
+            node.get_logger().info(f"done: {ok}/{len(node.results)} episodes succeeded")
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.env.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
