@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench policy eval-policy clean help
+.PHONY: setup demo test eval-expert bench policy policy-30min eval-policy clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
@@ -18,6 +18,7 @@ help:
 	@echo "make eval-expert   setup + 500-episode expert evaluation (outputs/eval_expert.json)"
 	@echo "make bench         setup + simulator throughput, policy latency and ROS 2 graph figures"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
+	@echo "make policy-30min  setup + the 30-minute preset (600 demonstrations, 2,000 steps)"
 	@echo "make eval-policy   setup + evaluation splits A-D of POLICY (default: the shipped checkpoint)"
 
 setup: $(STAMP)
@@ -57,6 +58,14 @@ policy: setup
 	$(VENV)/bin/vla data generate --episodes 1200 --workers 2 --out $(DATA)
 	$(VENV)/bin/vla train --config config/train_default.yaml --data $(DATA) --out $(POLICY_OUT) \
 		$(if $(wildcard $(POLICY_OUT)/train_state/state.json),--resume)
+
+# The 30-minute preset: fewer demonstrations and steps (measured figures in the model card).
+DATA_30 ?= data/demos_600
+POLICY_30 ?= outputs/policy_30min
+policy-30min: setup
+	$(VENV)/bin/vla data generate --episodes 600 --workers 2 --out $(DATA_30)
+	$(VENV)/bin/vla train --config config/train_30min.yaml --data $(DATA_30) --out $(POLICY_30) \
+		$(if $(wildcard $(POLICY_30)/train_state/state.json),--resume)
 
 # The four evaluation splits (N = 200 each). Their seeds stay below 900,000; training data uses >= 1,000,000.
 POLICY ?= default

@@ -77,6 +77,7 @@ class PickCupEnv(gym.Env):
         self._tracker: OutcomeTracker | None = None
         self._steps = 0
         self.clipped_actions = 0
+        self._period: tuple[np.ndarray, np.ndarray, int, int] | None = None
 
     # -- gymnasium API -------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -97,9 +98,19 @@ class PickCupEnv(gym.Env):
         self._tracker = OutcomeTracker(self.scene.target, self.scene.target_present, 1.0 / self.config.control_hz)
         self._steps = 0
         self.clipped_actions = 0
+        position = self.robot.setpoint.copy()
+        self._period = (position, position, 0, 0)  # no command yet: hold
         return self._observation(), self._info()
 
     def step(self, action):
+        """One control period of ``action``: :meth:`command` then :meth:`advance`."""
+        self.command(action)
+        return self.advance()
+
+    def command(self, action, seconds: float | None = None) -> None:
+        """Start moving: the velocity integrates into the IK setpoint over ``seconds`` (default one
+        control period), then the arm holds. A later command replaces the rest of this one. The ROS
+        sim node calls this once per twist, so a twist moves the arm for at most its watchdog time."""
         if self._tracker is None:
             raise RuntimeError("call reset() before step()")
         if self._tracker.outcome is not None:
@@ -113,13 +124,27 @@ class PickCupEnv(gym.Env):
         if np.any(clipped != action):
             self.clipped_actions += 1
         cfg = self.config
-        dt = 1.0 / cfg.control_hz
+        dt = 1.0 / cfg.control_hz if seconds is None else float(seconds)
+        if not 0 < dt <= 10.0:
+            raise ValueError(f"command duration must be in (0, 10] s, got {seconds}")
         start, end = self.robot.begin_control_step(clipped[:3], float(clipped[3]), dt)
-        n = cfg.substeps
-        for k in range(n):
-            if k % IK_EVERY == 0:
+        self._period = (start, end, int(round(dt * cfg.physics_hz)), 0)  # (from, to, substeps, done)
+
+    def advance(self):
+        """Simulate one control period (``physics_hz / control_hz`` substeps) under the current
+        command and check the outcome; returns gymnasium's step tuple."""
+        if self._tracker is None:
+            raise RuntimeError("call reset() before step()")
+        if self._tracker.outcome is not None:
+            raise RuntimeError(f"episode already ended ({self._tracker.outcome}); call reset()")
+        cfg = self.config
+        start, end, n, k = self._period
+        for _ in range(cfg.substeps):
+            if k < n and k % IK_EVERY == 0:
                 self.robot.track(start + (end - start) * min(1.0, (k + IK_EVERY) / n))
             p.stepSimulation(physicsClientId=self.client)
+            k += 1
+        self._period = (start, end, n, k)
         self._steps += 1
         outcome = self._tracker.update(self.cup_states())
         truncated = False
@@ -128,6 +153,11 @@ class PickCupEnv(gym.Env):
             truncated = True
         terminated = outcome is not None and not truncated
         return self._observation(), 0.0 if outcome != SUCCESS else 1.0, terminated, truncated, self._info()
+
+    @property
+    def moving(self) -> bool:
+        """True while the last command is still being executed (False: holding still)."""
+        return self._period[3] < self._period[2]
 
     def abstain(self) -> dict[str, Any]:
         """The policy reports the named cup is not there: end the episode (outcome ``abstained``)."""

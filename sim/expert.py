@@ -14,6 +14,7 @@ GRASP_BELOW_RIM = 0.03  # m
 LIFT_HEIGHT = 0.25  # m above the grasp height
 XY_TOLERANCE = 0.008  # m, aligned enough to descend
 GRASP_TOLERANCE = 0.008  # m, close enough to close the fingers
+RETREAT_XY = 0.015  # m, misalignment below the pre-grasp height that sends the corrective expert back up
 CLOSE_STEPS = 6  # control steps to let the fingers close (0.6 s at 10 Hz)
 
 
@@ -68,4 +69,49 @@ class ScriptedExpert:
         return np.concatenate([velocity, [gripper]])
 
 
-__all__ = ["ScriptedExpert"]
+class CorrectiveExpert:
+    """The expert's action from the current state alone, whatever happened before: the label for
+    states a learned policy visits (DAgger). Where the phase machine above never goes (a gripper
+    closed on nothing, fingers low beside the cup, a cup that slipped) it says how to recover:
+    open and go back above the cup, re-align, descend, close, lift.
+    """
+
+    def __init__(self, env: PickCupEnv, colour: str | None = None) -> None:
+        self.env = env
+        self.colour = colour
+
+    def label(self, obs: dict) -> np.ndarray | None:
+        """Action (4,), or None when the named cup is not in the scene (the label is to abstain)."""
+        env = self.env
+        colour = self.colour or env.scene.target
+        spec = next((c for c in env.scene.cups if c.colour == colour), None)
+        if spec is None:
+            return None
+        cup = next(c for c in env.cup_states() if c.colour == colour)
+        ee = obs["ee_pose"][:3].astype(np.float64)
+        width = float(obs["gripper_width"][0])
+        grasp = np.array([cup.position[0], cup.position[1], spec.height - GRASP_BELOW_RIM])
+        above = np.array([cup.position[0], cup.position[1], spec.height + PRE_GRASP_CLEARANCE])
+        xy_error = float(np.linalg.norm(ee[:2] - cup.position[:2]))
+        gripping = width < 2 * spec.radius + 0.004  # fingers on the cup wall (or closed on nothing)
+        if cup.lift > 0.01 and xy_error < 0.02 and gripping:  # holding it: lift
+            goal, gripper = np.array([ee[0], ee[1], grasp[2] + LIFT_HEIGHT]), 0.0
+        elif np.linalg.norm(ee - grasp) < 1.5 * GRASP_TOLERANCE:  # at the grasp point: close, then lift
+            goal, gripper = (grasp + np.array([0.0, 0.0, LIFT_HEIGHT]), 0.0) if gripping else (grasp, 0.0)
+        elif width < 0.07:  # closed (or closing) away from the grasp point: open, back above the cup
+            goal, gripper = above, 1.0
+        elif ee[2] < above[2] - 0.01:  # below the pre-grasp height: descend if aligned, else back up
+            if xy_error <= RETREAT_XY:  # (hysteresis: descending corrects small errors on the way)
+                goal, gripper = grasp, 1.0
+            else:  # beside the cup: straight up first, so the fingers do not sweep it
+                goal, gripper = np.array([ee[0], ee[1], above[2]]) if xy_error < 0.05 else above, 1.0
+        elif xy_error > XY_TOLERANCE:
+            goal, gripper = above, 1.0
+        else:
+            goal, gripper = grasp, 1.0
+        limit = env.config.max_linear_speed
+        velocity = np.clip(GAIN * (goal - ee), -limit, limit)
+        return np.concatenate([velocity, [gripper]])
+
+
+__all__ = ["ScriptedExpert", "CorrectiveExpert"]

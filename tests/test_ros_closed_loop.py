@@ -48,12 +48,14 @@ def test_changing_the_instruction_mid_episode_retargets(ros_env, tmp_path):
                                f"video:={tmp_path / 'retarget.mp4'}"],
                               env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        # `vla instruct` waits until the policy node subscribes (it does once its model is loaded).
-        first = subprocess.run([VLA, "instruct", "pick up the red cup", "--wait", "60"], env=ros_env,
+        # `vla instruct` waits for both subscribers, sim and policy (the policy subscribes once its
+        # model is loaded).
+        first = subprocess.run([VLA, "instruct", "pick up the red cup", "--wait", "60", "--subscribers", "2"],
+                               env=ros_env,
                                capture_output=True, text=True, timeout=90)
         assert first.returncode == 0, first.stdout + first.stderr
         time.sleep(1.5)  # let the arm head for the red cup (scenario timing, not a wait for matching)
-        second = subprocess.run([VLA, "instruct", "pick up the blue cup"], env=ros_env,
+        second = subprocess.run([VLA, "instruct", "pick up the blue cup", "--subscribers", "2"], env=ros_env,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 0, second.stdout + second.stderr
         output, _ = launch.communicate(timeout=120)

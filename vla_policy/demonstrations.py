@@ -38,6 +38,8 @@ class GenerationConfig:
     """Share of scenes with no cup of the named colour."""
     noisy_fraction: float = NOISY_FRACTION
     """Share of episodes executing noisy actions."""
+    max_steps: int | None = None
+    """Cut episodes after this many control steps (None: the env's episode length)."""
 
 
 def episode_setup(seed: int, config: GenerationConfig):
@@ -57,8 +59,19 @@ def episode_setup(seed: int, config: GenerationConfig):
     return env, rng, absent, noisy
 
 
-def _generate_one(index: int, seed: int, out: str, config: GenerationConfig) -> dict:
-    from vla_sim import ScriptedExpert
+def _load_policy(path: str):
+    import torch
+
+    from .modeling_vla import VLAPolicy
+
+    torch.set_num_threads(1)  # one per worker process
+    return VLAPolicy.from_pretrained(path)
+
+
+def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, policy_path: str | None = None) -> dict:
+    """One episode. Without a policy the scripted expert acts (its actions are the labels); with one
+    (DAgger) the policy acts and the corrective expert labels every state it visits."""
+    from vla_sim import CorrectiveExpert, ScriptedExpert
     from vla_sim.instructions import sample_training_instruction
 
     env, rng, absent, noisy = episode_setup(seed, config)
@@ -66,11 +79,19 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig) -> 
         obs, info = env.reset(seed=seed)
         instruction = sample_training_instruction(rng, info["target"])
         expert = ScriptedExpert(env)
+        corrective = CorrectiveExpert(env)
+        policy = _load_policy(policy_path) if policy_path else None
         frames, proprio, actions, uvs = [], [], [], []
         target_cup = next((c for c in env.scene.cups if c.colour == info["target"]), None)
-        for step in range(env.config.max_steps):
-            label = expert.select_action(obs)
-            if expert.abstained:
+        for step in range(min(env.config.max_steps, config.max_steps or env.config.max_steps)):
+            if policy is not None:
+                label = corrective.label(obs)
+                if label is None:  # absent target: DAgger has nothing to correct here
+                    break
+                executed = policy.select_action({**obs, "instruction": instruction})
+                if policy.abstained:  # a false abstention: the frames so far still teach "present"
+                    break
+            elif (label := expert.select_action(obs)) is not None and expert.abstained:
                 if step >= ABSENT_FRAMES:
                     info = env.abstain()
                     break
@@ -103,6 +124,7 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig) -> 
             "image_size": [config.image_size, config.image_size],
             "control_hz": env.config.control_hz,
             "noisy": noisy,
+            "relabelled": policy is not None,  # DAgger: labels from the corrective expert, any outcome is usable
             "camera": {"K": env.camera.K.tolist(), "T_base_cam": env.camera.T_base_cam.tolist()},
         }
         write_episode(out, index, {
@@ -117,8 +139,9 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig) -> 
 
 
 def generate(out: str | Path, episodes: int, seed: int = DEFAULT_SEED, workers: int = 1,
-             config: GenerationConfig | None = None, progress: bool = True) -> dict:
-    """Generate the missing episodes among ``0..episodes-1``; returns a summary."""
+             config: GenerationConfig | None = None, progress: bool = True, policy: str | None = None) -> dict:
+    """Generate the missing episodes among ``0..episodes-1``; returns a summary. With ``policy`` (a
+    checkpoint folder) the policy acts and the corrective expert labels its states (DAgger)."""
     config = config or GenerationConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,11 +153,11 @@ def generate(out: str | Path, episodes: int, seed: int = DEFAULT_SEED, workers: 
     try:
         if workers <= 1:
             for i in todo:
-                metas.append(_generate_one(i, seed + i, str(out), config))
+                metas.append(_generate_one(i, seed + i, str(out), config, policy))
                 bar.update(1)
         else:
             with ProcessPoolExecutor(workers, mp.get_context("spawn")) as pool:
-                futures = [pool.submit(_generate_one, i, seed + i, str(out), config) for i in todo]
+                futures = [pool.submit(_generate_one, i, seed + i, str(out), config, policy) for i in todo]
                 for future in as_completed(futures):
                     metas.append(future.result())
                     bar.update(1)
@@ -147,6 +170,6 @@ def generate(out: str | Path, episodes: int, seed: int = DEFAULT_SEED, workers: 
         "skipped_existing": episodes - len(todo),
         "episodes_per_min": len(metas) / minutes if minutes > 0 else 0.0,
         "frames": sum(m["steps"] for m in metas),
-        "failed_expert_episodes": sum(1 for m in metas if m["target_present"] and not m["success"]),
+        "failed_episodes": sum(1 for m in metas if m["target_present"] and not m["success"]),
         "dataset_bytes": size,
     }

@@ -64,6 +64,9 @@ class TrainConfig:
     """Random brightness scale range (+/-); hue is never changed, colour names must stay true."""
     paraphrase: bool = True
     """Draw a fresh training phrasing of the episode's task for every sample."""
+    init_from: str | None = None
+    """Checkpoint folder to start from (fine-tuning, e.g. on DAgger data). Its config, normalisation
+    statistics included, replaces the ``policy:`` section; the optimiser starts fresh."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -170,8 +173,10 @@ class DemoSampler:
 
 
 def _usable(episodes: list[Episode]) -> list[Episode]:
-    """Successful demonstrations, plus absent-target scenes (labels: abstain)."""
-    return [e for e in episodes if (not e.meta["target_present"]) or e.meta.get("success")]
+    """Successful demonstrations, absent-target scenes (labels: abstain) and relabelled (DAgger)
+    episodes, whose labels are right whatever the acting policy did."""
+    return [e for e in episodes
+            if (not e.meta["target_present"]) or e.meta.get("success") or e.meta.get("relabelled")]
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
@@ -267,11 +272,14 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     n_val = max(1, int(round(cfg.val_fraction * len(episodes))))
     val_eps = [episodes[i] for i in sorted(order[:n_val])]
     train_eps = [episodes[i] for i in sorted(order[n_val:])]
-    # Normalisation statistics from the training frames, saved in config.json.
-    prop = np.concatenate([np.asarray(e.arrays()["proprio"]) for e in train_eps])
-    prop = np.concatenate([prop[:, :3], prop[:, 7:8]], axis=1)
-    policy_cfg.proprio_mean = prop.mean(0).round(5).tolist()
-    policy_cfg.proprio_std = np.maximum(prop.std(0), 1e-3).round(5).tolist()
+    init = VLAPolicy.from_pretrained(cfg.init_from) if cfg.init_from else None
+    if init is not None:
+        policy_cfg = init.config  # architecture and normalisation come with the weights
+    else:  # normalisation statistics from the training frames, saved in config.json
+        prop = np.concatenate([np.asarray(e.arrays()["proprio"]) for e in train_eps])
+        prop = np.concatenate([prop[:, :3], prop[:, 7:8]], axis=1)
+        policy_cfg.proprio_mean = prop.mean(0).round(5).tolist()
+        policy_cfg.proprio_std = np.maximum(prop.std(0), 1e-3).round(5).tolist()
 
     encoder = TextEncoder(policy_cfg.text_encoder, policy_cfg.text_encoder_sha256, policy_cfg.max_text_tokens)
     recorded = [e.meta["instruction"] for e in episodes]
@@ -280,7 +288,10 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     text_feats, text_pad = encoder.encode(texts)  # (T, L, Dt), (T, L)
     policy_cfg.text_dim = encoder.dim
 
-    model = VLAPolicy(policy_cfg, text_encoder=encoder).to(device)
+    model = VLAPolicy(policy_cfg, text_encoder=encoder)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
+    model = model.to(device)
     if not cuda:
         model = model.to(memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -80,6 +80,11 @@ def policy_factory(spec: str):
         from vla_sim.expert import ScriptedExpert
 
         return ScriptedExpert
+    return functools.partial(load_learned_policy, checkpoint_path(spec))
+
+
+def checkpoint_path(spec: str) -> str:
+    """``default`` or a folder -> a checkpoint folder that loads (checked once, here, not in every worker)."""
     if spec == "default":
         from vla_policy import DEFAULT_CHECKPOINT
 
@@ -92,11 +97,11 @@ def policy_factory(spec: str):
         raise SystemExit(f"vla: error: --policy {spec!r}: not 'expert', 'default' or an existing checkpoint folder")
     from vla_policy.modeling_vla import CheckpointError, VLAPolicy
 
-    try:  # fail here, once, with a clear message, rather than in every worker
+    try:
         VLAPolicy.from_pretrained(path)  # the text encoder loads lazily, not here
     except CheckpointError as exc:
         raise SystemExit(f"vla: error: --policy: {exc}") from None
-    return functools.partial(load_learned_policy, str(path))
+    return str(path)
 
 
 def load_learned_policy(path: str, env=None):
@@ -203,12 +208,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_data_generate(args: argparse.Namespace) -> int:
     from vla_policy.demonstrations import GenerationConfig, generate
 
-    summary = generate(args.out, args.episodes, seed=args.seed, workers=args.workers,
-                       config=GenerationConfig(distractors=args.distractors), progress=not args.quiet)
+    policy = None
+    config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps)
+    if args.policy:  # DAgger: the policy acts, the corrective expert labels; target always present, no noise
+        policy = checkpoint_path(args.policy)
+        config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps,
+                                  absent_fraction=0.0, noisy_fraction=0.0)
+    summary = generate(args.out, args.episodes, seed=args.seed, workers=args.workers, config=config,
+                       progress=not args.quiet, policy=policy)
     print(
         f"generated {summary['generated']} episodes ({summary['skipped_existing']} already there) "
         f"in {args.out}: {summary['frames']} frames, {summary['episodes_per_min']:.0f} episodes/min, "
-        f"{summary['dataset_bytes'] / 1e6:.0f} MB on disk, expert failures {summary['failed_expert_episodes']}"
+        f"{summary['dataset_bytes'] / 1e6:.0f} MB on disk, failed episodes {summary['failed_episodes']}"
     )
     return 0
 
@@ -222,12 +233,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         policy_cfg, train_cfg = load_run_config(args.config) if args.config else (VLAConfig(), TrainConfig())
     except ValueError as exc:
         raise SystemExit(f"vla: error: --config: {exc}") from None
+    from vla_policy.modeling_vla import CheckpointError
+
     if args.steps:
         train_cfg.steps = args.steps
+    if args.init:
+        train_cfg.init_from = args.init
     try:
         summary = train(args.data, args.out, policy_cfg, train_cfg, resume=args.resume, progress=not args.quiet)
     except DatasetError as exc:
         raise SystemExit(f"vla: error: --data: {exc}") from None
+    except CheckpointError as exc:
+        raise SystemExit(f"vla: error: --init: {exc}") from None
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, only rank 0 reports
         print(f"trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
               f"({summary['samples_per_s']:.0f} samples/s); checkpoint: {args.out}")
@@ -249,7 +266,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
 def cmd_instruct(args: argparse.Namespace) -> int:
     from .instruct import publish_instruction
 
-    return publish_instruction(args.text, args.wait, args.topic)
+    return publish_instruction(args.text, args.wait, args.topic, args.subscribers)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -294,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="non-target cups per scene (default 0-5)")
     gen.add_argument("--workers", type=positive_int, default=1, help="parallel processes (default 1)")
     gen.add_argument("--out", required=True, help="dataset folder (created; finished episodes are kept)")
+    gen.add_argument("--policy", default=None, metavar="CHECKPOINT",
+                     help="DAgger: this policy acts and the corrective expert labels the states it visits")
+    gen.add_argument("--max-steps", type=positive_int, default=None, help="cut episodes after this many steps")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_data_generate)
 
@@ -308,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="checkpoint folder (config.json + model.safetensors)")
     tr.add_argument("--steps", type=positive_int, default=None, help="override train.steps")
     tr.add_argument("--resume", action="store_true", help="continue from the state saved in --out")
+    tr.add_argument("--init", default=None, metavar="CHECKPOINT",
+                    help="start from these weights (fine-tuning); overrides train.init_from")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
 
@@ -322,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--topic", default="/instruction", help="topic (default /instruction)")
     ins.add_argument("--wait", type=float, default=10.0,
                      help="seconds to wait for a subscriber before giving up (default 10)")
+    ins.add_argument("--subscribers", type=positive_int, default=1,
+                     help="wait for this many subscribers (the sim demo has 2: sim and policy; default 1)")
     ins.set_defaults(func=cmd_instruct)
 
     rec = sub.add_parser("record", help="record camera, instruction, commands and joint states to an MCAP rosbag2",

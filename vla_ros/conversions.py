@@ -10,11 +10,13 @@ import math
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import KeyValue
 from sensor_msgs.msg import CameraInfo, Image
 
 from .images import InputRejected, decode_rgb
 
-__all__ = ["InputRejected", "image_to_rgb", "rgb_to_image", "camera_info", "stamp_seconds", "finite_vector"]
+__all__ = ["InputRejected", "image_to_rgb", "rgb_to_image", "camera_info", "stamp_seconds", "finite_vector",
+           "key_values"]
 
 def image_to_rgb(msg: Image) -> np.ndarray:
     """sensor_msgs/Image (rgb8, bgr8 or mono8; any row padding) -> (H, W, 3) uint8 RGB."""
@@ -60,3 +62,8 @@ def finite_vector(values, length: int, what: str) -> np.ndarray:
     if not all(math.isfinite(v) for v in arr):
         raise InputRejected(f"{what} is not finite: {arr.tolist()}")
     return arr
+
+
+def key_values(values: dict) -> list[KeyValue]:
+    """diagnostic_msgs key/value pairs of a dict (values as text)."""
+    return [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]

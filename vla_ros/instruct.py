@@ -12,17 +12,17 @@ from std_msgs.msg import String
 from . import qos, topics
 
 
-def publish_instruction(text: str, wait: float, topic: str = topics.INSTRUCTION) -> int:
+def publish_instruction(text: str, wait: float, topic: str = topics.INSTRUCTION, subscribers: int = 1) -> int:
     rclpy.init()
     node = None
     try:
         node = rclpy.create_node("vla_instruct")
         pub = node.create_publisher(String, topic, qos.INSTRUCTION_QOS)
         deadline = time.monotonic() + wait
-        while pub.get_subscription_count() == 0:  # published before matching, it could be lost
+        while pub.get_subscription_count() < subscribers:  # this process exits: late joiners would miss it
             if time.monotonic() > deadline:
-                print(f"vla: error: no subscriber on {topic} after {wait:.0f} s (is the policy node running, "
-                      "with the same ROS_DOMAIN_ID?)")
+                print(f"vla: error: {pub.get_subscription_count()} of {subscribers} subscriber(s) on {topic} after "
+                      f"{wait:.0f} s (is the policy node running, with the same ROS_DOMAIN_ID?)")
                 return 1
             rclpy.spin_once(node, timeout_sec=0.05)
         pub.publish(String(data=text))

@@ -15,19 +15,17 @@ import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from . import qos, topics
-from .conversions import InputRejected, image_to_rgb, rgb_to_image, stamp_seconds
-from .sim_node import key_values
+from .conversions import InputRejected, image_to_rgb, key_values, rgb_to_image, stamp_seconds
+from .node_main import run_node
 
 FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 MAX_INSTRUCTION_CHARS = 500
@@ -86,6 +84,7 @@ class PolicyNode(Node):
         self.frame_seq = 0  # frames received
         self.frame_seq_used = 0  # newest frame taken by inference
         self.present_prob = 1.0
+        self.generation = 0
         self.pose: tuple[np.ndarray, float] | None = None
         self.gripper_width = 0.08
         self.instruction = ""
@@ -149,6 +148,9 @@ class PolicyNode(Node):
             self.get_logger().info(f"instruction: {text!r}")
 
     def _reset_episode(self) -> None:
+        """New task (or episode): forget predictions, the abstain vote and the frame in hand."""
+        self.generation += 1  # an inference already running belongs to the old task: its chunk is dropped
+        self.frame_seq_used = self.frame_seq  # the newest frame predates the new task
         self.ensembler.clear()
         self.vote.reset()
         self.gripper_cmd = 1.0
@@ -181,7 +183,7 @@ class PolicyNode(Node):
                     continue
                 msg, _ = self.frame
                 self.frame_seq_used = self.frame_seq
-                instruction, pose, width = self.instruction, self.pose, self.gripper_width
+                instruction, pose, width, generation = self.instruction, self.pose, self.gripper_width, self.generation
             if not instruction or pose is None:
                 continue
             try:
@@ -197,8 +199,8 @@ class PolicyNode(Node):
             self.inference_ms.append((time.perf_counter() - t0) * 1e3)
             stamp = stamp_seconds(msg.header.stamp)
             with self.lock:
-                if instruction != self.instruction:
-                    continue  # re-targeted while this inference ran: its chunk is for the old task
+                if generation != self.generation:
+                    continue  # re-targeted (or a new episode) while this inference ran: the chunk is stale
                 self.vote.add(present)
                 self.present_prob = present
                 self.ensembler.add(stamp, chunk)
@@ -273,7 +275,8 @@ class PolicyNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(msg)
 
-    def stop(self) -> None:
+    def close(self) -> None:
+        """Stop the inference thread (before the node is destroyed)."""
         with self.wake:
             self.running = False
             self.wake.notify()
@@ -281,19 +284,7 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PolicyNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PolicyNode, args)
 
 
 if __name__ == "__main__":

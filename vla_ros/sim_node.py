@@ -13,10 +13,10 @@ import time
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -24,13 +24,10 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from . import qos, topics
-from .conversions import InputRejected, camera_info, finite_vector, rgb_to_image
+from .conversions import InputRejected, camera_info, finite_vector, key_values, rgb_to_image
+from .node_main import run_node
 
 JOINT_NAMES = [f"panda_joint{i}" for i in range(1, 8)] + ["panda_finger_joint1", "panda_finger_joint2"]
-
-
-def key_values(values: dict) -> list[KeyValue]:
-    return [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
 
 
 class SimNode(Node):
@@ -50,13 +47,17 @@ class SimNode(Node):
         self.camera_rate = p("camera_rate_hz", 30.0, "camera and physics tick rate (240 must be a multiple of it)")
         self.image_size = p("image_size", 128, "square camera image size in pixels")
         self.rtf = p("real_time_factor", 1.0, "simulated seconds per wall second (e.g. 2.0 runs twice as fast)")
-        self.command_timeout = p("command_timeout", 0.1, "seconds without a twist command before the arm holds still")
+        self.command_timeout = p("command_timeout", 0.1,
+                                 "each twist moves the arm for this long (s); without a newer one it then holds still")
         self.episode_seconds = p("episode_seconds", 20.0, "simulated seconds before an episode times out")
         self.base_frame = p("base_frame", topics.BASE_FRAME, "frame of twist commands and the end-effector pose")
         self.exit_when_done = p("exit_when_done", True, "shut the node down after the last episode")
         self.publish_clock = p("publish_clock", False,
                                "publish simulated time on /clock and stamp messages with it (run the other "
                                "nodes with use_sim_time:=true; with real_time_factor > 1 the graph runs faster)")
+        self.episode_pause = p("episode_pause", 1.0,
+                               "seconds each episode starts frozen (scene and instruction published, commands "
+                               "ignored), so nothing in flight from the last episode acts in the next one")
         self.wait_for_commander = p("wait_for_commander", True,
                                     "hold the episode clock until a node publishes twist commands")
 
@@ -78,6 +79,7 @@ class SimNode(Node):
         self.pub_instruction = self.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.COMMAND_QOS)
         self.pub_clock = self.create_publisher(Clock, "/clock", qos.COMMAND_QOS) if self.publish_clock else None
+        self.sim_ticks = 0
         self.sim_time_ns = 1_000_000_000  # simulated clock, starting at 1 s (0 reads as "unset" to some tools)
         self.twist_sub = self.create_subscription(TwistStamped, topics.TWIST_CMD, self._on_twist, qos.COMMAND_QOS)
         self.create_subscription(Float64MultiArray, topics.GRIPPER_CMD, self._on_gripper, qos.COMMAND_QOS)
@@ -86,7 +88,7 @@ class SimNode(Node):
 
         self.velocity = np.zeros(3)
         self.gripper = 1.0
-        self.last_command = -np.inf  # monotonic time of the last accepted twist
+        self.pending = False  # a command arrived since the last tick
         self.counts = {"ticks": 0, "rejected_commands": 0, "watchdog_holds": 0, "clipped_commands": 0}
         self.episode_index = 0
         self.current_instruction = ""  # the latest on /instruction (ours or a user's)
@@ -95,7 +97,7 @@ class SimNode(Node):
         self.commander_seen = not self.wait_for_commander
         self._rate_window: list[float] = []
         self._start_episode()
-        self.create_timer(1.0 / (self.camera_rate * self.rtf), self._tick)
+        self.tick_period = 1.0 / (self.camera_rate * self.rtf)  # wall seconds; ticks are run by spin_until_done
         self.create_timer(1.0, self._publish_diagnostics)
 
     def _declare(self, name: str, default, description: str):
@@ -112,17 +114,17 @@ class SimNode(Node):
         try:
             v = finite_vector([msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z], 3, "twist")
         except InputRejected as exc:
-            self.velocity = np.zeros(3)  # garbage in: hold still
+            self.velocity, self.pending = np.zeros(3), True  # garbage in: hold still
             return self._reject(str(exc))
-        self.velocity = v
-        self.last_command = time.monotonic()
+        self.velocity, self.pending = v, True
 
     def _on_gripper(self, msg: Float64MultiArray) -> None:
         try:
             g = finite_vector(msg.data[:1], 1, "gripper command")[0]
         except InputRejected as exc:
             return self._reject(str(exc))
-        self.gripper = float(g)
+        if g != self.gripper:
+            self.gripper, self.pending = float(g), True
 
     def _on_instruction(self, msg: String) -> None:
         self.current_instruction = msg.data  # reported with the episode outcome
@@ -142,11 +144,14 @@ class SimNode(Node):
     def _start_episode(self) -> None:
         seed = self.seed + self.episode_index
         obs, info = self.env.reset(seed=seed, options={"target": self.target})
-        self.velocity, self.gripper, self.last_command = np.zeros(3), 1.0, -np.inf
+        self.velocity, self.gripper, self.pending = np.zeros(3), 1.0, False
         self.obs = obs
+        # A pause with the new scene on camera and the world frozen: whatever the commander still had
+        # in flight for the last episode arrives, and is dropped. The instruction goes out when the
+        # pause ends, so a policy resets with only this episode's frames and states behind it.
+        self.pause_ticks = max(1, int(round(self.episode_pause * self.camera_rate)))
         if self.instruction:
             self.current_instruction = self.instruction.replace("{colour}", info["target"])
-            self.pub_instruction.publish(String(data=self.current_instruction))
         self.get_logger().info(f"episode {self.episode_index}: seed {seed}, target {info['target']}")
         self._publish_state(obs)
 
@@ -165,7 +170,8 @@ class SimNode(Node):
         else:
             self._start_episode()
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
+        """Apply the newest command, advance the physics one camera period, publish."""
         if self.done:
             return
         if not self.commander_seen:  # a policy still loading must not lose episode time
@@ -176,20 +182,34 @@ class SimNode(Node):
             self.get_logger().info("a commander is publishing twists: episode clock running")
         now = time.monotonic()
         self._rate_window = [t for t in self._rate_window if now - t < 2.0] + [now]
-        velocity = self.velocity
-        if now - self.last_command > self.command_timeout:
-            if np.any(velocity != 0):
-                self.counts["watchdog_holds"] += 1
-            velocity = np.zeros(3)  # watchdog: no fresh command -> hold still
-        before = self.env.clipped_actions
-        obs, _, terminated, truncated, info = self.env.step(np.concatenate([velocity, [self.gripper]]))
-        self.counts["clipped_commands"] += self.env.clipped_actions - before
+        if self.pause_ticks > 0:
+            self.pause_ticks -= 1
+            self.velocity, self.gripper, self.pending = np.zeros(3), 1.0, False
+            if self.pause_ticks == 0 and self.instruction:
+                self.pub_instruction.publish(String(data=self.current_instruction))
+            self._advance_clock()
+            self._publish_state(self.obs)
+            return
+        if self.pending:
+            # Watchdog: each command moves the arm for command_timeout seconds, then it holds still
+            # (as MoveIt Servo does) unless a newer command replaced it.
+            before = self.env.clipped_actions
+            self.env.command(np.concatenate([self.velocity, [self.gripper]]), seconds=self.command_timeout)
+            self.counts["clipped_commands"] += self.env.clipped_actions - before
+            self.pending = False
+        if not self.env.moving and np.any(self.velocity != 0):
+            self.counts["watchdog_holds"] += 1  # a tick held still: the commander fell silent (or late)
+        obs, _, terminated, truncated, info = self.env.advance()
         self.counts["ticks"] += 1
-        self.sim_time_ns += int(round(1e9 / self.camera_rate))
+        self._advance_clock()
         self.obs = obs
         self._publish_state(obs)
         if terminated or truncated:
             self._finish_episode(info)
+
+    def _advance_clock(self) -> None:
+        self.sim_ticks += 1
+        self.sim_time_ns = 1_000_000_000 + round(self.sim_ticks * 1e9 / self.camera_rate)  # no rounding drift
 
     def _stamp(self) -> TimeMsg:
         if self.pub_clock is None:
@@ -214,6 +234,9 @@ class SimNode(Node):
         o.x, o.y, o.z, o.w = qx, qy, qz, qw
         self.pub_pose.publish(pose)
 
+    def close(self) -> None:
+        self.env.close()
+
     def _publish_diagnostics(self) -> None:
         window = self._rate_window
         rate = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 2 else 0.0
@@ -227,26 +250,38 @@ class SimNode(Node):
         self.pub_diag.publish(msg)
 
 
-def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
+def spin_until_done(node: SimNode) -> None:
+    """Tick at the camera rate; between ticks, serve callbacks. Commands that arrived before a tick
+    are always applied at that tick (a plain timer lets ticks starve subscriptions when the
+    simulator runs behind real time)."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    next_tick = time.monotonic()
     try:
-        node = SimNode()
         while rclpy.ok() and not node.done:
-            rclpy.spin_once(node, timeout_sec=0.1)
-        if node.done and not node.exit_when_done:
-            rclpy.spin(node)
+            now = time.monotonic()
+            if now < next_tick:
+                executor.spin_once(timeout_sec=next_tick - now)
+                continue
+            for _ in range(20):  # drain what is already waiting (a twist, the gripper, an instruction)
+                executor.spin_once(timeout_sec=0.0)
+            node.tick()
+            next_tick = max(next_tick + node.tick_period, time.monotonic() - node.tick_period)  # no catch-up burst
         if node.results:
             ok = sum(r["success"] for r in node.results)
             node.get_logger().info(f"done: {ok}/{len(node.results)} episodes succeeded")
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        node.pub_episode.wait_for_all_acked(Duration(seconds=1.0))  # the last outcome reaches its readers
+        if not node.exit_when_done:
+            executor.spin()
     finally:
-        if node is not None:
-            node.env.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        executor.remove_node(node)
+        executor.shutdown()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SimNode, args, spin=spin_until_done)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from . import qos, topics
 from .conversions import InputRejected, image_to_rgb
+from .node_main import run_node
 
 PANEL = 384  # pixels per side of each panel in the video
 
@@ -81,19 +80,7 @@ class VideoRecorder(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = VideoRecorder()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(VideoRecorder, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,64 @@
+"""The corrective expert (DAgger labels): it completes the task from any state, recoveries included."""
+
+import numpy as np
+
+from vla_sim.expert import CorrectiveExpert
+
+
+def run(env, expert, obs, steps=200):
+    info = {}
+    for _ in range(steps):
+        obs, _, terminated, truncated, info = env.step(expert.label(obs))
+        if terminated or truncated:
+            break
+    return info
+
+
+def test_acting_alone_it_picks_the_named_cup(make_env):
+    env = make_env(num_cups=(2, 5), target="random", render_images=False)
+    outcomes = []
+    for seed in range(6):
+        obs, _ = env.reset(seed=700_000 + seed)
+        outcomes.append(run(env, CorrectiveExpert(env), obs)["outcome"])
+    assert outcomes == ["success"] * 6
+
+
+def test_recovers_from_a_gripper_closed_beside_the_cup(make_env):
+    """The failure the learned policy showed: fingers closed 3 cm off the cup, near its rim."""
+    env = make_env(num_cups=(3, 3), target="red", render_images=False)
+    obs, _ = env.reset(seed=11)
+    expert = CorrectiveExpert(env)
+    cup = next(c for c in env.cup_states() if c.colour == "red")
+    height = next(c.height for c in env.scene.cups if c.colour == "red")
+    off = np.array([cup.position[0] + 0.03, cup.position[1], height])  # beside the rim
+    for _ in range(40):  # drive there with the gripper closing
+        velocity = np.clip(3.0 * (off - obs["ee_pose"][:3]), -0.25, 0.25)
+        obs, *_ = env.step(np.concatenate([velocity, [0.0]]))
+    assert obs["gripper_width"][0] < 0.07  # closed on nothing
+    first = expert.label(obs)
+    assert first[3] == 1.0 and first[2] > 0  # open and go up, not down
+    assert run(env, expert, obs)["outcome"] == "success"
+
+
+def test_no_label_when_the_target_is_absent(make_env):
+    env = make_env(num_cups=(2, 3), target="red", target_absent=True, render_images=False)
+    obs, _ = env.reset(seed=3)
+    assert CorrectiveExpert(env).label(obs) is None
+
+
+def test_dagger_generation_records_policy_states_with_corrective_labels(tmp_path):
+    """`vla data generate --policy`: the policy acts, the corrective expert labels, training uses any outcome."""
+    from vla_policy import DEFAULT_CHECKPOINT
+    from vla_policy.dataset import list_episodes
+    from vla_policy.demonstrations import GenerationConfig, generate
+    from vla_policy.training import _usable
+
+    config = GenerationConfig(absent_fraction=0.0, noisy_fraction=0.0, max_steps=6)
+    summary = generate(tmp_path, episodes=2, seed=2_000_000, config=config, progress=False,
+                       policy=str(DEFAULT_CHECKPOINT))
+    assert summary["generated"] == 2
+    episodes = list_episodes(tmp_path)
+    assert all(e.meta["relabelled"] and e.length == 6 for e in episodes)  # cut at max_steps: not successes
+    assert _usable(episodes) == episodes
+    actions = np.asarray(episodes[0].arrays()["actions"])
+    assert np.all(np.abs(actions[:, :3]) <= 0.25) and set(actions[:, 3]) <= {0.0, 1.0}
