@@ -234,6 +234,16 @@ def test_train_writes_checkpoint_and_resumes(tiny_dataset, tmp_path):
     resumed = train([str(tiny_dataset)], str(out), VLAConfig(**SMALL), cfg, resume=True, progress=False)
     assert resumed["steps"] == 6 and len(resumed["history"]) > len(summary["history"])
 
+    # Fine-tuning: --init starts from these weights; architecture and statistics come with them.
+    cfg = TrainConfig(steps=1, batch_size=8, val_every=1, eval_every=0, checkpoint_every=1, warmup_steps=1,
+                      paraphrase=False, lr=1e-9, init_from=str(out))
+    tuned = tmp_path / "tuned"
+    train([str(tiny_dataset)], str(tuned), VLAConfig(), cfg, progress=False)  # VLAConfig() is ignored
+    before, after = VLAPolicy.from_pretrained(out), VLAPolicy.from_pretrained(tuned)
+    assert after.config.dim == SMALL["dim"] and after.config.proprio_std == before.config.proprio_std
+    for (name, a), b in zip(before.state_dict().items(), after.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name  # lr ~0: the weights are the initial ones
+
 
 def test_ddp_two_gloo_processes(tiny_dataset, tmp_path):
     cfg_file = tmp_path / "run.yaml"

@@ -36,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vla_ros.benchmark", description=__doc__)
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--seed", type=int, default=70000)
+    parser.add_argument("--sim-time", action="store_true",
+                        help="run the graph on simulated time (latencies are then in simulated seconds)")
     args = parser.parse_args(argv)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
     desc = load_launch_file(find_launch_file("sim_demo"), {
-        "seed": str(args.seed), "episodes": str(args.episodes), "video": "outputs/benchmark_ros.mp4"})
+        "seed": str(args.seed), "episodes": str(args.episodes), "video": "outputs/benchmark_ros.mp4",
+        "sim_time": "true" if args.sim_time else "false"})
     samples: dict[str, list[dict[str, str]]] = {"vla_policy": [], "vla_sim": []}
     rclpy.init()
     node = rclpy.create_node("vla_benchmark")
