@@ -42,24 +42,48 @@ def _red_and_blue_seed() -> int:
 
 
 def test_changing_the_instruction_mid_episode_retargets(ros_env, tmp_path):
-    """Start towards the red cup, switch to the blue one: the episode (target blue) must succeed."""
+    """Start towards the red cup; once the arm has moved 2 cm, switch to the blue one: the episode
+    (target blue) must succeed."""
+    import numpy as np
+    import rclpy
+    from geometry_msgs.msg import PoseStamped
+    from std_msgs.msg import String
+
+    from vla_ros import qos, topics
+
     seed = _red_and_blue_seed()
     launch = subprocess.Popen([VLA, "launch", "sim_demo", f"seed:={seed}", "target:=blue", "instruction:=",
                                f"video:={tmp_path / 'retarget.mp4'}"],
                               env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    node = rclpy.create_node("retarget_test", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
     try:
-        # `vla instruct` waits for both subscribers, sim and policy (the policy subscribes once its
-        # model is loaded).
-        first = subprocess.run([VLA, "instruct", "pick up the red cup", "--wait", "60", "--subscribers", "2"],
-                               env=ros_env,
-                               capture_output=True, text=True, timeout=90)
-        assert first.returncode == 0, first.stdout + first.stderr
-        time.sleep(1.5)  # let the arm head for the red cup (scenario timing, not a wait for matching)
-        second = subprocess.run([VLA, "instruct", "pick up the blue cup", "--subscribers", "2"], env=ros_env,
-                                capture_output=True, text=True, timeout=60)
-        assert second.returncode == 0, second.stdout + second.stderr
+        poses: list[np.ndarray] = []
+        node.create_subscription(PoseStamped, topics.EE_POSE, lambda m: poses.append(
+            np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z])), qos.COMMAND_QOS)
+        pub = node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
+
+        def spin_until(condition, timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            while not condition():
+                assert time.monotonic() < deadline and launch.poll() is None, "timed out"
+                executor.spin_once(timeout_sec=0.05)
+
+        spin_until(lambda: pub.get_subscription_count() >= 2 and poses, 90)  # sim and policy (model loaded)
+        pub.publish(String(data="pick up the red cup"))
+        start = poses[-1].copy()
+        spin_until(lambda: np.linalg.norm(poses[-1] - start) > 0.02, 60)  # heading for the red cup
+        pub.publish(String(data="pick up the blue cup"))
         output, _ = launch.communicate(timeout=120)
     finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
         if launch.poll() is None:
             launch.kill()
     results = outcomes(output)
