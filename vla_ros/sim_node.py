@@ -265,7 +265,7 @@ def spin_until_done(node: SimNode) -> None:
             if now < next_tick:
                 executor.spin_once(timeout_sec=next_tick - now)
                 continue
-            for _ in range(20):  # drain what is already waiting (a twist, the gripper, an instruction)
+            for _ in range(6):  # drain what is already waiting (a twist, the gripper, an instruction)
                 executor.spin_once(timeout_sec=0.0)
             node.tick()
             next_tick = max(next_tick + node.tick_period, time.monotonic() - node.tick_period)  # no catch-up burst
