@@ -26,6 +26,19 @@ def _look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
     return np.stack([x, y, z], axis=1)
 
 
+def project_points(K, T_base_cam, points_base) -> np.ndarray:
+    """Pixels (N, 2) (u right, v down) of (N, 3) base-frame points seen by a camera with intrinsics
+    ``K`` and pose ``T_base_cam``; NaN for points behind it. Also used on recorded calibrations."""
+    pts = np.atleast_2d(np.asarray(points_base, float))
+    T_cam_base = np.linalg.inv(np.asarray(T_base_cam, float))
+    cam = pts @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]  # (N, 3) in the optical frame
+    uvw = cam @ np.asarray(K, float).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = uvw[:, :2] / uvw[:, 2:3]
+    uv[cam[:, 2] <= 0] = np.nan
+    return uv
+
+
 @dataclass
 class PinholeCamera:
     """A camera with pose ``T_base_cam`` and a symmetric vertical field of view."""
@@ -64,11 +77,7 @@ class PinholeCamera:
 
     def project(self, points_base: np.ndarray) -> np.ndarray:
         """Pixel coordinates (u right, v down) of (N, 3) base-frame points -> (N, 2)."""
-        pts = np.atleast_2d(np.asarray(points_base, float))
-        T_cam_base = np.linalg.inv(self.T_base_cam)
-        cam = pts @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]  # (N, 3) in the optical frame
-        uvw = cam @ self.K.T
-        return uvw[:, :2] / uvw[:, 2:3]
+        return project_points(self.K, self.T_base_cam, points_base)
 
     def render(self, client: int, light_direction=(0.5, 0.3, 1.0), segmentation: bool = False):
         """RGB image (H, W, 3) uint8, and the body-id mask (H, W) when ``segmentation``."""

@@ -111,10 +111,7 @@ class PickCupEnv(gym.Env):
         """Start moving: the velocity integrates into the IK setpoint over ``seconds`` (default one
         control period), then the arm holds. A later command replaces the rest of this one. The ROS
         sim node calls this once per twist, so a twist moves the arm for at most its watchdog time."""
-        if self._tracker is None:
-            raise RuntimeError("call reset() before step()")
-        if self._tracker.outcome is not None:
-            raise RuntimeError(f"episode already ended ({self._tracker.outcome}); call reset()")
+        self._require_episode()
         action = np.asarray(action, dtype=np.float64).reshape(-1)
         if action.shape != (4,):
             raise ValueError(f"action must have 4 values (vx, vy, vz, gripper), got shape {action.shape}")
@@ -133,10 +130,7 @@ class PickCupEnv(gym.Env):
     def advance(self):
         """Simulate one control period (``physics_hz / control_hz`` substeps) under the current
         command and check the outcome; returns gymnasium's step tuple."""
-        if self._tracker is None:
-            raise RuntimeError("call reset() before step()")
-        if self._tracker.outcome is not None:
-            raise RuntimeError(f"episode already ended ({self._tracker.outcome}); call reset()")
+        self._require_episode()
         cfg = self.config
         start, end, n, k = self._period
         for _ in range(cfg.substeps):
@@ -153,6 +147,12 @@ class PickCupEnv(gym.Env):
             truncated = True
         terminated = outcome is not None and not truncated
         return self._observation(), 0.0 if outcome != SUCCESS else 1.0, terminated, truncated, self._info()
+
+    def _require_episode(self) -> None:
+        if self._tracker is None:
+            raise RuntimeError("call reset() before step()")
+        if self._tracker.outcome is not None:
+            raise RuntimeError(f"episode already ended ({self._tracker.outcome}); call reset()")
 
     @property
     def moving(self) -> bool:

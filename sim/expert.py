@@ -18,6 +18,23 @@ RETREAT_XY = 0.015  # m, misalignment below the pre-grasp height that sends the 
 CLOSE_STEPS = 6  # control steps to let the fingers close (0.6 s at 10 Hz)
 
 
+def _cup_targets(env: PickCupEnv, colour: str):
+    """(cup spec, cup state, grasp point, pre-grasp point) of the ``colour`` cup; None if absent."""
+    spec = next((c for c in env.scene.cups if c.colour == colour), None)
+    if spec is None:
+        return None
+    cup = next(c for c in env.cup_states() if c.colour == colour)
+    grasp = np.array([cup.position[0], cup.position[1], spec.height - GRASP_BELOW_RIM])
+    above = np.array([cup.position[0], cup.position[1], spec.height + PRE_GRASP_CLEARANCE])
+    return spec, cup, grasp, above
+
+
+def _toward(env: PickCupEnv, goal: np.ndarray, ee: np.ndarray, gripper: float) -> np.ndarray:
+    """Proportional velocity to ``goal`` within the speed limit, plus the gripper command."""
+    limit = env.config.max_linear_speed
+    return np.concatenate([np.clip(GAIN * (goal - ee), -limit, limit), [gripper]])
+
+
 class ScriptedExpert:
     """State machine approach -> descend -> close -> lift, on the true target pose.
 
@@ -36,25 +53,19 @@ class ScriptedExpert:
         self.abstained = False
 
     def select_action(self, obs: dict) -> np.ndarray:
-        env = self.env
-        scene = env.scene
-        colour = self.colour or scene.target
-        if not any(c.colour == colour for c in scene.cups):
+        targets = _cup_targets(self.env, self.colour or self.env.scene.target)
+        if targets is None:
             self.abstained = True
             return np.array([0.0, 0.0, 0.0, 1.0])
-        limit = env.config.max_linear_speed
+        _, _, grasp, above = targets
         ee = obs["ee_pose"][:3].astype(np.float64)
-        cup = next(c for c in env.cup_states() if c.colour == colour)
-        height = next(c.height for c in scene.cups if c.colour == colour)
-        grasp_z = height - GRASP_BELOW_RIM
-        above = np.array([cup.position[0], cup.position[1], height + PRE_GRASP_CLEARANCE])
         gripper = 1.0
         if self.phase == "approach":
             goal = above
             if np.linalg.norm(ee[:2] - above[:2]) < XY_TOLERANCE and abs(ee[2] - above[2]) < 0.02:
                 self.phase = "descend"
         if self.phase == "descend":
-            goal = np.array([cup.position[0], cup.position[1], grasp_z])
+            goal = grasp
             if np.linalg.norm(ee - goal) < GRASP_TOLERANCE:
                 self.phase = "close"
                 self.grasp_point = goal
@@ -65,8 +76,7 @@ class ScriptedExpert:
                 self.phase = "lift"
         if self.phase == "lift":
             goal, gripper = self.grasp_point + np.array([0.0, 0.0, LIFT_HEIGHT]), 0.0
-        velocity = np.clip(GAIN * (goal - ee), -limit, limit)
-        return np.concatenate([velocity, [gripper]])
+        return _toward(self.env, goal, ee, gripper)
 
 
 class CorrectiveExpert:
@@ -82,16 +92,12 @@ class CorrectiveExpert:
 
     def label(self, obs: dict) -> np.ndarray | None:
         """Action (4,), or None when the named cup is not in the scene (the label is to abstain)."""
-        env = self.env
-        colour = self.colour or env.scene.target
-        spec = next((c for c in env.scene.cups if c.colour == colour), None)
-        if spec is None:
+        targets = _cup_targets(self.env, self.colour or self.env.scene.target)
+        if targets is None:
             return None
-        cup = next(c for c in env.cup_states() if c.colour == colour)
+        spec, cup, grasp, above = targets
         ee = obs["ee_pose"][:3].astype(np.float64)
         width = float(obs["gripper_width"][0])
-        grasp = np.array([cup.position[0], cup.position[1], spec.height - GRASP_BELOW_RIM])
-        above = np.array([cup.position[0], cup.position[1], spec.height + PRE_GRASP_CLEARANCE])
         xy_error = float(np.linalg.norm(ee[:2] - cup.position[:2]))
         gripping = width < 2 * spec.radius + 0.004  # fingers on the cup wall (or closed on nothing)
         if cup.lift > 0.01 and xy_error < 0.02 and gripping:  # holding it: lift
@@ -109,9 +115,7 @@ class CorrectiveExpert:
             goal, gripper = above, 1.0
         else:
             goal, gripper = grasp, 1.0
-        limit = env.config.max_linear_speed
-        velocity = np.clip(GAIN * (goal - ee), -limit, limit)
-        return np.concatenate([velocity, [gripper]])
+        return _toward(self.env, goal, ee, gripper)
 
 
 __all__ = ["ScriptedExpert", "CorrectiveExpert"]

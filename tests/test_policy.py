@@ -169,7 +169,7 @@ def test_sampler_batches_look_like_inference_inputs(tiny_dataset):
 
 def test_end_effector_pixels_match_the_simulator_camera(tiny_dataset):
     """The dataset's camera calibration projects the end-effector where the episode's camera does."""
-    from vla_policy.dataset import project_points
+    from vla_sim.camera import project_points
     from vla_policy.demonstrations import GenerationConfig, episode_setup
 
     episode = list_episodes(tiny_dataset)[0]

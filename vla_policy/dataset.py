@@ -42,17 +42,6 @@ class DatasetError(ValueError):
     """A dataset folder or episode that cannot be used, with the reason."""
 
 
-def project_points(K: np.ndarray, T_base_cam: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Pixels (N, 2) (u right, v down) of base-frame points (N, 3); NaN behind the camera."""
-    T_cam_base = np.linalg.inv(np.asarray(T_base_cam, dtype=np.float64))
-    cam = np.asarray(points, dtype=np.float64) @ T_cam_base[:3, :3].T + T_cam_base[:3, 3]  # (N, 3)
-    uvw = cam @ np.asarray(K, dtype=np.float64).T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = uvw[:, :2] / uvw[:, 2:3]
-    uv[cam[:, 2] <= 0] = np.nan
-    return uv.astype(np.float32)
-
-
 def episode_name(index: int) -> str:
     return f"episode_{index:06d}"
 

@@ -7,6 +7,7 @@ Training seeds start at 1,000,000 by default, evaluation seeds stay below it.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -59,7 +60,9 @@ def episode_setup(seed: int, config: GenerationConfig):
     return env, rng, absent, noisy
 
 
+@functools.lru_cache(maxsize=1)
 def _load_policy(path: str):
+    """The acting policy, loaded once per worker process (with its text encoder), not per episode."""
     import torch
 
     from .modeling_vla import VLAPolicy
@@ -79,8 +82,10 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
         obs, info = env.reset(seed=seed)
         instruction = sample_training_instruction(rng, info["target"])
         expert = ScriptedExpert(env)
-        corrective = CorrectiveExpert(env)
+        corrective = CorrectiveExpert(env) if policy_path else None
         policy = _load_policy(policy_path) if policy_path else None
+        if policy is not None:
+            policy.reset()
         frames, proprio, actions, uvs = [], [], [], []
         target_cup = next((c for c in env.scene.cups if c.colour == info["target"]), None)
         for step in range(min(env.config.max_steps, config.max_steps or env.config.max_steps)):
@@ -91,17 +96,19 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
                 executed = policy.select_action({**obs, "instruction": instruction})
                 if policy.abstained:  # a false abstention: the frames so far still teach "present"
                     break
-            elif (label := expert.select_action(obs)) is not None and expert.abstained:
-                if step >= ABSENT_FRAMES:
-                    info = env.abstain()
-                    break
-                label = np.array([0.0, 0.0, 0.0, 1.0])
-                executed = np.concatenate([rng.normal(0, 0.1, 3), [1.0]])  # wander so frames differ
             else:
-                executed = label.copy()
-                if noisy:
-                    scale = NOISE_NEAR_CUP if expert.phase in ("descend", "close") else 1.0
-                    executed[:3] += rng.normal(0.0, NOISE_STD * scale, 3)
+                label = expert.select_action(obs)
+                if expert.abstained:
+                    if step >= ABSENT_FRAMES:
+                        info = env.abstain()
+                        break
+                    label = np.array([0.0, 0.0, 0.0, 1.0])
+                    executed = np.concatenate([rng.normal(0, 0.1, 3), [1.0]])  # wander so frames differ
+                else:
+                    executed = label.copy()
+                    if noisy:
+                        scale = NOISE_NEAR_CUP if expert.phase in ("descend", "close") else 1.0
+                        executed[:3] += rng.normal(0.0, NOISE_STD * scale, 3)
             frames.append(obs["image"])
             proprio.append(np.concatenate([obs["ee_pose"], obs["gripper_width"]]))
             actions.append(label)

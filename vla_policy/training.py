@@ -22,7 +22,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from .configuration_vla import VLAConfig
-from .dataset import Episode, list_episodes, project_points
+from .dataset import Episode, list_episodes
 from .modeling_vla import VLAPolicy, count_parameters
 
 STATE_DIR = "train_state"
@@ -103,6 +103,7 @@ class DemoSampler:
 
     def __init__(self, episodes: list[Episode], policy_cfg: VLAConfig, train_cfg: TrainConfig,
                  instructions: dict[str, int], rng: np.random.Generator) -> None:
+        from vla_sim.camera import project_points
         from vla_sim.instructions import training_instructions
 
         self.episodes = episodes
@@ -112,7 +113,8 @@ class DemoSampler:
         self.cfg, self.tcfg, self.rng = policy_cfg, train_cfg, rng
         self.instructions = instructions
         # End-effector pixels, from the recorded pose and the episode's camera calibration (NaN without one).
-        self.ee_uv = [project_points(e.meta["camera"]["K"], e.meta["camera"]["T_base_cam"], a["proprio"][:, :3])
+        self.ee_uv = [project_points(e.meta["camera"]["K"], e.meta["camera"]["T_base_cam"],
+                                     a["proprio"][:, :3]).astype(np.float32)
                       if "camera" in e.meta else np.full((e.length, 2), np.nan, np.float32)
                       for e, a in zip(episodes, self.arrays)]
         self.phrasings = {e.meta["target"]: [instructions[s] for s in training_instructions(e.meta["target"])]

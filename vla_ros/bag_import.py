@@ -38,13 +38,13 @@ from rosbags.typesys import Stores, get_typestore
 
 from vla_policy.dataset import write_episode
 
+from .cli import instruction_text
 from .images import decode_rgb, resize_like_policy
-from .topics import CAMERA_IMAGE, EE_POSE, EPISODE, GRIPPER_CMD, INSTRUCTION, JOINT_STATES, TWIST_CMD
+from .topics import (CAMERA_IMAGE, EE_POSE, EPISODE, GRIPPER_CMD, INSTRUCTION, JOINT_STATES, OPEN_GRIPPER_WIDTH,
+                     TWIST_CMD, finger_width)
 
 PROG = "vla data from-bag"
 
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
-OPEN_WIDTH = 0.08  # m, the Panda gripper fully open
 TWIST_TIMEOUT_NS = 200_000_000
 
 
@@ -94,7 +94,7 @@ class _BagConverter:
         self.image: tuple[bytes, str] | None = None
         self.image_rgb: np.ndarray | None = None  # the decoded ``image``, decoded once when first used
         self.pose: np.ndarray | None = None
-        self.width = OPEN_WIDTH
+        self.width = OPEN_GRIPPER_WIDTH
         self.twist = np.zeros(3)
         self.twist_ns = -(2**62)
         self.gripper = 1.0
@@ -132,9 +132,9 @@ class _BagConverter:
             p, q = msg.pose.position, msg.pose.orientation
             self.pose = np.array([p.x, p.y, p.z, q.x, q.y, q.z, q.w])
         elif topic == JOINT_STATES:
-            fingers = dict(zip(msg.name, msg.position))
-            if all(j in fingers for j in FINGER_JOINTS):
-                self.width = float(sum(fingers[j] for j in FINGER_JOINTS))
+            width = finger_width(msg.name, msg.position)
+            if width is not None:
+                self.width = width
         elif topic == TWIST_CMD:
             lin = msg.twist.linear
             self.twist, self.twist_ns = np.array([lin.x, lin.y, lin.z]), stamp
@@ -294,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="dataset folder to create (new or empty)")
     parser.add_argument("--rate", type=_positive(float), default=10.0, help="samples per second (default 10)")
     parser.add_argument("--image-size", type=_positive(int), default=128, help="frame side in pixels (default 128)")
-    parser.add_argument("--instruction", default=None, help=f"instruction text (default: the bag's {INSTRUCTION})")
+    parser.add_argument("--instruction", type=instruction_text, default=None,
+                        help=f"instruction text (default: the bag's {INSTRUCTION})")
     parser.add_argument("--target", type=_colour, default=None,
                         help="target cup colour, when the bag's episode messages do not say")
     return parser
@@ -303,12 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
 def from_bag_main(argv: list[str]) -> int:
     """``vla data from-bag BAG... --out DIR ...``: exit 0, or 2 with a one-line error."""
     args = build_parser().parse_args(argv)
-    if args.instruction is not None and not args.instruction.strip():
-        print(f"{PROG}: error: --instruction must not be empty", file=sys.stderr)
-        return 2
     try:
-        summary = convert_bags(args.bags, args.out, args.rate, args.image_size,
-                               args.instruction and args.instruction.strip(), args.target)
+        summary = convert_bags(args.bags, args.out, args.rate, args.image_size, args.instruction, args.target)
     except BagImportError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -211,6 +211,9 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     policy = None
     config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps)
     if args.policy:  # DAgger: the policy acts, the corrective expert labels; target always present, no noise
+        if args.policy == "expert":
+            raise SystemExit("vla: error: --policy: DAgger needs a learned checkpoint ('default' or a folder); "
+                             "without --policy the expert acts")
         policy = checkpoint_path(args.policy)
         config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps,
                                   absent_fraction=0.0, noisy_fraction=0.0)

@@ -16,7 +16,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from .images import InputRejected, decode_rgb
 
 __all__ = ["InputRejected", "image_to_rgb", "rgb_to_image", "camera_info", "stamp_seconds", "finite_vector",
-           "key_values"]
+           "key_values", "rate_hz"]
 
 def image_to_rgb(msg: Image) -> np.ndarray:
     """sensor_msgs/Image (rgb8, bgr8 or mono8; any row padding) -> (H, W, 3) uint8 RGB."""
@@ -67,3 +67,9 @@ def finite_vector(values, length: int, what: str) -> np.ndarray:
 def key_values(values: dict) -> list[KeyValue]:
     """diagnostic_msgs key/value pairs of a dict (values as text)."""
     return [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
+
+
+def rate_hz(times) -> float:
+    """Events per second over a window of monotonic event times (0 until there are 3)."""
+    times = list(times)
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 else 0.0

@@ -202,10 +202,9 @@ class Supervisor:
     """Starts the nodes, prefixes their output, and stops them all together."""
 
     def __init__(self, description: LaunchDescription, params_dir: Path, stop_timeout: float = 5.0) -> None:
-        self.description, self.params_dir, self.stop_timeout = description, params_dir, stop_timeout
+        self.description, self.stop_timeout = description, stop_timeout
         self.procs: dict[str, subprocess.Popen] = {}
         self.commands = {n.name: node_command(n, params_dir) for n in description.nodes}
-        self.exit_codes: dict[str, int] = {}
         self.stopping = False
 
     def _start(self, node: NodeSpec) -> None:
@@ -238,7 +237,6 @@ class Supervisor:
                         time.sleep(node.respawn_delay)
                         self._start(node)
                         continue
-                    self.exit_codes[node.name] = code
                     if code != 0:
                         print(f"[launch] {node.name} died with exit code {code}; shutting down the others",
                               flush=True)

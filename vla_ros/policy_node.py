@@ -23,11 +23,12 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
+from vla_policy.ensemble import AbstainVote, ChunkEnsembler, binarise_gripper
+
 from . import qos, topics
-from .conversions import InputRejected, image_to_rgb, key_values, rgb_to_image, stamp_seconds
+from .conversions import InputRejected, image_to_rgb, key_values, rate_hz, rgb_to_image, stamp_seconds
 from .node_main import run_node
 
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 MAX_INSTRUCTION_CHARS = 500
 
 
@@ -63,7 +64,6 @@ class PolicyNode(Node):
         import torch
 
         from vla_policy import DEFAULT_CHECKPOINT
-        from vla_policy.ensemble import AbstainVote, ChunkEnsembler
         from vla_policy.modeling_vla import CheckpointError, VLAPolicy
 
         torch.set_num_threads(max(1, int(self.threads)))
@@ -78,15 +78,14 @@ class PolicyNode(Node):
         self.ensembler = ChunkEnsembler(cfg.ensemble_decay, step_seconds=1.0 / 10.0)  # chunks are 10 Hz steps
         self.vote = AbstainVote(cfg.abstain_threshold)
 
-        self.lock = threading.Lock()
-        self.wake = threading.Condition(self.lock)
+        self.lock = threading.Condition()  # guards the state below; notified when a frame arrives
         self.frame: tuple[Image, float] | None = None  # newest frame, receive time
         self.frame_seq = 0  # frames received
         self.frame_seq_used = 0  # newest frame taken by inference
         self.present_prob = 1.0
         self.generation = 0
         self.pose: tuple[np.ndarray, float] | None = None
-        self.gripper_width = 0.08
+        self.gripper_width = topics.OPEN_GRIPPER_WIDTH  # until the first joint state
         self.instruction = ""
         self.gripper_cmd = 1.0
         self.counts = {"frames": 0, "frames_dropped": 0, "rejected_images": 0, "rejected_instructions": 0,
@@ -123,13 +122,13 @@ class PolicyNode(Node):
 
     # -- inputs -------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
-        with self.wake:
+        with self.lock:
             if self.frame is not None and self.frame_seq_used < self.frame_seq:
                 self.counts["frames_dropped"] += 1  # replaced before inference reached it
             self.frame = (msg, self._now())
             self.frame_seq += 1
             self.counts["frames"] += 1
-            self.wake.notify()
+            self.lock.notify()
 
     def _on_instruction(self, msg: String) -> None:
         self._set_instruction(msg.data)
@@ -138,8 +137,8 @@ class PolicyNode(Node):
         text = " ".join(text.split())
         if not text or len(text) > MAX_INSTRUCTION_CHARS:
             self.counts["rejected_instructions"] += 1
-            self.get_logger().warning(f"instruction rejected: {'empty' if not text else 'over 500 characters'}; "
-                                      "holding", throttle_duration_sec=2.0)
+            reason = "empty" if not text else f"over {MAX_INSTRUCTION_CHARS} characters"
+            self.get_logger().warning(f"instruction rejected: {reason}; holding", throttle_duration_sec=2.0)
             text = ""
         with self.lock:
             self.instruction = text
@@ -169,16 +168,16 @@ class PolicyNode(Node):
                 self.pose = (xyz, self._now())
 
     def _on_joints(self, msg: JointState) -> None:
-        if all(j in msg.name for j in FINGER_JOINTS) and len(msg.position) == len(msg.name):
-            width = sum(msg.position[msg.name.index(j)] for j in FINGER_JOINTS)
-            if np.isfinite(width):
-                self.gripper_width = float(width)
+        if len(msg.position) == len(msg.name):
+            width = topics.finger_width(msg.name, msg.position)
+            if width is not None:
+                self.gripper_width = width
 
     # -- inference thread -----------------------------------------------------------
     def _inference_loop(self) -> None:
         while self.running:
-            with self.wake:
-                self.wake.wait_for(lambda: not self.running or self.frame_seq > self.frame_seq_used, timeout=0.5)
+            with self.lock:
+                self.lock.wait_for(lambda: not self.running or self.frame_seq > self.frame_seq_used, timeout=0.5)
                 if not self.running or self.frame is None or self.frame_seq == self.frame_seq_used:
                     continue
                 msg, _ = self.frame
@@ -233,8 +232,6 @@ class PolicyNode(Node):
 
     def _decide(self, now: float) -> np.ndarray | None:
         """The action to publish now, or None (zero twist) with ``hold_reason`` set."""
-        from vla_policy.ensemble import binarise_gripper
-
         if not self.instruction:
             self.hold_reason = "no instruction"
         elif self.frame is None or now - self.frame[1] > self.image_timeout:
@@ -253,8 +250,7 @@ class PolicyNode(Node):
         return None
 
     def _publish_diagnostics(self) -> None:
-        times = list(self.control_times)
-        rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 else 0.0
+        rate = rate_hz(self.control_times)
         inf = np.array(self.inference_ms) if self.inference_ms else np.zeros(1)
         lat = np.array(self.latency_ms) if self.latency_ms else np.zeros(1)
         now = self._now()
@@ -277,9 +273,9 @@ class PolicyNode(Node):
 
     def close(self) -> None:
         """Stop the inference thread (before the node is destroyed)."""
-        with self.wake:
+        with self.lock:
             self.running = False
-            self.wake.notify()
+            self.lock.notify()
         self.worker.join(timeout=2.0)
 
 

@@ -24,10 +24,10 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from . import qos, topics
-from .conversions import InputRejected, camera_info, finite_vector, key_values, rgb_to_image
+from .conversions import InputRejected, camera_info, finite_vector, key_values, rate_hz, rgb_to_image
 from .node_main import run_node
 
-JOINT_NAMES = [f"panda_joint{i}" for i in range(1, 8)] + ["panda_finger_joint1", "panda_finger_joint2"]
+JOINT_NAMES = list(topics.ARM_JOINTS + topics.FINGER_JOINTS)
 
 
 class SimNode(Node):
@@ -146,6 +146,8 @@ class SimNode(Node):
         obs, info = self.env.reset(seed=seed, options={"target": self.target})
         self.velocity, self.gripper, self.pending = np.zeros(3), 1.0, False
         self.obs = obs
+        cam = self.env.camera  # fixed for the episode: build its CameraInfo once, restamp per frame
+        self.camera_info = camera_info(cam.K, cam.width, cam.height, self._stamp(), topics.CAMERA_FRAME)
         # A pause with the new scene on camera and the world frozen: whatever the commander still had
         # in flight for the last episode arrives, and is dropped. The instruction goes out when the
         # pause ends, so a policy resets with only this episode's frames and states behind it.
@@ -221,8 +223,8 @@ class SimNode(Node):
         if self.pub_clock is not None:
             self.pub_clock.publish(Clock(clock=stamp))
         self.pub_image.publish(rgb_to_image(obs["image"], stamp, topics.CAMERA_FRAME))
-        cam = self.env.camera
-        self.pub_info.publish(camera_info(cam.K, cam.width, cam.height, stamp, topics.CAMERA_FRAME))
+        self.camera_info.header.stamp = stamp
+        self.pub_info.publish(self.camera_info)
         joints = JointState(name=JOINT_NAMES, position=[float(q) for q in obs["joint_positions"]])
         joints.header.stamp = stamp
         self.pub_joints.publish(joints)
@@ -238,8 +240,7 @@ class SimNode(Node):
         self.env.close()
 
     def _publish_diagnostics(self) -> None:
-        window = self._rate_window
-        rate = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 2 else 0.0
+        rate = rate_hz(self._rate_window)
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="vla_sim", hardware_id="pybullet",
                                   message="done" if self.done else f"episode {self.episode_index}")
         status.values = key_values({"tick_rate_hz": f"{rate:.1f}", "target_rate_hz": self.camera_rate * self.rtf,

@@ -1,4 +1,4 @@
-"""Default topic names and frames of the ROS 2 graph (one place for all nodes; no rclpy import,
+"""Default topic, frame and joint names of the ROS 2 graph (one place for all nodes; no rclpy import,
 so offline tools such as ``vla data from-bag`` use the same names). QoS profiles: ``qos.py``.
 
 Every name here is a default: nodes create topics with these relative-free names and
@@ -6,6 +6,8 @@ users remap them (``-r /camera/image_raw:=/my_cam/image``) or change them in lau
 """
 
 from __future__ import annotations
+
+import math
 
 CAMERA_IMAGE = "/camera/image_raw"
 CAMERA_INFO = "/camera/camera_info"
@@ -20,3 +22,17 @@ EPISODE = "/sim/episode"
 
 BASE_FRAME = "panda_link0"  # twist commands and the end-effector pose are in the robot base frame
 CAMERA_FRAME = "camera_optical_frame"
+
+ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
+FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+OPEN_GRIPPER_WIDTH = 0.08  # m, the Panda gripper fully open
+
+
+def finger_width(names, positions) -> float | None:
+    """Gripper opening (m) from a JointState's names and positions: the sum of the two finger
+    joints; None when either is missing or the value is not finite."""
+    joints = dict(zip(names, positions))
+    if not all(j in joints for j in FINGER_JOINTS):
+        return None
+    width = float(sum(joints[j] for j in FINGER_JOINTS))
+    return width if math.isfinite(width) else None
