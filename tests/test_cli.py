@@ -112,3 +112,16 @@ def test_train_and_generate_reject_bad_input(tmp_path):
     assert proc.returncode != 0 and "no such dataset folder" in proc.stderr and "Traceback" not in proc.stderr
     proc = _run("data", "generate", "--episodes", "0", "--out", str(tmp_path / "d"))
     assert proc.returncode == 2 and "positive integer" in proc.stderr
+
+
+def test_record_and_from_bag_take_their_options_through_vla(tmp_path, capsys):
+    """`vla record --out ...` and `vla data from-bag ... --out ...` reach their own parsers intact."""
+    existing = tmp_path / "bag"
+    existing.mkdir()
+    assert main(["record", "--out", str(existing)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["data", "from-bag", "--out", str(tmp_path / "data"), str(tmp_path / "missing")]) == 2
+    assert "no such bag" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "from-bag", str(tmp_path / "missing"), "--out", str(tmp_path / "d"), "--instruction", " "])
+    assert exc.value.code == 2 and "must not be empty" in capsys.readouterr().err

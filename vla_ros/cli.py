@@ -272,18 +272,6 @@ def cmd_instruct(args: argparse.Namespace) -> int:
     return publish_instruction(args.text, args.wait, args.topic, args.subscribers)
 
 
-def cmd_record(args: argparse.Namespace) -> int:
-    from .recording import record_main
-
-    return record_main(args.rest)
-
-
-def cmd_data_from_bag(args: argparse.Namespace) -> int:
-    from .bag_import import from_bag_main
-
-    return from_bag_main(args.rest)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vla", description="Vision-language-action stack for ROS 2.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -320,10 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_data_generate)
 
-    fb = data.add_parser("from-bag", help="convert recorded rosbag2 files into a training dataset",
-                         add_help=False)
-    fb.add_argument("rest", nargs=argparse.REMAINDER)
-    fb.set_defaults(func=cmd_data_from_bag)
+    # Listed for --help only: main() hands these command lines to their own parsers (DELEGATED).
+    data.add_parser("from-bag", help="convert recorded rosbag2 files into a training dataset", add_help=False)
 
     tr = sub.add_parser("train", help="train the cross-attention policy on demonstrations")
     tr.add_argument("--config", default=None, help="YAML with 'policy:' and 'train:' sections (default: built-ins)")
@@ -351,14 +337,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wait for this many subscribers (the sim demo has 2: sim and policy; default 1)")
     ins.set_defaults(func=cmd_instruct)
 
-    rec = sub.add_parser("record", help="record camera, instruction, commands and joint states to an MCAP rosbag2",
-                         add_help=False)
-    rec.add_argument("rest", nargs=argparse.REMAINDER)
-    rec.set_defaults(func=cmd_record)
+    sub.add_parser("record", help="record camera, instruction, commands and joint states to an MCAP rosbag2",
+                   add_help=False)
     return parser
 
 
+# Subcommands with parsers of their own (`vla record` also takes --ros-args): the rest of the command
+# line goes to them as it is. argparse cannot pass "--out ..." through a subcommand untouched.
+DELEGATED = {("record",): ("vla_ros.recording", "record_main"),
+             ("data", "from-bag"): ("vla_ros.bag_import", "from_bag_main")}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for prefix, (module, function) in DELEGATED.items():
+        if tuple(argv[:len(prefix)]) == prefix:
+            import importlib
+
+            return getattr(importlib.import_module(module), function)(argv[len(prefix):])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

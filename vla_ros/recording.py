@@ -24,7 +24,7 @@ from queue import SimpleQueue
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import Executor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.utilities import remove_ros_args
@@ -33,6 +33,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 
 from vla_ros import qos, topics
+from vla_ros.node_main import run_node
 
 PROG = "vla record"
 BAG_VERSION = 9  # rosbag2 metadata version of Jazzy; newer rosbags may default to one Jazzy cannot read
@@ -194,27 +195,27 @@ def record_main(argv: list[str]) -> int:
     except ValueError as exc:
         return fail(str(exc))
 
-    rclpy.init(args=[PROG, *argv])
-    node: BagRecorder | None = None
-    try:
-        node = BagRecorder(args.out, topic_types)
+    recorders: list[BagRecorder] = []
+
+    def start() -> BagRecorder:
+        recorders.append(BagRecorder(args.out, topic_types))
         print(f"recording {len(topic_types)} topics to {args.out}"
               + (f" for {args.duration:g} s" if args.duration else "; Ctrl-C to stop"), flush=True)
+        return recorders[0]
+
+    def spin(node: BagRecorder, executor: Executor) -> None:
         if args.duration is None:
-            rclpy.spin(node)
-        else:
-            deadline = time.monotonic() + args.duration
-            while rclpy.ok() and (left := deadline - time.monotonic()) > 0:
-                rclpy.spin_once(node, timeout_sec=min(left, 0.1))
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+            executor.spin()
+            return
+        deadline = time.monotonic() + args.duration
+        while rclpy.ok() and (left := deadline - time.monotonic()) > 0:
+            executor.spin_once(timeout_sec=min(left, 0.1))
+
+    try:
+        run_node(start, [PROG, *argv], spin)
     except (ValueError, WriterError) as exc:
         return fail(str(exc))
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-
+    node = recorders[0] if recorders else None
     if node is None:  # interrupted while starting
         return 130
     width = max(len(t) for t in node.written)

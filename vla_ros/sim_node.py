@@ -17,6 +17,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.duration import Duration
+from rclpy.executors import Executor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -251,34 +252,26 @@ class SimNode(Node):
         self.pub_diag.publish(msg)
 
 
-def spin_until_done(node: SimNode) -> None:
+def spin_until_done(node: SimNode, executor: Executor) -> None:
     """Tick at the camera rate; between ticks, serve callbacks. Commands that arrived before a tick
     are always applied at that tick (a plain timer lets ticks starve subscriptions when the
     simulator runs behind real time)."""
-    from rclpy.executors import SingleThreadedExecutor
-
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
     next_tick = time.monotonic()
-    try:
-        while rclpy.ok() and not node.done:
-            now = time.monotonic()
-            if now < next_tick:
-                executor.spin_once(timeout_sec=next_tick - now)
-                continue
-            for _ in range(6):  # drain what is already waiting (a twist, the gripper, an instruction)
-                executor.spin_once(timeout_sec=0.0)
-            node.tick()
-            next_tick = max(next_tick + node.tick_period, time.monotonic() - node.tick_period)  # no catch-up burst
-        if node.results:
-            ok = sum(r["success"] for r in node.results)
-            node.get_logger().info(f"done: {ok}/{len(node.results)} episodes succeeded")
-        node.pub_episode.wait_for_all_acked(Duration(seconds=1.0))  # the last outcome reaches its readers
-        if not node.exit_when_done:
-            executor.spin()
-    finally:
-        executor.remove_node(node)
-        executor.shutdown()
+    while rclpy.ok() and not node.done:
+        now = time.monotonic()
+        if now < next_tick:
+            executor.spin_once(timeout_sec=next_tick - now)
+            continue
+        for _ in range(6):  # drain what is already waiting (a twist, the gripper, an instruction)
+            executor.spin_once(timeout_sec=0.0)
+        node.tick()
+        next_tick = max(next_tick + node.tick_period, time.monotonic() - node.tick_period)  # no catch-up burst
+    if node.results:
+        ok = sum(r["success"] for r in node.results)
+        node.get_logger().info(f"done: {ok}/{len(node.results)} episodes succeeded")
+    node.pub_episode.wait_for_all_acked(Duration(seconds=1.0))  # the last outcome reaches its readers
+    if not node.exit_when_done:
+        executor.spin()
 
 
 def main(args: list[str] | None = None) -> int:
