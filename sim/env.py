@@ -17,6 +17,7 @@ from gymnasium import spaces
 
 from .camera import PinholeCamera
 from .config import EnvConfig, validate_colour
+from .culling import FrustumCuller
 from .cups import spawn_cup
 from .instructions import canonical_instruction
 from .outcomes import (
@@ -78,6 +79,7 @@ class PickCupEnv(gym.Env):
         self._steps = 0
         self.clipped_actions = 0
         self._period: tuple[np.ndarray, np.ndarray, int, int] | None = None
+        self._culler: FrustumCuller | None = None
 
     # -- gymnasium API -------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -172,7 +174,7 @@ class PickCupEnv(gym.Env):
             raise RuntimeError("call reset() before render()")
         w, h = VIDEO_SIZE
         cam = PinholeCamera(w, h, self.camera.fov_deg, self.camera.T_base_cam, self.camera.near, self.camera.far)
-        return cam.render(self.client, self.scene.light_direction)
+        return self._render(cam)
 
     def close(self) -> None:
         if self.client is not None and p.isConnected(self.client):
@@ -208,8 +210,10 @@ class PickCupEnv(gym.Env):
         p.setTimeStep(1.0 / self.config.physics_hz, physicsClientId=c)
         if self.config.gui:
             p.configureDebugVisualizer(p.COV_ENABLE_GUI, 0, physicsClientId=c)
-        p.loadURDF("plane.urdf", [0, 0, TABLE_Z], physicsClientId=c)
+        # The table before the floor: TinyRenderer draws in load order and depth-tests before shading,
+        # so the floor's texture is then never shaded under the table top (same image, ~2.5 ms less).
         table = p.loadURDF("table/table.urdf", [0.5, 0, TABLE_Z], useFixedBase=True, physicsClientId=c)
+        p.loadURDF("plane.urdf", [0, 0, TABLE_Z], physicsClientId=c)
         p.changeVisualShape(table, -1, rgbaColor=scene.table_rgba, physicsClientId=c)
         self.robot = Panda(c)
         self.cup_ids = {cup.colour: spawn_cup(c, cup) for cup in scene.cups}
@@ -219,6 +223,9 @@ class PickCupEnv(gym.Env):
             colour: p.getBasePositionAndOrientation(body, physicsClientId=c)[0][2]
             for colour, body in self.cup_ids.items()
         }
+        if not self.config.gui:  # in the GUI, hidden parts would flicker
+            links = [(self.robot.body, link) for link in range(-1, p.getNumJoints(self.robot.body, physicsClientId=c))]
+            self._culler = FrustumCuller(c, links)
         cam = self.config.camera
         self.camera = PinholeCamera.look_at(
             cam.width, cam.height, scene.camera_fov_deg, scene.camera_eye, scene.camera_target,
@@ -242,10 +249,15 @@ class PickCupEnv(gym.Env):
             "joint_positions": self.robot.joint_positions().astype(np.float32),
         }
         if self.config.render_images:
-            obs["image"] = self.camera.render(self.client, self.scene.light_direction)
+            obs["image"] = self._render(self.camera)
             if self.config.wrist_camera:
-                obs["wrist_image"] = self.wrist_camera().render(self.client, self.scene.light_direction)
+                obs["wrist_image"] = self._render(self.wrist_camera())
         return obs
+
+    def _render(self, camera: PinholeCamera) -> np.ndarray:
+        if self._culler is not None:
+            self._culler.apply(camera)
+        return camera.render(self.client, self.scene.light_direction)
 
     def _info(self) -> dict[str, Any]:
         tracker = self._tracker

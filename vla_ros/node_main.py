@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Callable
 
 import rclpy
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+POLL = 0.1  # s: longest an idle spin waits before it looks at the stop flag
 
 
-def spin_forever(node: Node, executor: Executor) -> None:
-    executor.spin()
+def spin_forever(node: Node, executor: Executor, stop: threading.Event) -> None:
+    while not stop.is_set() and rclpy.ok():
+        executor.spin_once(timeout_sec=POLL)
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None,
-             spin: Callable[[Node, Executor], None] = spin_forever) -> int:
-    """Create the node, spin it on its own executor until Ctrl-C / shutdown, then shut the executor
-    down, ``close()`` the node (if it has a ``close``), destroy it and shut rclpy down.
-    ``rclpy.init()`` is not a context manager in Jazzy. The executor is shut down before rclpy: left
-    to the garbage collector after a Ctrl-C, its SIGINT guard condition prints a traceback at exit."""
-    rclpy.init(args=args)
+             spin: Callable[[Node, Executor, threading.Event], None] = spin_forever) -> int:
+    """Create the node, spin it on its own executor until SIGINT/SIGTERM (or shutdown), then shut the
+    executor down, ``close()`` the node (if it has a ``close``), destroy it and shut rclpy down.
+
+    ``rclpy.init()`` is not a context manager in Jazzy. SIGINT and SIGTERM only set ``stop``,
+    which the spin loop polls: a KeyboardInterrupt raised wherever the main thread happens to be
+    (inside rclpy taking a message, say) surfaces as a stray RuntimeError and a traceback at exit."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     executor = SingleThreadedExecutor()
     node = None
     try:
         node = factory()
         executor.add_node(node)
-        spin(node, executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        if not stop.is_set():
+            spin(node, executor, stop)
+    except ExternalShutdownException:
         pass
     finally:
         executor.shutdown()

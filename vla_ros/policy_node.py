@@ -3,9 +3,11 @@
 Inference runs on its own thread on the newest camera frame (older frames are dropped,
 and counted); a fixed-rate control timer publishes from the temporally ensembled
 action chunks, so commands keep coming at the control rate even when inference is slow.
-The node publishes a zero twist (and keeps the gripper as it is) whenever it must not
-move the arm: no instruction, a stale camera, no robot state, abstention, or no
-prediction covering the current time.
+The control timer locks its phase to the camera (:mod:`vla_ros.phase_lock`), so a tick
+comes just after the inference on a fresh frame ends; a tick that still finds one running
+waits up to ``fresh_wait`` for it. The node publishes a zero twist (and keeps the gripper
+as it is) whenever it must not move the arm: no instruction, a stale camera, no robot
+state, abstention, or no prediction covering the current time.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from vla_policy.ensemble import AbstainVote, ChunkEnsembler, binarise_gripper
 from . import qos, topics
 from .conversions import InputRejected, image_to_rgb, key_values, rate_hz, rgb_to_image, stamp_seconds
 from .node_main import run_node
+from .phase_lock import PhaseLock
 
 MAX_INSTRUCTION_CHARS = 500
 
@@ -58,15 +61,24 @@ class PolicyNode(Node):
         self.dry_run = p("dry_run", False, "run inference and diagnostics but publish no commands")
         self.base_frame = p("base_frame", topics.BASE_FRAME, "frame_id of the twist commands")
         self.publish_attention = p("publish_attention", True, "publish the cross-attention heatmap image")
-        self.threads = p("torch_threads", 2, "CPU threads for inference")
+        self.threads = p("torch_threads", 1, "CPU threads for inference (1 leaves the other cores to the simulator "
+                         "and drivers; raise it where the policy has the machine to itself)")
+        self.phase_lock = p("phase_lock", True, "lock the control timer's phase to the camera frames so commands "
+                            "follow fresh inferences closely (off under use_sim_time, where ticks follow /clock)")
+        self.phase_margin = p("phase_margin", 0.004, "aim the control tick this long (s) after 9 in 10 recent "
+                              "inferences would have ended")
+        self.phase_slew = p("phase_slew", 0.003, "largest shift (s) of one control period while locking the phase")
+        self.fresh_wait = p("fresh_wait", 0.01, "longest (s) a control tick waits for a prediction from a newer "
+                            "frame that is being computed (0: never wait)")
         initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
+        self._check_parameters()
 
         import torch
 
         from vla_policy import DEFAULT_CHECKPOINT
         from vla_policy.modeling_vla import CheckpointError, VLAPolicy
 
-        torch.set_num_threads(max(1, int(self.threads)))
+        torch.set_num_threads(int(self.threads))
         device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
         path = DEFAULT_CHECKPOINT if self.checkpoint == "default" else self.checkpoint
         try:
@@ -89,11 +101,15 @@ class PolicyNode(Node):
         self.instruction = ""
         self.gripper_cmd = 1.0
         self.counts = {"frames": 0, "frames_dropped": 0, "rejected_images": 0, "rejected_instructions": 0,
-                       "inferences": 0, "commands": 0, "hold_commands": 0}
+                       "inferences": 0, "commands": 0, "hold_commands": 0, "late_camera_commands": 0}
         self.hold_reason = "starting"
         self.inference_ms: deque[float] = deque(maxlen=200)
         self.latency_ms: deque[float] = deque(maxlen=200)
         self.control_times: deque[float] = deque(maxlen=50)
+        self.frame_times: deque[float] = deque(maxlen=16)  # receive times, for the camera period
+        self.inference_lags: deque[float] = deque(maxlen=90)  # frame receive -> its chunk accepted (s)
+        self.phase = PhaseLock(self.phase_margin, self.phase_slew)
+        self.inferring = False  # the inference thread is predicting from a frame
         self.last_stamp = None  # observation time of the newest chunk
         self.running = True
 
@@ -110,9 +126,28 @@ class PolicyNode(Node):
             self._set_instruction(initial)
         self.worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
         self.worker.start()
-        self.create_timer(1.0 / self.control_rate, self._control)
+        self.control_period_ns = round(1e9 / self.control_rate)
+        self.control_timer = self.create_timer(1.0 / self.control_rate, self._control)
+        if self.get_parameter("use_sim_time").value:
+            self.phase_lock = False
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"policy {path} on {device}; control {self.control_rate} Hz; dry_run={self.dry_run}")
+
+    def _check_parameters(self) -> None:
+        period = 1.0 / self.control_rate if self.control_rate > 0 else 0.0
+        problems = [
+            (not 0.0 < self.control_rate <= 1000.0, f"control_rate_hz must be in (0, 1000], got {self.control_rate}"),
+            (self.image_timeout <= 0 or self.state_timeout <= 0, "image_timeout and state_timeout must be > 0"),
+            (not 0.0 <= self.phase_margin < 1.0, f"phase_margin must be in [0, 1) s, got {self.phase_margin}"),
+            (not 0.0 <= self.phase_slew <= 0.1 * period,
+             f"phase_slew must be in [0, {0.1 * period:g}] s (10 % of a control period), got {self.phase_slew}"),
+            (not 0.0 <= self.fresh_wait < 0.5 * period,
+             f"fresh_wait must be in [0, {0.5 * period:g}) s (half a control period), got {self.fresh_wait}"),
+            (int(self.threads) < 1, f"torch_threads must be >= 1, got {self.threads}"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise SystemExit(f"vla_policy: invalid parameter: {message}")
 
     def _declare(self, name: str, default, description: str):
         return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
@@ -126,6 +161,7 @@ class PolicyNode(Node):
             if self.frame is not None and self.frame_seq_used < self.frame_seq:
                 self.counts["frames_dropped"] += 1  # replaced before inference reached it
             self.frame = (msg, self._now())
+            self.frame_times.append(self.frame[1])
             self.frame_seq += 1
             self.counts["frames"] += 1
             self.lock.notify()
@@ -180,40 +216,56 @@ class PolicyNode(Node):
                 self.lock.wait_for(lambda: not self.running or self.frame_seq > self.frame_seq_used, timeout=0.5)
                 if not self.running or self.frame is None or self.frame_seq == self.frame_seq_used:
                     continue
-                msg, _ = self.frame
+                msg, received = self.frame
                 self.frame_seq_used = self.frame_seq
                 instruction, pose, width, generation = self.instruction, self.pose, self.gripper_width, self.generation
-            if not instruction or pose is None:
-                continue
+                if not instruction or pose is None:
+                    continue
+                self.inferring = True
             try:
-                rgb = image_to_rgb(msg)
-            except InputRejected as exc:
-                self.counts["rejected_images"] += 1
-                self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=2.0)
-                continue
-            t0 = time.perf_counter()
-            obs = {"image": rgb, "ee_pose": pose[0], "gripper_width": np.array([width], np.float32),
-                   "instruction": instruction}
-            chunk, present = self.policy.predict_action_chunk(obs)
-            self.inference_ms.append((time.perf_counter() - t0) * 1e3)
-            stamp = stamp_seconds(msg.header.stamp)
-            with self.lock:
-                if generation != self.generation:
-                    continue  # re-targeted (or a new episode) while this inference ran: the chunk is stale
-                self.vote.add(present)
-                self.present_prob = present
-                self.ensembler.add(stamp, chunk)
-                self.last_stamp = stamp
-                self.counts["inferences"] += 1
-            if self.publish_attention and self.policy.last_attention is not None:
+                rgb = self._infer(msg, received, instruction, pose[0], width, generation)
+            finally:
+                with self.lock:
+                    self.inferring = False
+                    self.lock.notify_all()  # a control tick may be waiting for this chunk
+            if rgb is not None and self.publish_attention and self.policy.last_attention is not None:
                 overlay = attention_overlay(rgb, self.policy.last_attention[0].cpu().numpy())
                 self.pub_attention.publish(rgb_to_image(overlay, msg.header.stamp, msg.header.frame_id))
 
+    def _infer(self, msg: Image, received: float, instruction: str, ee_position: np.ndarray, width: float,
+               generation: int) -> np.ndarray | None:
+        """Predict a chunk from one frame and queue it; returns the frame (None if rejected or stale)."""
+        try:
+            rgb = image_to_rgb(msg)
+        except InputRejected as exc:
+            self.counts["rejected_images"] += 1
+            self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=2.0)
+            return None
+        t0 = time.perf_counter()
+        obs = {"image": rgb, "ee_pose": ee_position, "gripper_width": np.array([width], np.float32),
+               "instruction": instruction}
+        chunk, present = self.policy.predict_action_chunk(obs)
+        self.inference_ms.append((time.perf_counter() - t0) * 1e3)
+        stamp = stamp_seconds(msg.header.stamp)
+        with self.lock:
+            if generation != self.generation:
+                return None  # re-targeted (or a new episode) while this inference ran: the chunk is stale
+            self.vote.add(present)
+            self.present_prob = present
+            self.ensembler.add(stamp, chunk)
+            self.last_stamp = stamp
+            self.inference_lags.append(self._now() - received)
+            self.counts["inferences"] += 1
+        return rgb
+
     # -- control timer --------------------------------------------------------------
     def _control(self) -> None:
-        now = self._now()
+        tick = self._now()
         self.control_times.append(time.monotonic())
         with self.lock:
+            if self.inferring and self.fresh_wait > 0:  # a prediction from a newer frame is moments away
+                self.lock.wait_for(lambda: not self.inferring, timeout=self.fresh_wait)
+            now = self._now()
             action = self._decide(now)
         twist = TwistStamped()
         twist.header.stamp = self.get_clock().now().to_msg()
@@ -223,12 +275,32 @@ class PolicyNode(Node):
             self.gripper_cmd = float(action[3])
             self.counts["commands"] += 1
             if self.last_stamp is not None:
-                self.latency_ms.append((now - self.last_stamp) * 1e3)
+                if self._camera_on_time(now):
+                    self.latency_ms.append((now - self.last_stamp) * 1e3)
+                else:
+                    self.counts["late_camera_commands"] += 1
         else:
             self.counts["hold_commands"] += 1
         if not self.dry_run:
             self.pub_twist.publish(twist)
             self.pub_gripper.publish(Float64MultiArray(data=[self.gripper_cmd]))
+        if self.phase_lock:
+            self._lock_phase(tick)
+
+    def _lock_phase(self, tick: float) -> None:
+        with self.lock:
+            shift = self.phase.update(tick, list(self.frame_times), list(self.inference_lags))
+        if shift is not None:
+            self.control_timer.timer_period_ns = self.control_period_ns - round(shift * 1e9)
+
+    def _camera_on_time(self, now: float) -> bool:
+        """The newest frame is under 1.5 frame periods old. Otherwise the camera is late (or has
+        stopped) and a command's latency measures the camera, not this node: such commands are
+        counted (``late_camera_commands``) instead of entering the latency figures."""
+        with self.lock:
+            if len(self.frame_times) < 2:
+                return False
+            return now - self.frame_times[-1] < 1.5 * float(np.median(np.diff(self.frame_times)))
 
     def _decide(self, now: float) -> np.ndarray | None:
         """The action to publish now, or None (zero twist) with ``hold_reason`` set."""
@@ -262,6 +334,7 @@ class PolicyNode(Node):
                 "inference_ms_p50": f"{np.percentile(inf, 50):.1f}", "inference_ms_p99": f"{np.percentile(inf, 99):.1f}",
                 "latency_ms_p50": f"{np.percentile(lat, 50):.1f}", "latency_ms_p99": f"{np.percentile(lat, 99):.1f}",
                 "control_rate_hz": f"{rate:.2f}", "target_rate_hz": self.control_rate,
+                "phase_error_ms": "n/a" if self.phase.error is None else f"{1e3 * self.phase.error:.1f}",
                 "image_age_s": f"{image_age:.3f}", "dry_run": self.dry_run, **self.counts,
             }
         level = DiagnosticStatus.OK if not self.hold_reason else DiagnosticStatus.WARN

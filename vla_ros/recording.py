@@ -203,12 +203,9 @@ def record_main(argv: list[str]) -> int:
               + (f" for {args.duration:g} s" if args.duration else "; Ctrl-C to stop"), flush=True)
         return recorders[0]
 
-    def spin(node: BagRecorder, executor: Executor) -> None:
-        if args.duration is None:
-            executor.spin()
-            return
-        deadline = time.monotonic() + args.duration
-        while rclpy.ok() and (left := deadline - time.monotonic()) > 0:
+    def spin(node: BagRecorder, executor: Executor, stop: threading.Event) -> None:
+        deadline = time.monotonic() + (args.duration if args.duration is not None else float("inf"))
+        while rclpy.ok() and not stop.is_set() and (left := deadline - time.monotonic()) > 0:
             executor.spin_once(timeout_sec=min(left, 0.1))
 
     try:

@@ -4,10 +4,15 @@ Publishes the camera (image + camera_info), joint states and the end-effector po
 the camera rate; takes MoveIt-Servo-style twist commands and a forward-command gripper
 command; holds the arm still when commands stop for ``command_timeout`` (as MoveIt Servo
 does). Each tick advances the physics by one camera period, in real time by default.
+
+A frame shows the world at the *end* of the period its tick simulated, so it is held and
+released (stamped and published) when that instant comes: frames leave on an even
+30 Hz beat whatever each tick's render cost, as a camera's would.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -26,7 +31,7 @@ from std_srvs.srv import Trigger
 
 from . import qos, topics
 from .conversions import InputRejected, camera_info, finite_vector, key_values, rate_hz, rgb_to_image
-from .node_main import run_node
+from .node_main import run_node, spin_forever
 
 JOINT_NAMES = list(topics.ARM_JOINTS + topics.FINGER_JOINTS)
 
@@ -90,7 +95,8 @@ class SimNode(Node):
         self.velocity = np.zeros(3)
         self.gripper = 1.0
         self.pending = False  # a command arrived since the last tick
-        self.counts = {"ticks": 0, "rejected_commands": 0, "watchdog_holds": 0, "clipped_commands": 0}
+        self.counts = {"ticks": 0, "late_frames": 0, "rejected_commands": 0, "watchdog_holds": 0,
+                       "clipped_commands": 0}
         self.episode_index = 0
         self.current_instruction = ""  # the latest on /instruction (ours or a user's)
         self.results: list[dict] = []
@@ -156,7 +162,6 @@ class SimNode(Node):
         if self.instruction:
             self.current_instruction = self.instruction.replace("{colour}", info["target"])
         self.get_logger().info(f"episode {self.episode_index}: seed {seed}, target {info['target']}")
-        self._publish_state(obs)
 
     def _finish_episode(self, info: dict) -> None:
         result = {"seed": info["seed"], "target": info["target"], "instruction": self.current_instruction,
@@ -173,13 +178,16 @@ class SimNode(Node):
         else:
             self._start_episode()
 
+    def release(self) -> None:
+        """Publish the frame and robot state simulated for this instant."""
+        self._publish_state(self.obs)
+
     def tick(self) -> None:
-        """Apply the newest command, advance the physics one camera period, publish."""
+        """Apply the newest command and simulate the next camera period (released at the next tick)."""
         if self.done:
             return
         if not self.commander_seen:  # a policy still loading must not lose episode time
             if self.count_publishers(self.twist_sub.topic_name) == 0:
-                self._publish_state(self.obs)
                 return
             self.commander_seen = True
             self.get_logger().info("a commander is publishing twists: episode clock running")
@@ -191,7 +199,6 @@ class SimNode(Node):
             if self.pause_ticks == 0 and self.instruction:
                 self.pub_instruction.publish(String(data=self.current_instruction))
             self._advance_clock()
-            self._publish_state(self.obs)
             return
         if self.pending:
             # Watchdog: each command moves the arm for command_timeout seconds, then it holds still
@@ -206,7 +213,6 @@ class SimNode(Node):
         self.counts["ticks"] += 1
         self._advance_clock()
         self.obs = obs
-        self._publish_state(obs)
         if terminated or truncated:
             self._finish_episode(info)
 
@@ -252,18 +258,25 @@ class SimNode(Node):
         self.pub_diag.publish(msg)
 
 
-def spin_until_done(node: SimNode, executor: Executor) -> None:
-    """Tick at the camera rate; between ticks, serve callbacks. Commands that arrived before a tick
-    are always applied at that tick (a plain timer lets ticks starve subscriptions when the
-    simulator runs behind real time)."""
+def spin_until_done(node: SimNode, executor: Executor, stop: threading.Event) -> None:
+    """At each camera period: release the frame simulated for now, then simulate the next one;
+    between ticks, serve callbacks. Commands that arrived before a tick are always applied at that
+    tick (a plain timer lets ticks starve subscriptions when the simulator runs behind real time)."""
     next_tick = time.monotonic()
-    while rclpy.ok() and not node.done:
+    waited = False  # callbacks were served since the last tick
+    while rclpy.ok() and not node.done and not stop.is_set():
         now = time.monotonic()
         if now < next_tick:
             executor.spin_once(timeout_sec=next_tick - now)
+            waited = True
             continue
-        for _ in range(6):  # drain what is already waiting (a twist, the gripper, an instruction)
-            executor.spin_once(timeout_sec=0.0)
+        if now - next_tick > 0.5 * node.tick_period:
+            node.counts["late_frames"] += 1  # the last tick overran its period (a scene reset, a slow render)
+        node.release()
+        if not waited:  # running late: serve what is waiting (a twist, the gripper, an instruction)
+            for _ in range(6):
+                executor.spin_once(timeout_sec=0.0)
+        waited = False
         node.tick()
         next_tick = max(next_tick + node.tick_period, time.monotonic() - node.tick_period)  # no catch-up burst
     if node.results:
@@ -271,7 +284,7 @@ def spin_until_done(node: SimNode, executor: Executor) -> None:
         node.get_logger().info(f"done: {ok}/{len(node.results)} episodes succeeded")
     node.pub_episode.wait_for_all_acked(Duration(seconds=1.0))  # the last outcome reaches its readers
     if not node.exit_when_done:
-        executor.spin()
+        spin_forever(node, executor, stop)
 
 
 def main(args: list[str] | None = None) -> int:
