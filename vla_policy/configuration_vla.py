@@ -59,6 +59,11 @@ class VLAConfig:
     """Abstain when the target-present probability falls below this."""
     ensemble_decay: float = 0.1
     """Temporal ensembling of overlapping chunks: weight exp(-decay * age); <0 disables (use chunk queue)."""
+    colours: tuple[str, ...] = ("red", "orange", "yellow", "green", "blue", "purple")
+    """Colour words the policy was trained on; an instruction naming none of them, or several, is not
+    understood and the policy holds (``vla_policy.instruction_check``)."""
+    objects: tuple[str, ...] = ("cup", "mug")
+    """Object words of the task; an instruction naming none of them is not understood."""
     proprio_mean: list[float] = field(default_factory=lambda: [0.45, 0.0, 0.2, 0.04])
     """Normalisation mean of the proprioception (set from the training data)."""
     proprio_std: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.1, 0.03])
@@ -76,6 +81,11 @@ class VLAConfig:
         if len(self.proprio_mean) != self.proprio_dim or len(self.proprio_std) != self.proprio_dim:
             raise ValueError("proprio_mean/proprio_std must have proprio_dim entries")
         self.vision_channels = tuple(self.vision_channels)
+        self.colours, self.objects = tuple(self.colours), tuple(self.objects)
+        for name in ("colours", "objects"):
+            words = getattr(self, name)
+            if not words or not all(isinstance(w, str) and w.isalpha() and w.islower() for w in words):
+                raise ValueError(f"{name} must be a non-empty list of lower-case words, got {list(words)}")
 
     @property
     def token_grid(self) -> int:

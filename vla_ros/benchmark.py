@@ -88,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         worst = max(float(s["latency_ms_p99"]) for s in acting)
         print(f"camera stamp -> command publish latency (policy node, last 200 commands): "
               f"p50 {last['latency_ms_p50']} ms, p99 {last['latency_ms_p99']} ms (worst p99 of any 200: {worst:.1f} ms)")
-        print(f"commands {last['commands']} (+ {last['hold_commands']} holds); left out of the latency figures "
+        timed, over = int(last["timed_commands"]), int(last["commands_over_budget"])
+        print(f"commands {last['commands']} (+ {last['hold_commands']} holds); over the {last['latency_budget_ms']} ms "
+              f"budget: {over} of {timed} ({100 * over / max(timed, 1):.1f} %); left out of the latency figures "
               f"because the camera frame was late: {last['late_camera_commands']}")
         print(f"inference: p50 {last['inference_ms_p50']} ms, p99 {last['inference_ms_p99']} ms; "
-              f"frames {last['frames']}, dropped (replaced before inference) {last['frames_dropped']}")
+              f"frames {last['frames']}, skipped (a later frame served the tick) {last['frames_skipped']}, "
+              f"dropped (replaced before inference) {last['frames_dropped']}")
         print(f"control rate: median {np.median(rates):.2f} Hz, min {rates.min():.2f} Hz "
               f"(target {last['target_rate_hz']} Hz)")
     if samples["vla_sim"]:

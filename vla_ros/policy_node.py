@@ -26,14 +26,12 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from vla_policy.ensemble import AbstainVote, ChunkEnsembler, binarise_gripper
+from vla_policy.instruction_check import InstructionNotUnderstood, check_instruction
 
 from . import qos, topics
 from .conversions import InputRejected, image_to_rgb, key_values, rate_hz, rgb_to_image, stamp_seconds
 from .node_main import run_node
 from .phase_lock import PhaseLock
-
-MAX_INSTRUCTION_CHARS = 500
-
 
 def attention_overlay(frame: np.ndarray, attention: np.ndarray) -> np.ndarray:
     """Camera frame (H, W, 3) darkened outside the attended cells; attention (g, g) sums to ~1."""
@@ -68,7 +66,11 @@ class PolicyNode(Node):
         self.phase_margin = p("phase_margin", 0.004, "aim the control tick this long (s) after 9 in 10 recent "
                               "inferences would have ended")
         self.phase_slew = p("phase_slew", 0.003, "largest shift (s) of one control period while locking the phase")
-        self.fresh_wait = p("fresh_wait", 0.01, "longest (s) a control tick waits for a prediction from a newer "
+        self.infer_every_frame = p("infer_every_frame", False, "infer on every camera frame instead of only on "
+                                   "the frames the next control tick will use")
+        self.latency_budget = p("latency_budget", 0.05, "camera-stamp-to-command latency (s) above which a command "
+                                "is counted in commands_over_budget")
+        self.fresh_wait = p("fresh_wait", 0.02, "longest (s) a control tick waits for a prediction from a newer "
                             "frame that is being computed (0: never wait)")
         initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
         self._check_parameters()
@@ -87,6 +89,11 @@ class PolicyNode(Node):
         except (CheckpointError, OSError, ValueError, RuntimeError) as exc:
             raise SystemExit(f"vla_policy: cannot load checkpoint {path}: {exc}") from None
         cfg = self.policy.config
+        # One throw-away prediction: the first call pays for lazy initialisation (~10x a normal one),
+        # which would otherwise land on the first real frame and skew the lag statistics.
+        self.policy.predict_action_chunk({
+            "image": np.zeros((cfg.image_size, cfg.image_size, 3), np.uint8), "ee_pose": np.zeros(3, np.float32),
+            "gripper_width": np.array([topics.OPEN_GRIPPER_WIDTH], np.float32), "instruction": "pick up the red cup"})
         self.ensembler = ChunkEnsembler(cfg.ensemble_decay, step_seconds=1.0 / 10.0)  # chunks are 10 Hz steps
         self.vote = AbstainVote(cfg.abstain_threshold)
 
@@ -99,17 +106,19 @@ class PolicyNode(Node):
         self.pose: tuple[np.ndarray, float] | None = None
         self.gripper_width = topics.OPEN_GRIPPER_WIDTH  # until the first joint state
         self.instruction = ""
+        self.refusal = ""  # why the last instruction was not understood
         self.gripper_cmd = 1.0
-        self.counts = {"frames": 0, "frames_dropped": 0, "rejected_images": 0, "rejected_instructions": 0,
-                       "inferences": 0, "commands": 0, "hold_commands": 0, "late_camera_commands": 0}
+        self.counts = {"frames": 0, "frames_dropped": 0, "frames_skipped": 0, "rejected_images": 0, "rejected_instructions": 0,
+                       "inferences": 0, "commands": 0, "hold_commands": 0, "late_camera_commands": 0,
+                       "timed_commands": 0, "commands_over_budget": 0}
         self.hold_reason = "starting"
         self.inference_ms: deque[float] = deque(maxlen=200)
         self.latency_ms: deque[float] = deque(maxlen=200)
         self.control_times: deque[float] = deque(maxlen=50)
-        self.frame_times: deque[float] = deque(maxlen=16)  # receive times, for the camera period
-        self.inference_lags: deque[float] = deque(maxlen=90)  # frame receive -> its chunk accepted (s)
+        self.frame_times: deque[tuple[float, float]] = deque(maxlen=16)  # (received, stamp) of recent frames
+        self.inference_lags: deque[float] = deque(maxlen=30)  # frame stamp -> its chunk accepted (s)
         self.phase = PhaseLock(self.phase_margin, self.phase_slew)
-        self.inferring = False  # the inference thread is predicting from a frame
+        self.frame_seq_done = 0  # newest frame whose inference has finished (or was skipped)
         self.last_stamp = None  # observation time of the newest chunk
         self.running = True
 
@@ -161,7 +170,7 @@ class PolicyNode(Node):
             if self.frame is not None and self.frame_seq_used < self.frame_seq:
                 self.counts["frames_dropped"] += 1  # replaced before inference reached it
             self.frame = (msg, self._now())
-            self.frame_times.append(self.frame[1])
+            self.frame_times.append((self.frame[1], stamp_seconds(msg.header.stamp)))
             self.frame_seq += 1
             self.counts["frames"] += 1
             self.lock.notify()
@@ -170,14 +179,17 @@ class PolicyNode(Node):
         self._set_instruction(msg.data)
 
     def _set_instruction(self, text: str) -> None:
-        text = " ".join(text.split())
-        if not text or len(text) > MAX_INSTRUCTION_CHARS:
+        """A new instruction replaces the task; one the policy does not understand stops the arm."""
+        cfg = self.policy.config
+        try:
+            text, refusal = check_instruction(text, cfg.colours, cfg.objects), ""
+        except InstructionNotUnderstood as exc:
+            text, refusal = "", str(exc)
             self.counts["rejected_instructions"] += 1
-            reason = "empty" if not text else f"over {MAX_INSTRUCTION_CHARS} characters"
-            self.get_logger().warning(f"instruction rejected: {reason}; holding", throttle_duration_sec=2.0)
-            text = ""
+            self.get_logger().warning(f"instruction not understood ({refusal}); holding",
+                                      throttle_duration_sec=2.0)
         with self.lock:
-            self.instruction = text
+            self.instruction, self.refusal = text, refusal
             self._reset_episode()
         if text:
             self.get_logger().info(f"instruction: {text!r}")
@@ -185,7 +197,7 @@ class PolicyNode(Node):
     def _reset_episode(self) -> None:
         """New task (or episode): forget predictions, the abstain vote and the frame in hand."""
         self.generation += 1  # an inference already running belongs to the old task: its chunk is dropped
-        self.frame_seq_used = self.frame_seq  # the newest frame predates the new task
+        self.frame_seq_used = self.frame_seq_done = self.frame_seq  # the newest frame predates the new task
         self.ensembler.clear()
         self.vote.reset()
         self.gripper_cmd = 1.0
@@ -216,24 +228,41 @@ class PolicyNode(Node):
                 self.lock.wait_for(lambda: not self.running or self.frame_seq > self.frame_seq_used, timeout=0.5)
                 if not self.running or self.frame is None or self.frame_seq == self.frame_seq_used:
                     continue
-                msg, received = self.frame
-                self.frame_seq_used = self.frame_seq
+                msg, _ = self.frame
+                seq = self.frame_seq_used = self.frame_seq
                 instruction, pose, width, generation = self.instruction, self.pose, self.gripper_width, self.generation
                 if not instruction or pose is None:
+                    self.frame_seq_done = seq
                     continue
-                self.inferring = True
+                if self._next_frame_will_do(stamp_seconds(msg.header.stamp)):
+                    self.counts["frames_skipped"] += 1
+                    self.frame_seq_done = seq
+                    continue
             try:
-                rgb = self._infer(msg, received, instruction, pose[0], width, generation)
+                rgb = self._infer(msg, instruction, pose[0], width, generation)
             finally:
                 with self.lock:
-                    self.inferring = False
+                    self.frame_seq_done = max(self.frame_seq_done, seq)
                     self.lock.notify_all()  # a control tick may be waiting for this chunk
             if rgb is not None and self.publish_attention and self.policy.last_attention is not None:
                 overlay = attention_overlay(rgb, self.policy.last_attention[0].cpu().numpy())
                 self.pub_attention.publish(rgb_to_image(overlay, msg.header.stamp, msg.header.frame_id))
 
-    def _infer(self, msg: Image, received: float, instruction: str, ee_position: np.ndarray, width: float,
-               generation: int) -> np.ndarray | None:
+    def _next_frame_will_do(self, stamp: float) -> bool:
+        """On-demand inference: skip this frame when the next one should still be predicted before
+        the next control tick, so only the frames a tick uses cost an inference (one in three with a
+        30 Hz camera and 10 Hz control, as ``vla eval`` runs the policy)."""
+        if self.infer_every_frame or len(self.frame_times) < 4 or len(self.inference_lags) < 4:
+            return False
+        until_tick = self.control_timer.time_until_next_call()
+        if until_tick is None:
+            return False
+        frame_period = float(np.median(np.diff([s for _, s in self.frame_times])))
+        next_ready = stamp + frame_period + self.phase.target(self.inference_lags)  # on the camera's clock
+        tick = stamp + (self._now() - self.frame[1]) + until_tick * 1e-9  # the tick, on the camera's clock
+        return next_ready <= tick
+
+    def _infer(self, msg: Image, instruction: str, ee_position: np.ndarray, width: float, generation: int) -> np.ndarray | None:
         """Predict a chunk from one frame and queue it; returns the frame (None if rejected or stale)."""
         try:
             rgb = image_to_rgb(msg)
@@ -254,7 +283,7 @@ class PolicyNode(Node):
             self.present_prob = present
             self.ensembler.add(stamp, chunk)
             self.last_stamp = stamp
-            self.inference_lags.append(self._now() - received)
+            self.inference_lags.append(self._now() - stamp)
             self.counts["inferences"] += 1
         return rgb
 
@@ -263,8 +292,10 @@ class PolicyNode(Node):
         tick = self._now()
         self.control_times.append(time.monotonic())
         with self.lock:
-            if self.inferring and self.fresh_wait > 0:  # a prediction from a newer frame is moments away
-                self.lock.wait_for(lambda: not self.inferring, timeout=self.fresh_wait)
+            newest = self.frame_seq
+            if newest > self.frame_seq_done and self.instruction and self.pose is not None and self.fresh_wait > 0:
+                # A prediction from a newer frame is moments away (being computed, or about to be).
+                self.lock.wait_for(lambda: self.frame_seq_done >= newest, timeout=self.fresh_wait)
             now = self._now()
             action = self._decide(now)
         twist = TwistStamped()
@@ -277,6 +308,9 @@ class PolicyNode(Node):
             if self.last_stamp is not None:
                 if self._camera_on_time(now):
                     self.latency_ms.append((now - self.last_stamp) * 1e3)
+                    self.counts["timed_commands"] += 1
+                    if now - self.last_stamp > self.latency_budget:
+                        self.counts["commands_over_budget"] += 1
                 else:
                     self.counts["late_camera_commands"] += 1
         else:
@@ -300,12 +334,13 @@ class PolicyNode(Node):
         with self.lock:
             if len(self.frame_times) < 2:
                 return False
-            return now - self.frame_times[-1] < 1.5 * float(np.median(np.diff(self.frame_times)))
+            received = [r for r, _ in self.frame_times]
+            return now - received[-1] < 1.5 * float(np.median(np.diff(received)))
 
     def _decide(self, now: float) -> np.ndarray | None:
         """The action to publish now, or None (zero twist) with ``hold_reason`` set."""
         if not self.instruction:
-            self.hold_reason = "no instruction"
+            self.hold_reason = f"instruction not understood: {self.refusal}" if self.refusal else "no instruction"
         elif self.frame is None or now - self.frame[1] > self.image_timeout:
             self.hold_reason = "camera stale" if self.frame else "no camera frame"
         elif self.pose is None or now - self.pose[1] > self.state_timeout:
@@ -334,6 +369,7 @@ class PolicyNode(Node):
                 "inference_ms_p50": f"{np.percentile(inf, 50):.1f}", "inference_ms_p99": f"{np.percentile(inf, 99):.1f}",
                 "latency_ms_p50": f"{np.percentile(lat, 50):.1f}", "latency_ms_p99": f"{np.percentile(lat, 99):.1f}",
                 "control_rate_hz": f"{rate:.2f}", "target_rate_hz": self.control_rate,
+                "latency_budget_ms": f"{1e3 * self.latency_budget:g}",
                 "phase_error_ms": "n/a" if self.phase.error is None else f"{1e3 * self.phase.error:.1f}",
                 "image_age_s": f"{image_age:.3f}", "dry_run": self.dry_run, **self.counts,
             }

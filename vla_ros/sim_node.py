@@ -178,9 +178,11 @@ class SimNode(Node):
         else:
             self._start_episode()
 
-    def release(self) -> None:
-        """Publish the frame and robot state simulated for this instant."""
-        self._publish_state(self.obs)
+    def release(self, lateness: float = 0.0) -> None:
+        """Publish the frame and robot state simulated for this instant. ``lateness`` (s): how long
+        after that instant this runs; the stamp still names the instant the frame shows (as a
+        camera's exposure stamp does), so readers see the delay as transport latency."""
+        self._publish_state(self.obs, lateness)
 
     def tick(self) -> None:
         """Apply the newest command and simulate the next camera period (released at the next tick)."""
@@ -220,13 +222,13 @@ class SimNode(Node):
         self.sim_ticks += 1
         self.sim_time_ns = 1_000_000_000 + round(self.sim_ticks * 1e9 / self.camera_rate)  # no rounding drift
 
-    def _stamp(self) -> TimeMsg:
+    def _stamp(self, lateness: float = 0.0) -> TimeMsg:
         if self.pub_clock is None:
-            return self.get_clock().now().to_msg()
+            return (self.get_clock().now() - Duration(nanoseconds=round(lateness * 1e9))).to_msg()
         return TimeMsg(sec=self.sim_time_ns // 1_000_000_000, nanosec=self.sim_time_ns % 1_000_000_000)
 
-    def _publish_state(self, obs: dict) -> None:
-        stamp = self._stamp()
+    def _publish_state(self, obs: dict, lateness: float = 0.0) -> None:
+        stamp = self._stamp(lateness)
         if self.pub_clock is not None:
             self.pub_clock.publish(Clock(clock=stamp))
         self.pub_image.publish(rgb_to_image(obs["image"], stamp, topics.CAMERA_FRAME))
@@ -272,7 +274,7 @@ def spin_until_done(node: SimNode, executor: Executor, stop: threading.Event) ->
             continue
         if now - next_tick > 0.5 * node.tick_period:
             node.counts["late_frames"] += 1  # the last tick overran its period (a scene reset, a slow render)
-        node.release()
+        node.release(lateness=time.monotonic() - next_tick)
         if not waited:  # running late: serve what is waiting (a twist, the gripper, an instruction)
             for _ in range(6):
                 executor.spin_once(timeout_sec=0.0)
