@@ -10,13 +10,14 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench policy policy-30min eval-policy clean help
+.PHONY: setup demo test eval-expert bench soak policy policy-30min eval-policy clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
 	@echo "make test          setup + the whole test suite"
 	@echo "make eval-expert   setup + 500-episode expert evaluation (outputs/eval_expert.json)"
 	@echo "make bench         setup + simulator throughput, policy latency and ROS 2 graph figures"
+	@echo "make soak          setup + 200 closed-loop episodes over ROS 2, watching memory, fds and threads"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute preset (600 demonstrations, 2,000 steps)"
 	@echo "make eval-policy   setup + evaluation splits A-D of POLICY (default: the shipped checkpoint)"
@@ -45,6 +46,9 @@ test: setup
 eval-expert: setup
 	$(VENV)/bin/vla eval --policy expert --episodes 500 --seed 100000 --distractors 0-5 --target random \
 		--workers 2 --json outputs/eval_expert.json
+
+soak: setup
+	$(PY) -m vla_ros.soak --episodes 200 --json outputs/soak.json
 
 bench: setup
 	$(PY) -m vla_sim.benchmark

@@ -105,7 +105,17 @@ def test_ctrl_c_stops_every_node_cleanly(ros_env, tmp_path):
             if "episode clock running" in line:
                 break
         launch.send_signal(signal.SIGINT)
-        rest, _ = launch.communicate(timeout=60)
+        try:
+            rest, _ = launch.communicate(timeout=60)
+        except subprocess.TimeoutExpired as exc:
+            for pid in (int(m) for m in re.findall(r"\(pid (\d+)\)", "".join(lines))):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            launch.kill()
+            rest = exc.output.decode() if isinstance(exc.output, bytes) else (exc.output or "")
+            pytest.fail("`vla launch` did not stop within 60 s of SIGINT:\n" + ("".join(lines) + rest)[-4000:])
     finally:
         if launch.poll() is None:
             launch.kill()

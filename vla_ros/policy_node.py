@@ -54,7 +54,12 @@ class PolicyNode(Node):
         self.checkpoint = p("checkpoint", "default", "checkpoint folder (config.json + model.safetensors) or 'default'")
         self.device = p("device", "auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
         self.control_rate = p("control_rate_hz", 10.0, "rate of twist and gripper commands")
-        self.image_timeout = p("image_timeout", 0.5, "camera frames older than this (s) stop the arm")
+        self.image_timeout = p("image_timeout", 0.5, "camera frames older than this (s) stop the arm, and frames "
+                               "stamped longer ago than this are rejected")
+        self.stale_frames = p("stale_frames", 2.5, "no new frame for this many camera periods also stops the arm "
+                              "(a stopped camera is caught within two control periods)")
+        self.future_tolerance = p("future_tolerance", 0.2, "frames stamped up to this far (s) ahead of this node's "
+                                  "clock are accepted (clock skew); later ones are rejected")
         self.state_timeout = p("state_timeout", 0.5, "end-effector poses older than this (s) stop the arm")
         self.dry_run = p("dry_run", False, "run inference and diagnostics but publish no commands")
         self.base_frame = p("base_frame", topics.BASE_FRAME, "frame_id of the twist commands")
@@ -147,6 +152,8 @@ class PolicyNode(Node):
         problems = [
             (not 0.0 < self.control_rate <= 1000.0, f"control_rate_hz must be in (0, 1000], got {self.control_rate}"),
             (self.image_timeout <= 0 or self.state_timeout <= 0, "image_timeout and state_timeout must be > 0"),
+            (self.stale_frames < 1.0, f"stale_frames must be >= 1, got {self.stale_frames}"),
+            (self.future_tolerance < 0, f"future_tolerance must be >= 0, got {self.future_tolerance}"),
             (not 0.0 <= self.phase_margin < 1.0, f"phase_margin must be in [0, 1) s, got {self.phase_margin}"),
             (not 0.0 <= self.phase_slew <= 0.1 * period,
              f"phase_slew must be in [0, {0.1 * period:g}] s (10 % of a control period), got {self.phase_slew}"),
@@ -166,10 +173,19 @@ class PolicyNode(Node):
 
     # -- inputs -------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
+        now = self._now()
+        age = now - stamp_seconds(msg.header.stamp)
+        if now > 0 and (age < -self.future_tolerance or age > self.image_timeout):  # 0: no /clock yet
+            # A frame from the future (clocks out of sync) or from long ago (a replayed or stuck
+            # camera) must not pass for the current view.
+            self.counts["rejected_images"] += 1
+            what = f"{-age:.3f} s in the future" if age < 0 else f"{age:.3f} s old on arrival"
+            self.get_logger().warning(f"image rejected: stamp {what}", throttle_duration_sec=2.0)
+            return
         with self.lock:
             if self.frame is not None and self.frame_seq_used < self.frame_seq:
                 self.counts["frames_dropped"] += 1  # replaced before inference reached it
-            self.frame = (msg, self._now())
+            self.frame = (msg, now)
             self.frame_times.append((self.frame[1], stamp_seconds(msg.header.stamp)))
             self.frame_seq += 1
             self.counts["frames"] += 1
@@ -327,6 +343,13 @@ class PolicyNode(Node):
         if shift is not None:
             self.control_timer.timer_period_ns = self.control_period_ns - round(shift * 1e9)
 
+    def _frame_deadline(self) -> float:
+        """How old (s) the newest frame may be before the arm stops."""
+        if len(self.frame_times) < 4:
+            return self.image_timeout
+        period = float(np.median(np.diff([received for received, _ in self.frame_times])))
+        return min(self.image_timeout, self.stale_frames * period)
+
     def _camera_on_time(self, now: float) -> bool:
         """The newest frame is under 1.5 frame periods old. Otherwise the camera is late (or has
         stopped) and a command's latency measures the camera, not this node: such commands are
@@ -341,7 +364,7 @@ class PolicyNode(Node):
         """The action to publish now, or None (zero twist) with ``hold_reason`` set."""
         if not self.instruction:
             self.hold_reason = f"instruction not understood: {self.refusal}" if self.refusal else "no instruction"
-        elif self.frame is None or now - self.frame[1] > self.image_timeout:
+        elif self.frame is None or now - self.frame[1] > self._frame_deadline():
             self.hold_reason = "camera stale" if self.frame else "no camera frame"
         elif self.pose is None or now - self.pose[1] > self.state_timeout:
             self.hold_reason = "no end-effector pose"

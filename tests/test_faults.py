@@ -1,0 +1,149 @@
+"""Fault injection over DDS, each test in its own domain: stopped commands, a killed and restarted
+policy, a reset mid-inference, a slow camera, a crashing launch child."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from ros_probe import Probe, diagnostics_of, start_node, stop  # noqa: E402
+
+VLA = str(Path(sys.executable).parent / "vla")
+
+
+def subscribe_poses(probe: Probe) -> list[tuple[float, np.ndarray]]:
+    """(receive time, end-effector xyz) of every /ee_pose the probe spins in."""
+    from geometry_msgs.msg import PoseStamped
+
+    from vla_ros import qos, topics
+
+    poses: list[tuple[float, np.ndarray]] = []
+    probe.node.create_subscription(PoseStamped, topics.EE_POSE, lambda m: poses.append(
+        (time.monotonic(), np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z]))), qos.COMMAND_QOS)
+    return poses
+
+
+def moved_since(poses, t0: float) -> float:
+    """Largest distance (m) from the first pose after ``t0`` to any later one."""
+    after = [p for t, p in poses if t >= t0]
+    return max((float(np.linalg.norm(p - after[0])) for p in after), default=0.0)
+
+
+def test_sim_watchdog_holds_the_arm_when_commands_stop(ros_env):
+    from geometry_msgs.msg import TwistStamped
+    from std_msgs.msg import String
+
+    from vla_ros import qos, topics
+
+    sim = start_node("vla_sim_node", ros_env, "episode_pause:=0.3", "episode_seconds:=60.0")
+    probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        poses = subscribe_poses(probe)
+        started = []
+        probe.node.create_subscription(String, topics.INSTRUCTION, started.append, qos.INSTRUCTION_QOS)
+        pub = probe.node.create_publisher(TwistStamped, topics.TWIST_CMD, qos.COMMAND_QOS)
+        probe.spin_until(lambda: pub.get_subscription_count() > 0, 60, "the sim node", alive=(sim,))
+        twist = TwistStamped()
+        twist.header.frame_id = topics.BASE_FRAME
+        pub.publish(twist)  # a commander exists: the episode clock starts, then the pause ends
+        probe.spin_until(lambda: started, 30, "the end of the episode pause", alive=(sim,))
+        twist.twist.linear.x = 0.1
+        for _ in range(10):  # 1 s of +x at 10 Hz, then silence
+            twist.header.stamp = probe.node.get_clock().now().to_msg()
+            pub.publish(twist)
+            probe.spin_for(0.1)
+        last = time.monotonic()
+        probe.spin_for(1.0)
+        assert moved_since(poses, last - 0.5) > 0.02  # it was moving
+        # Each twist moves the arm for command_timeout (0.1 s); one camera tick (33 ms) of slack.
+        settled = last + 0.1 + 1.0 / 30.0 + 0.05
+        assert moved_since(poses, settled) < 0.002, f"still moving {moved_since(poses, settled):.4f} m"
+    finally:
+        probe.close()
+        out = stop(sim)
+    assert "Traceback" not in out, out[-3000:]
+
+
+def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
+    """A sim reset while the policy is acting starts a clean episode; killing the policy then holds
+    the arm; a restarted policy picks the task up from the transient-local instruction and succeeds."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from std_srvs.srv import Trigger
+
+    from vla_ros import qos, topics
+
+    sim = start_node("vla_sim_node", ros_env, "seed:=50000", "episodes:=1", "episode_seconds:=60.0")
+    policy = start_node("vla_policy_node", ros_env, "torch_threads:=1")
+    probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    restarted = None
+    try:
+        poses = subscribe_poses(probe)
+        outcomes: list[DiagnosticStatus] = []
+        probe.node.create_subscription(DiagnosticStatus, topics.EPISODE, outcomes.append, qos.COMMAND_QOS)
+        reset = probe.node.create_client(Trigger, "/vla_sim/reset")
+        assert reset.wait_for_service(timeout_sec=60)
+
+        def moving() -> bool:
+            return len(poses) > 2 and float(np.linalg.norm(poses[-1][1] - poses[0][1])) > 0.02
+
+        probe.spin_until(moving, 120, "the policy to move the arm", alive=(sim, policy))
+        future = reset.call_async(Trigger.Request())
+        probe.spin_until(future.done, 10, "the reset service", alive=(sim, policy))
+        assert future.result().success, future.result().message
+        poses.clear()  # the arm is back home; the new episode starts after its pause
+        probe.spin_until(moving, 60, "the policy to act in the new episode", alive=(sim, policy))
+
+        policy.kill()  # SIGKILL: no goodbye
+        policy.wait(timeout=10)
+        killed = time.monotonic()
+        probe.spin_for(1.0)
+        assert moved_since(poses, killed + 0.2) < 0.002, "the arm kept moving without a commander"
+
+        restarted = start_node("vla_policy_node", ros_env, "torch_threads:=1")
+        probe.spin_until(lambda: outcomes, 120, "the episode outcome", alive=(sim, restarted))
+        assert outcomes[-1].message == "success", [(kv.key, kv.value) for kv in outcomes[-1].values]
+    finally:
+        probe.close()
+        outs = [stop(p) for p in (sim, policy, restarted) if p is not None]
+    for out in outs:
+        assert "Traceback" not in out, out[-3000:]
+
+
+def test_slow_camera_keeps_the_control_rate_and_reports_staleness(ros_env):
+    sim = start_node("vla_sim_node", ros_env, "camera_rate_hz:=5.0", "episodes:=0", "episode_pause:=0.3")
+    policy = start_node("vla_policy_node", ros_env, "torch_threads:=1")
+    probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        diag = diagnostics_of(probe, "vla_policy")
+        probe.spin_until(lambda: len([d for d in diag if d["state"] == "acting"]) >= 4, 120,
+                         "4 s of acting on a 5 Hz camera", alive=(sim, policy))
+        acting = [d for d in diag if d["state"] == "acting"][-1]
+        assert abs(float(acting["control_rate_hz"]) - 10.0) <= 0.5, acting
+        assert float(acting["image_age_s"]) >= 0.0 and float(acting["latency_ms_p50"]) > 0.0
+        # Commands come from predictions up to one 200 ms frame period old, and the figures say so.
+        assert float(acting["latency_ms_p99"]) > 100.0, acting
+    finally:
+        probe.close()
+        outs = [stop(p) for p in (sim, policy)]
+    for out in outs:
+        assert "Traceback" not in out, out[-3000:]
+
+
+def test_launch_shuts_everything_down_when_a_node_crashes(ros_env, tmp_path):
+    run = subprocess.run([VLA, "launch", "sim_demo", f"checkpoint:={tmp_path / 'missing'}",
+                          f"video:={tmp_path / 'v.mp4'}"], env=ros_env, capture_output=True, text=True, timeout=120)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "vla_policy: cannot load checkpoint" in out, out[-3000:]
+    assert re.search(r"\[launch\] vla_policy died with exit code \d+; shutting down the others", out), out[-3000:]
+    for pid in (int(p) for p in re.findall(r"\(pid (\d+)\)", out)):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert "Traceback" not in out, out[-3000:]
