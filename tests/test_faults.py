@@ -36,7 +36,7 @@ def moved_since(poses, t0: float) -> float:
     return max((float(np.linalg.norm(p - after[0])) for p in after), default=0.0)
 
 
-def test_sim_watchdog_holds_the_arm_when_commands_stop(ros_env):
+def test_sim_rejects_bad_commands_and_its_watchdog_holds_the_arm(ros_env):
     from geometry_msgs.msg import TwistStamped
     from std_msgs.msg import String
 
@@ -46,6 +46,7 @@ def test_sim_watchdog_holds_the_arm_when_commands_stop(ros_env):
     probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
     try:
         poses = subscribe_poses(probe)
+        diag = diagnostics_of(probe, "vla_sim")
         started = []
         probe.node.create_subscription(String, topics.INSTRUCTION, started.append, qos.INSTRUCTION_QOS)
         pub = probe.node.create_publisher(TwistStamped, topics.TWIST_CMD, qos.COMMAND_QOS)
@@ -54,6 +55,29 @@ def test_sim_watchdog_holds_the_arm_when_commands_stop(ros_env):
         twist.header.frame_id = topics.BASE_FRAME
         pub.publish(twist)  # a commander exists: the episode clock starts, then the pause ends
         probe.spin_until(lambda: started, 30, "the end of the episode pause", alive=(sim,))
+
+        # Garbage: NaN, inf, a twist in another frame. Rejected and counted; the arm does not move.
+        garbage_from = time.monotonic()
+        for vx, frame in ((float("nan"), topics.BASE_FRAME), (float("inf"), topics.BASE_FRAME), (0.1, "world")):
+            bad = TwistStamped()
+            bad.header.frame_id, bad.twist.linear.x = frame, vx
+            for _ in range(3):
+                pub.publish(bad)
+                probe.spin_for(0.1)
+        probe.spin_for(0.3)
+        assert moved_since(poses, garbage_from) < 0.002, "moved on a rejected command"
+        seen = len(diag)
+        probe.spin_until(lambda: len(diag) > seen, 5, "sim diagnostics", alive=(sim,))
+        assert int(diag[-1]["rejected_commands"]) == 9, diag[-1]
+        # Beyond the speed limit: clipped and counted, not refused.
+        fast = TwistStamped()
+        fast.header.frame_id, fast.twist.linear.z = topics.BASE_FRAME, 5.0
+        pub.publish(fast)
+        probe.spin_for(0.3)
+        seen = len(diag)
+        probe.spin_until(lambda: len(diag) > seen, 5, "sim diagnostics", alive=(sim,))
+        assert int(diag[-1]["clipped_commands"]) >= 1 and int(diag[-1]["rejected_commands"]) == 9, diag[-1]
+
         twist.twist.linear.x = 0.1
         for _ in range(10):  # 1 s of +x at 10 Hz, then silence
             twist.header.stamp = probe.node.get_clock().now().to_msg()
@@ -75,6 +99,7 @@ def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
     """A sim reset while the policy is acting starts a clean episode; killing the policy then holds
     the arm; a restarted policy picks the task up from the transient-local instruction and succeeds."""
     from diagnostic_msgs.msg import DiagnosticStatus
+    from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
     from vla_ros import qos, topics
@@ -87,6 +112,8 @@ def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
         poses = subscribe_poses(probe)
         outcomes: list[DiagnosticStatus] = []
         probe.node.create_subscription(DiagnosticStatus, topics.EPISODE, outcomes.append, qos.COMMAND_QOS)
+        instructions: list[String] = []  # the sim sends one when each episode's pause ends
+        probe.node.create_subscription(String, topics.INSTRUCTION, instructions.append, qos.INSTRUCTION_QOS)
         reset = probe.node.create_client(Trigger, "/vla_sim/reset")
         assert reset.wait_for_service(timeout_sec=60)
 
@@ -97,7 +124,9 @@ def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
         future = reset.call_async(Trigger.Request())
         probe.spin_until(future.done, 10, "the reset service", alive=(sim, policy))
         assert future.result().success, future.result().message
-        poses.clear()  # the arm is back home; the new episode starts after its pause
+        sent = len(instructions)
+        probe.spin_until(lambda: len(instructions) > sent, 30, "the new episode's instruction", alive=(sim, policy))
+        poses.clear()  # the arm is home and the new episode's pause is over
         probe.spin_until(moving, 60, "the policy to act in the new episode", alive=(sim, policy))
 
         policy.kill()  # SIGKILL: no goodbye
@@ -108,7 +137,8 @@ def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
 
         restarted = start_node("vla_policy_node", ros_env, "torch_threads:=1")
         probe.spin_until(lambda: outcomes, 120, "the episode outcome", alive=(sim, restarted))
-        assert outcomes[-1].message == "success", [(kv.key, kv.value) for kv in outcomes[-1].values]
+        if outcomes[-1].message != "success":
+            pytest.fail(f"{[(kv.key, kv.value) for kv in outcomes[-1].values]}\n{stop(restarted)[-3000:]}")
     finally:
         probe.close()
         outs = [stop(p) for p in (sim, policy, restarted) if p is not None]

@@ -120,6 +120,14 @@ def test_policy_node_rejects_garbage_keeps_running_and_stops_when_the_camera_sto
         assert int(status["rejected_instructions"]) == len(BAD_INSTRUCTIONS)
         assert twists and all(not v.any() for _, v in twists), "moved on an instruction it did not understand"
 
+        # 1b. A cup that is not on the table (seed 0 has no yellow one): it abstains.
+        pub_text.publish(String(data="pick up the yellow cup"))
+        twists.clear()
+        stream(2.0)
+        status = latest()
+        assert status["state"].startswith("abstained"), status
+        assert twists and all(not v.any() for _, v in twists), "moved towards a cup that is not there"
+
         # 2. A real one: it acts.
         pub_text.publish(String(data="pick up the red cup"))
         deadline = time.monotonic() + 10.0

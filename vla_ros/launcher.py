@@ -281,11 +281,14 @@ def launch(name: str, arg_items: list[str]) -> int:
     description = load_launch_file(find_launch_file(name), parse_cli_args(arg_items))
     with tempfile.TemporaryDirectory(prefix="vla-launch-") as tmp:
         supervisor = Supervisor(description, Path(tmp))
-        previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the graph like Ctrl-C
+        # `kill` stops the graph like Ctrl-C. SIGINT is set too: a process started in the background by
+        # a non-interactive shell (`vla launch ... &`, CI runners) inherits SIGINT ignored.
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             return supervisor.run()
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def describe(name: str) -> str:
