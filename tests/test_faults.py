@@ -36,6 +36,12 @@ def moved_since(poses, t0: float) -> float:
     return max((float(np.linalg.norm(p - after[0])) for p in after), default=0.0)
 
 
+def still_after(poses, t0: float, tol: float = 1e-4) -> float:
+    """Seconds from ``t0`` until the end effector last moved more than ``tol`` m between two poses."""
+    moves = [t for (_, a), (t, b) in zip(poses, poses[1:]) if t >= t0 and np.linalg.norm(b - a) > tol]
+    return max(moves, default=t0) - t0
+
+
 def test_sim_rejects_bad_commands_and_its_watchdog_holds_the_arm(ros_env):
     from geometry_msgs.msg import TwistStamped
     from std_msgs.msg import String
@@ -89,6 +95,7 @@ def test_sim_rejects_bad_commands_and_its_watchdog_holds_the_arm(ros_env):
         # Each twist moves the arm for command_timeout (0.1 s); one camera tick (33 ms) of slack.
         settled = last + 0.1 + 1.0 / 30.0 + 0.05
         assert moved_since(poses, settled) < 0.002, f"still moving {moved_since(poses, settled):.4f} m"
+        print(f"[figure] sim watchdog: arm still {still_after(poses, last) * 1e3:.0f} ms after the last twist")
     finally:
         probe.close()
         out = stop(sim)
@@ -134,6 +141,7 @@ def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
         killed = time.monotonic()
         probe.spin_for(1.0)
         assert moved_since(poses, killed + 0.2) < 0.002, "the arm kept moving without a commander"
+        print(f"[figure] policy killed: arm still {still_after(poses, killed) * 1e3:.0f} ms after SIGKILL returned")
 
         restarted = start_node("vla_policy_node", ros_env, "torch_threads:=1")
         probe.spin_until(lambda: outcomes, 120, "the episode outcome", alive=(sim, restarted))

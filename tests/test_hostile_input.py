@@ -158,6 +158,7 @@ def test_policy_node_rejects_garbage_keeps_running_and_stops_when_the_camera_sto
         assert stopped, "never stopped"
         assert stopped[0] - last_good <= 0.2 + 0.03, f"stopped {stopped[0] - last_good:.3f} s after the last frame"
         assert all(not v.any() for t, v in twists if t > stopped[0]), "moved again on garbage"
+        print(f"[figure] camera stopped: first zero twist {(stopped[0] - last_good) * 1e3:.0f} ms after the last good frame")
         assert latest(camera=False)["state"] == "camera stale"
     finally:
         probe.close()

@@ -97,10 +97,14 @@ def main(argv: list[str] | None = None) -> int:
               f"dropped (replaced before inference) {last['frames_dropped']}")
         print(f"control rate: median {np.median(rates):.2f} Hz, min {rates.min():.2f} Hz "
               f"(target {last['target_rate_hz']} Hz)")
+        print(f"frame-to-robot-state stamp skew at inference: p99 {last['state_skew_ms_p99']} ms")
     if samples["vla_sim"]:
         ticks = np.array([float(s["tick_rate_hz"]) for s in samples["vla_sim"] if float(s["tick_rate_hz"]) > 0])
         if ticks.size:
             print(f"camera/physics rate: median {np.median(ticks):.1f} Hz (target {samples['vla_sim'][-1]['target_rate_hz']} Hz)")
+        sim = samples["vla_sim"][-1]
+        print(f"sim ticks {sim['ticks']}: late frames {sim['late_frames']}, ticks held by the command watchdog "
+              f"{sim['watchdog_holds']}")
     for name, series in cpu.items():  # steady state: from 15 s (models and renderer loaded) to the end
         steady = [(t, c) for t, c in series if t - start >= 15.0]
         if len(steady) >= 2:

@@ -32,6 +32,7 @@ from . import qos, topics
 from .conversions import InputRejected, image_to_rgb, key_values, rate_hz, rgb_to_image, stamp_seconds
 from .node_main import run_node
 from .phase_lock import PhaseLock
+from .state_sync import StampedBuffer
 
 def attention_overlay(frame: np.ndarray, attention: np.ndarray) -> np.ndarray:
     """Camera frame (H, W, 3) darkened outside the attended cells; attention (g, g) sums to ~1."""
@@ -77,6 +78,9 @@ class PolicyNode(Node):
                                 "is counted in commands_over_budget")
         self.fresh_wait = p("fresh_wait", 0.02, "longest (s) a control tick waits for a prediction from a newer "
                             "frame that is being computed (0: never wait)")
+        self.state_sync = p("state_sync", 0.01, "longest (s) inference waits for the end-effector pose and joint "
+                            "state stamped at the frame's instant (the policy was trained on matching pairs); "
+                            "0: take the newest")
         initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
         self._check_parameters()
 
@@ -108,8 +112,9 @@ class PolicyNode(Node):
         self.frame_seq_used = 0  # newest frame taken by inference
         self.present_prob = 1.0
         self.generation = 0
-        self.pose: tuple[np.ndarray, float] | None = None
-        self.gripper_width = topics.OPEN_GRIPPER_WIDTH  # until the first joint state
+        self.pose: tuple[np.ndarray, float] | None = None  # newest end-effector xyz, receive time
+        self.poses: StampedBuffer[np.ndarray] = StampedBuffer()  # by header stamp, to pair with frames
+        self.widths: StampedBuffer[float] = StampedBuffer()  # gripper widths from /joint_states
         self.instruction = ""
         self.refusal = ""  # why the last instruction was not understood
         self.gripper_cmd = 1.0
@@ -118,6 +123,7 @@ class PolicyNode(Node):
                        "timed_commands": 0, "commands_over_budget": 0}
         self.hold_reason = "starting"
         self.inference_ms: deque[float] = deque(maxlen=200)
+        self.state_skew_ms: deque[float] = deque(maxlen=200)  # |pose stamp - frame stamp| at inference
         self.latency_ms: deque[float] = deque(maxlen=200)
         self.control_times: deque[float] = deque(maxlen=50)
         self.frame_times: deque[tuple[float, float]] = deque(maxlen=16)  # (received, stamp) of recent frames
@@ -125,6 +131,8 @@ class PolicyNode(Node):
         self.phase = PhaseLock(self.phase_margin, self.phase_slew)
         self.frame_seq_done = 0  # newest frame whose inference has finished (or was skipped)
         self.last_stamp = None  # observation time of the newest chunk
+        self.sim_time = bool(self.get_parameter("use_sim_time").value)
+        self.deferred: tuple[float, float] | None = None  # sim time: (tick, wall deadline) awaiting its frame
         self.running = True
 
         self.pub_twist = self.create_publisher(TwistStamped, topics.TWIST_CMD, qos.COMMAND_QOS)
@@ -142,7 +150,7 @@ class PolicyNode(Node):
         self.worker.start()
         self.control_period_ns = round(1e9 / self.control_rate)
         self.control_timer = self.create_timer(1.0 / self.control_rate, self._control)
-        if self.get_parameter("use_sim_time").value:
+        if self.sim_time:
             self.phase_lock = False
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"policy {path} on {device}; control {self.control_rate} Hz; dry_run={self.dry_run}")
@@ -159,6 +167,8 @@ class PolicyNode(Node):
              f"phase_slew must be in [0, {0.1 * period:g}] s (10 % of a control period), got {self.phase_slew}"),
             (not 0.0 <= self.fresh_wait < 0.5 * period,
              f"fresh_wait must be in [0, {0.5 * period:g}) s (half a control period), got {self.fresh_wait}"),
+            (not 0.0 <= self.state_sync < 0.5 * period,
+             f"state_sync must be in [0, {0.5 * period:g}) s (half a control period), got {self.state_sync}"),
             (int(self.threads) < 1, f"torch_threads must be >= 1, got {self.threads}"),
         ]
         for bad, message in problems:
@@ -189,7 +199,7 @@ class PolicyNode(Node):
             self.frame_times.append((self.frame[1], stamp_seconds(msg.header.stamp)))
             self.frame_seq += 1
             self.counts["frames"] += 1
-            self.lock.notify()
+            self.lock.notify_all()
 
     def _on_instruction(self, msg: String) -> None:
         self._set_instruction(msg.data)
@@ -224,42 +234,74 @@ class PolicyNode(Node):
         response.success, response.message = True, "action queue and abstain vote cleared"
         return response
 
+    def _stamp_or_now(self, stamp) -> float:
+        """A header stamp in seconds; an unset one (0) reads as the arrival time."""
+        return stamp_seconds(stamp) or self._now()
+
     def _on_pose(self, msg: PoseStamped) -> None:
         pos = msg.pose.position
         xyz = np.array([pos.x, pos.y, pos.z], dtype=np.float32)
         if np.all(np.isfinite(xyz)):
             with self.lock:
                 self.pose = (xyz, self._now())
+                self.poses.add(self._stamp_or_now(msg.header.stamp), xyz)
+                self.lock.notify_all()  # inference may be waiting for the pose of its frame
 
     def _on_joints(self, msg: JointState) -> None:
         if len(msg.position) == len(msg.name):
             width = topics.finger_width(msg.name, msg.position)
             if width is not None:
-                self.gripper_width = width
+                with self.lock:
+                    self.widths.add(self._stamp_or_now(msg.header.stamp), width)
+                    self.lock.notify_all()
+
+    def _state_at(self, stamp: float) -> tuple[np.ndarray, float]:
+        """End-effector xyz and gripper width nearest ``stamp``, after waiting up to ``state_sync``
+        for samples stamped at or after it (call with the lock held)."""
+        if self.state_sync > 0:
+            self.lock.wait_for(lambda: not self.running or (self.poses.covers(stamp) and (
+                not self.widths.samples or self.widths.covers(stamp))), timeout=self.state_sync)
+        pose_stamp, xyz = self.poses.nearest(stamp)
+        self.state_skew_ms.append(abs(pose_stamp - stamp) * 1e3)
+        width = self.widths.nearest(stamp)
+        return xyz, (width[1] if width is not None else topics.OPEN_GRIPPER_WIDTH)
 
     # -- inference thread -----------------------------------------------------------
     def _inference_loop(self) -> None:
         while self.running:
             with self.lock:
-                self.lock.wait_for(lambda: not self.running or self.frame_seq > self.frame_seq_used, timeout=0.5)
+                timeout = 0.5 if self.deferred is None else max(0.0, self.deferred[1] - time.monotonic())
+                self.lock.wait_for(lambda: not self.running or self.frame_seq > self.frame_seq_used, timeout=timeout)
+                expired = self.deferred is not None and time.monotonic() >= self.deferred[1]
+                tick, self.deferred = (self.deferred[0], None) if expired else (None, self.deferred)
+            if tick is not None:  # the frame of that tick's instant never came (or was not inferred) in time
+                self._command(tick)
+                continue
+            with self.lock:
                 if not self.running or self.frame is None or self.frame_seq == self.frame_seq_used:
                     continue
                 msg, _ = self.frame
                 seq = self.frame_seq_used = self.frame_seq
-                instruction, pose, width, generation = self.instruction, self.pose, self.gripper_width, self.generation
-                if not instruction or pose is None:
+                instruction, generation = self.instruction, self.generation
+                if not instruction or self.pose is None:
                     self.frame_seq_done = seq
                     continue
                 if self._next_frame_will_do(stamp_seconds(msg.header.stamp)):
                     self.counts["frames_skipped"] += 1
                     self.frame_seq_done = seq
                     continue
+                xyz, width = self._state_at(stamp_seconds(msg.header.stamp))
             try:
-                rgb = self._infer(msg, instruction, pose[0], width, generation)
+                rgb = self._infer(msg, instruction, xyz, width, generation)
             finally:
                 with self.lock:
                     self.frame_seq_done = max(self.frame_seq_done, seq)
                     self.lock.notify_all()  # a control tick may be waiting for this chunk
+                    ready = self.deferred is not None and self.last_stamp is not None and \
+                        self.last_stamp >= self.deferred[0] - 1e-6
+                    tick, self.deferred = (self.deferred[0], None) if ready else (None, self.deferred)
+            if tick is not None:
+                self._command(tick)  # the deferred sim-time tick, now with the prediction of its instant
             if rgb is not None and self.publish_attention and self.policy.last_attention is not None:
                 overlay = attention_overlay(rgb, self.policy.last_attention[0].cpu().numpy())
                 self.pub_attention.publish(rgb_to_image(overlay, msg.header.stamp, msg.header.frame_id))
@@ -274,8 +316,14 @@ class PolicyNode(Node):
         if until_tick is None:
             return False
         frame_period = float(np.median(np.diff([s for _, s in self.frame_times])))
-        next_ready = stamp + frame_period + self.phase.target(self.inference_lags)  # on the camera's clock
         tick = stamp + (self._now() - self.frame[1]) + until_tick * 1e-9  # the tick, on the camera's clock
+        if self.sim_time:
+            # A tick waits for the frame of its instant, so the next frame serves it if stamped by then;
+            # this frame is the one a deferred tick waits for when stamped at (or after) that tick.
+            if self.deferred is not None and stamp >= self.deferred[0] - 1e-6:
+                return False
+            return stamp + frame_period <= tick + 1e-6
+        next_ready = stamp + frame_period + self.phase.target(self.inference_lags)  # on the camera's clock
         return next_ready <= tick
 
     def _infer(self, msg: Image, instruction: str, ee_position: np.ndarray, width: float, generation: int) -> np.ndarray | None:
@@ -305,37 +353,63 @@ class PolicyNode(Node):
 
     # -- control timer --------------------------------------------------------------
     def _control(self) -> None:
+        """The control timer's tick."""
         tick = self._now()
         self.control_times.append(time.monotonic())
         with self.lock:
-            newest = self.frame_seq
-            if newest > self.frame_seq_done and self.instruction and self.pose is not None and self.fresh_wait > 0:
-                # A prediction from a newer frame is moments away (being computed, or about to be).
-                self.lock.wait_for(lambda: self.frame_seq_done >= newest, timeout=self.fresh_wait)
-            now = self._now()
-            action = self._decide(now)
-        twist = TwistStamped()
-        twist.header.stamp = self.get_clock().now().to_msg()
-        twist.header.frame_id = self.base_frame
-        if action is not None:
-            twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v) for v in action[:3])
-            self.gripper_cmd = float(action[3])
-            self.counts["commands"] += 1
-            if self.last_stamp is not None:
-                if self._camera_on_time(now):
-                    self.latency_ms.append((now - self.last_stamp) * 1e3)
-                    self.counts["timed_commands"] += 1
-                    if now - self.last_stamp > self.latency_budget:
-                        self.counts["commands_over_budget"] += 1
-                else:
-                    self.counts["late_camera_commands"] += 1
+            late, self.deferred = (self.deferred[0] if self.deferred else None), None
+        if late is not None:
+            self._command(late)  # still waiting for its frame a whole period later
+        if self.sim_time:
+            with self.lock:
+                if self._frame_due(tick):
+                    # Under simulated time the tick fires as /clock reaches the instant a frame shows,
+                    # before that frame is in: acting now would use the previous frame's prediction
+                    # (one camera period behind every time). Publish once the frame's prediction is in.
+                    self.deferred = (tick, time.monotonic() + self.fresh_wait)
+                    return
         else:
-            self.counts["hold_commands"] += 1
-        if not self.dry_run:
-            self.pub_twist.publish(twist)
-            self.pub_gripper.publish(Float64MultiArray(data=[self.gripper_cmd]))
+            with self.lock:
+                newest = self.frame_seq
+                if newest > self.frame_seq_done and self.instruction and self.pose is not None and self.fresh_wait > 0:
+                    # A prediction from a newer frame is moments away (being computed, or about to be).
+                    self.lock.wait_for(lambda: self.frame_seq_done >= newest, timeout=self.fresh_wait)
+        self._command(self._now())
         if self.phase_lock:
             self._lock_phase(tick)
+
+    def _frame_due(self, tick: float) -> bool:
+        """Sim time: the frame stamped at ``tick`` is expected but not predicted yet (lock held)."""
+        return (self.fresh_wait > 0 and bool(self.instruction) and self.pose is not None and not self.vote.abstained
+                and self.frame is not None and tick - self.frame[1] <= self._frame_deadline()
+                and (self.last_stamp is None or self.last_stamp < tick - 1e-6))
+
+    def _command(self, now: float) -> None:
+        """Publish the twist and gripper command for time ``now`` (from the timer, or from the
+        inference thread for a deferred sim-time tick)."""
+        twist = TwistStamped()
+        twist.header.frame_id = self.base_frame
+        with self.lock:  # two threads may command (the timer, and the inference thread under sim time)
+            action = self._decide(now)
+            twist.header.stamp = self.get_clock().now().to_msg()
+            if action is not None:
+                twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v) for v in action[:3])
+                self.gripper_cmd = float(action[3])
+                self.counts["commands"] += 1
+                if self.last_stamp is not None:
+                    if self._camera_on_time(now):
+                        self.latency_ms.append((now - self.last_stamp) * 1e3)
+                        self.counts["timed_commands"] += 1
+                        if now - self.last_stamp > self.latency_budget:
+                            self.counts["commands_over_budget"] += 1
+                    else:
+                        self.counts["late_camera_commands"] += 1
+            else:
+                self.counts["hold_commands"] += 1
+            gripper = self.gripper_cmd
+        if not self.dry_run:
+            self.pub_twist.publish(twist)
+            self.pub_gripper.publish(Float64MultiArray(data=[gripper]))
 
     def _lock_phase(self, tick: float) -> None:
         with self.lock:
@@ -391,6 +465,7 @@ class PolicyNode(Node):
                 "abstained": self.vote.abstained, "present_prob": f"{self.present_prob:.3f}",
                 "inference_ms_p50": f"{np.percentile(inf, 50):.1f}", "inference_ms_p99": f"{np.percentile(inf, 99):.1f}",
                 "latency_ms_p50": f"{np.percentile(lat, 50):.1f}", "latency_ms_p99": f"{np.percentile(lat, 99):.1f}",
+                "state_skew_ms_p99": f"{np.percentile(self.state_skew_ms, 99):.1f}" if self.state_skew_ms else "n/a",
                 "control_rate_hz": f"{rate:.2f}", "target_rate_hz": self.control_rate,
                 "latency_budget_ms": f"{1e3 * self.latency_budget:g}",
                 "phase_error_ms": "n/a" if self.phase.error is None else f"{1e3 * self.phase.error:.1f}",
@@ -407,7 +482,7 @@ class PolicyNode(Node):
         """Stop the inference thread (before the node is destroyed)."""
         with self.lock:
             self.running = False
-            self.lock.notify()
+            self.lock.notify_all()
         self.worker.join(timeout=2.0)
 
 

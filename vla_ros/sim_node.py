@@ -231,9 +231,6 @@ class SimNode(Node):
         stamp = self._stamp(lateness)
         if self.pub_clock is not None:
             self.pub_clock.publish(Clock(clock=stamp))
-        self.pub_image.publish(rgb_to_image(obs["image"], stamp, topics.CAMERA_FRAME))
-        self.camera_info.header.stamp = stamp
-        self.pub_info.publish(self.camera_info)
         joints = JointState(name=JOINT_NAMES, position=[float(q) for q in obs["joint_positions"]])
         joints.header.stamp = stamp
         self.pub_joints.publish(joints)
@@ -244,6 +241,10 @@ class SimNode(Node):
         o = pose.pose.orientation
         o.x, o.y, o.z, o.w = qx, qy, qz, qw
         self.pub_pose.publish(pose)
+        # The frame last: a reader that pairs it with the state of its instant finds that state waiting.
+        self.camera_info.header.stamp = stamp
+        self.pub_info.publish(self.camera_info)
+        self.pub_image.publish(rgb_to_image(obs["image"], stamp, topics.CAMERA_FRAME))
 
     def close(self) -> None:
         self.env.close()
