@@ -17,7 +17,7 @@ help:
 	@echo "make test          setup + the whole test suite"
 	@echo "make eval-expert   setup + 500-episode expert evaluation (outputs/eval_expert.json)"
 	@echo "make bench         setup + simulator throughput, policy latency and ROS 2 graph figures"
-	@echo "make soak          setup + 200 closed-loop episodes over ROS 2, watching memory, fds and threads"
+	@echo "make soak          setup + 200 closed-loop episodes over ROS 2 (CLOCK=sim or wall), watching memory, fds, threads"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute preset (600 demonstrations, 2,000 steps)"
 	@echo "make eval-policy   setup + evaluation splits A-D of POLICY (default: the shipped checkpoint)"
@@ -47,8 +47,9 @@ eval-expert: setup
 	$(VENV)/bin/vla eval --policy expert --episodes 500 --seed 100000 --distractors 0-5 --target random \
 		--workers 2 --json outputs/eval_expert.json
 
+CLOCK ?= sim
 soak: setup
-	$(PY) -m vla_ros.soak --episodes 200 --json outputs/soak.json
+	$(PY) -m vla_ros.soak --episodes 200 --clock $(CLOCK) --json outputs/soak_$(CLOCK).json
 
 bench: setup
 	$(PY) -m vla_sim.benchmark

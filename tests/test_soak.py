@@ -21,3 +21,27 @@ def test_soak_reports_success_and_resource_growth_per_node(ros_env, tmp_path):
     for growth in report["growth_after_warmup"].values():
         assert {"rss_mb", "fds", "threads"} <= set(growth) and growth["rss_mb_at_baseline"] > 10
     assert "RSS" in run.stdout and "Traceback" not in run.stdout + run.stderr
+
+
+def test_resources_of_a_live_process_and_none_for_an_exited_unreaped_one():
+    from pathlib import Path
+    import time
+
+    from vla_ros.soak import process_resources
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "up\n"  # the interpreter is running, not still being exec'd
+        live = process_resources(proc.pid)
+        assert live is not None and live["rss_mb"] > 1 and live["threads"] >= 1 and live["fds"] >= 3
+        proc.stdin.close()  # it exits; nobody reaps it yet, so /proc still lists it as a zombie
+        deadline = time.monotonic() + 10
+        while "\nState:\tZ" not in Path(f"/proc/{proc.pid}/status").read_text():
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.01)
+        assert process_resources(proc.pid) is None
+    finally:
+        proc.kill()
+        proc.wait()
+    assert process_resources(proc.pid) is None  # reaped: gone from /proc

@@ -312,6 +312,8 @@ class PolicyNode(Node):
         30 Hz camera and 10 Hz control, as ``vla eval`` runs the policy)."""
         if self.infer_every_frame or len(self.frame_times) < 4 or len(self.inference_lags) < 4:
             return False
+        if not self.vote.decided:
+            return False  # the arm holds until the target is confirmed in view: decide on the next frames
         until_tick = self.control_timer.time_until_next_call()
         if until_tick is None:
             return False
@@ -343,6 +345,10 @@ class PolicyNode(Node):
         with self.lock:
             if generation != self.generation:
                 return None  # re-targeted (or a new episode) while this inference ran: the chunk is stale
+            if not self.vote.decided:
+                # The arm holds until the vote is in, so an older chunk's timing (planned from an arm
+                # that was to move from its frame on) no longer fits: keep only the newest.
+                self.ensembler.clear()
             self.vote.add(present)
             self.present_prob = present
             self.ensembler.add(stamp, chunk)
@@ -444,6 +450,8 @@ class PolicyNode(Node):
             self.hold_reason = "no end-effector pose"
         elif self.vote.abstained:
             self.hold_reason = "abstained: the named cup is not in view"
+        elif not self.vote.decided:  # never move towards a cup that may not be there
+            self.hold_reason = "checking the named cup is in view"
         else:
             action = self.ensembler.action(now)
             if action is None:

@@ -27,13 +27,16 @@ from .launcher import Supervisor, find_launch_file, load_launch_file
 
 
 def process_resources(pid: int) -> dict[str, float] | None:
-    """Resident memory (MB), open file descriptors and threads of a live process."""
+    """Resident memory (MB), open file descriptors and threads of a live process; None once it
+    has exited (an unreaped zombie still has a status file, without memory fields)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
         fds = len(os.listdir(f"/proc/{pid}/fd"))
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if "VmRSS" not in fields or "Threads" not in fields:
+        return None
     return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024.0, "fds": float(fds), "threads": float(fields["Threads"])}
 
 
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="episodes before the resource baseline is taken")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between resource samples")
     parser.add_argument("--json", type=Path, default=Path("outputs/soak.json"))
+    parser.add_argument("--clock", choices=("sim", "wall"), default="sim",
+                        help="sim: simulated /clock, as make demo runs (default); wall: real time, as on a robot")
     args = parser.parse_args(argv)
     if args.episodes < 1 or not 0 <= args.warmup < args.episodes or args.every <= 0:
         parser.error("need --episodes >= 1, 0 <= --warmup < --episodes and --every > 0")
@@ -73,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         desc = load_launch_file(find_launch_file("sim_demo"), {
-            "seed": str(args.seed), "episodes": str(args.episodes), "video": str(Path(tmp) / "soak.mp4")})
+            "seed": str(args.seed), "episodes": str(args.episodes), "video": str(Path(tmp) / "soak.mp4"),
+            "sim_time": "true" if args.clock == "sim" else "false"})
         sup = Supervisor(desc, Path(tmp))
         threads = [threading.Thread(target=spin), threading.Thread(target=sample, args=(sup,))]
         for t in threads:
@@ -100,10 +106,11 @@ def main(argv: list[str] | None = None) -> int:
               "ci95": [low, high], "outcomes": {o: sum(r["outcome"] == o for r in results)
                                                  for o in sorted({r["outcome"] for r in results})},
               "growth_after_warmup": growth, "wall_minutes": round((time.monotonic() - start) / 60.0, 1),
-              "exit_status": status, "seed": args.seed}
+              "exit_status": status, "seed": args.seed, "clock": args.clock,
+              "failures": [r for r in results if r["success"] != "True"]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
-    print(f"\nsoak: {len(results)} episodes from seed {args.seed} in {report['wall_minutes']} min, exit status {status}")
+    print(f"\nsoak: {len(results)} episodes from seed {args.seed} ({args.clock} clock) in {report['wall_minutes']} min, exit status {status}")
     print(f"success {ok}/{len(results)} = {100 * report['success_rate']:.1f} % "
           f"(Wilson 95 % {100 * low:.1f}-{100 * high:.1f}); outcomes {report['outcomes']}")
     for name, g in growth.items():
