@@ -49,7 +49,7 @@ eval-expert: setup
 
 CLOCK ?= sim
 soak: setup
-	$(PY) -m vla_ros.soak --episodes 200 --clock $(CLOCK) --json outputs/soak_$(CLOCK).json
+	$(PY) -m vla_ros.soak --episodes 200 --clock $(CLOCK)
 
 bench: setup
 	$(PY) -m vla_sim.benchmark

@@ -94,10 +94,11 @@ def test_sim_rejects_bad_commands_and_its_watchdog_holds_the_arm(ros_env):
         assert moved_since(poses, sent - 0.5) > 0.02  # it was moving
         # The last twist moves the arm for command_timeout (0.1 s), then the arm brakes; one camera
         # tick (33 ms) of slack and 150 ms to brake.
-        settled = sent + 0.1 + 1.0 / 30.0 + 0.15
+        held = sent + 0.1 + 1.0 / 30.0  # the sim's setpoint stops here, one camera tick at the latest
+        settled = held + 0.15
         assert moved_since(poses, settled) < 0.002, f"still moving {moved_since(poses, settled):.4f} m"
         print(f"[figure] sim watchdog: setpoint held from 100 ms after the last twist was sent; the arm "
-              f"then closed on it by {moved_since(poses, sent + 0.1 + 1.0 / 30.0) * 1e3:.1f} mm and was still "
+              f"then closed on it by {moved_since(poses, held) * 1e3:.1f} mm and was still "
               f"(< 0.1 mm per camera frame) {still_after(poses, sent) * 1e3:.0f} ms after that twist")
     finally:
         probe.close()

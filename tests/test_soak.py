@@ -3,6 +3,8 @@
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -24,9 +26,6 @@ def test_soak_reports_success_and_resource_growth_per_node(ros_env, tmp_path):
 
 
 def test_resources_of_a_live_process_and_none_for_an_exited_unreaped_one():
-    from pathlib import Path
-    import time
-
     from vla_ros.soak import process_resources
 
     proc = subprocess.Popen([sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()"],

@@ -46,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=90000, help="seed of the first episode (then +1 each)")
     parser.add_argument("--warmup", type=int, default=5, help="episodes before the resource baseline is taken")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between resource samples")
-    parser.add_argument("--json", type=Path, default=Path("outputs/soak.json"))
+    parser.add_argument("--json", type=Path, default=None, help="report file (default: outputs/soak_<clock>.json)")
     parser.add_argument("--clock", choices=("sim", "wall"), default="sim",
                         help="sim: simulated /clock, as make demo runs (default); wall: real time, as on a robot")
     args = parser.parse_args(argv)
+    args.json = args.json or Path(f"outputs/soak_{args.clock}.json")
     if args.episodes < 1 or not 0 <= args.warmup < args.episodes or args.every <= 0:
         parser.error("need --episodes >= 1, 0 <= --warmup < --episodes and --every > 0")
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
