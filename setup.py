@@ -41,6 +41,9 @@ setup(
         "imageio-ffmpeg>=0.5",
         "transformers>=4.40",
         "safetensors>=0.4",
+        "opencv-python-headless>=4.8",  # colour conversion, resizing camera frames, video captions
+        "matplotlib>=3.7",  # its 1,100 named colours give colour words their meaning (vla_policy.colour_names)
+        "pillow>=10",  # captions in scripts cv2's fonts lack (Korean), where a font has them
         "pyyaml>=6",
         "setuptools",
     ],

@@ -6,10 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 
 import pybullet as p
+
+from vla_policy.agent import make_expert_agent
 
 from .config import EnvConfig
 from .env import PickCupEnv
@@ -56,7 +59,8 @@ def _episodes_per_min(episodes: int, workers: int, render_images: bool) -> tuple
     config = EnvConfig(num_cups=(1, 6), target="random", render_images=render_images)
     specs = [EpisodeSpec(seed=10_000 + i, target="random") for i in range(episodes)]
     t0 = time.perf_counter()
-    summary = evaluate(config, ScriptedExpert, specs, workers=workers, progress=False)
+    factory = functools.partial(make_expert_agent, understanding=None)  # throughput of the sim, not of language
+    summary = evaluate(config, factory, specs, workers=workers, progress=False)
     minutes = (time.perf_counter() - t0) / 60.0
     return episodes / minutes, summary["success_rate"]
 

@@ -168,6 +168,13 @@ class PickCupEnv(gym.Env):
         self._tracker.abstain()
         return self._info()
 
+    def refuse(self) -> dict[str, Any]:
+        """The robot refuses the instruction: end the episode (outcome ``refused``)."""
+        if self._tracker is None or self._tracker.outcome is not None:
+            raise RuntimeError("refuse() needs an episode in progress")
+        self._tracker.refuse()
+        return self._info()
+
     def render(self):
         """A larger frame from the observation camera, for videos."""
         if self.camera is None:

@@ -1,11 +1,10 @@
-"""Closed-loop evaluation: run a policy for N seeded episodes, in parallel
-worker processes, and summarise the outcomes with a Wilson interval.
+"""Closed-loop evaluation: run an agent for N seeded episodes, in parallel worker processes,
+and summarise the outcomes with a Wilson interval.
 
-A *policy* here is anything with ``reset()``, ``select_action(obs) -> (4,)``
-and a boolean ``abstained`` attribute (True once it decided the named cup is
-not in the scene). The observation it gets is the env's dict plus
-``"instruction"`` (str). A *policy factory* builds one from an env; it must be
-picklable (a module-level function or ``functools.partial``) to reach workers.
+An *agent* (``vla_policy.agent``) has ``start(instruction) -> verdict`` (what it understood:
+``target``, ``refusal``, ``summary()``) and ``step(obs, t) -> command`` (``kind`` act / hold /
+refused / abstained, ``state``, ``action``, ``gripper``). An *agent factory* builds one from an
+env; it must be picklable (a module-level function or ``functools.partial``) to reach workers.
 """
 
 from __future__ import annotations
@@ -24,26 +23,27 @@ from tqdm import tqdm
 
 from .config import EnvConfig
 from .env import PickCupEnv
-from .outcomes import OUTCOMES
+from .outcomes import OUTCOMES, REFUSED, SUCCESS, WRONG_CUP
 
 
-class Policy(Protocol):
-    abstained: bool
+class Agent(Protocol):
+    def start(self, instruction: str) -> Any: ...
 
-    def reset(self) -> None: ...
-
-    def select_action(self, obs: dict[str, Any]) -> np.ndarray: ...
+    def step(self, obs: dict[str, Any], t: float) -> Any: ...
 
 
-PolicyFactory = Callable[[PickCupEnv], Policy]
+AgentFactory = Callable[[PickCupEnv], Agent]
 
 
 @dataclass(frozen=True)
 class EpisodeSpec:
     seed: int
     target: str  # colour or "random"
-    instruction: str | None = None  # None: the canonical instruction; "{colour}" is replaced by the target
+    # None: the canonical instruction; "{colour}" is replaced by the target; a dict gives the text per
+    # target colour (for sentence sets that name colours in their own words).
+    instruction: str | dict[str, str] | None = None
     video_path: str | None = None
+    expect: str = "act"  # "refuse": the instruction must be refused (success = refused, nothing lifted)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -57,42 +57,83 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def run_episode(env: PickCupEnv, policy: Policy, spec: EpisodeSpec) -> dict[str, Any]:
+def run_episode(env: PickCupEnv, agent: Agent, spec: EpisodeSpec) -> dict[str, Any]:
     """One closed-loop episode; returns the per-episode record of the JSON contract."""
     obs, info = env.reset(seed=spec.seed, options={"target": spec.target})
-    instruction = spec.instruction.replace("{colour}", info["target"]) if spec.instruction else info["instruction"]
-    policy.reset()
-    frames = [env.render()] if spec.video_path else None
+    instruction = spec.instruction
+    if isinstance(instruction, dict):
+        instruction = instruction[info["target"]]
+    instruction = instruction.replace("{colour}", info["target"]) if instruction else info["instruction"]
+    verdict = agent.start(instruction)
+    video = _EpisodeVideo(env, instruction, verdict) if spec.video_path else None
+    dt = 1.0 / env.config.control_hz
+    state = ""
     while True:
-        obs["instruction"] = instruction
-        action = policy.select_action(obs)
-        if policy.abstained:
+        command = agent.step(obs, info["steps"] * dt)
+        state = command.state
+        if command.kind == "refused":
+            info = env.refuse()
+            break
+        if command.kind == "abstained":
             info = env.abstain()
             break
+        action = command.action if command.action is not None else np.array([0.0, 0.0, 0.0, command.gripper])
         obs, _, terminated, truncated, info = env.step(action)
-        if frames is not None:
-            frames.append(env.render())
+        if video is not None:
+            video.add(state)
         if terminated or truncated:
             break
-    if frames is not None:
-        from .video import write_mp4
-
-        write_mp4(spec.video_path, frames, fps=int(env.config.control_hz))
+    if video is not None:
+        video.finish(spec.video_path, state, info["outcome"])
+    lifted = info["outcome"] in (SUCCESS, WRONG_CUP)
+    success = info["outcome"] == REFUSED if spec.expect == "refuse" else info["success"]
     return {
         "seed": spec.seed,
         "target": info["target"],
         "instruction": instruction,
+        "understood": verdict.target,
+        "reason": verdict.refusal,
+        "expect": spec.expect,
         "outcome": info["outcome"],
-        "success": info["success"],
+        "success": bool(success),
+        "lifted": lifted,
         "steps": info["steps"],
     }
+
+
+class _EpisodeVideo:
+    """Frames of an episode with what the robot understood and did drawn on them."""
+
+    def __init__(self, env: PickCupEnv, instruction: str, verdict: Any) -> None:
+        self.env, self.instruction = env, instruction
+        self.understood = f"{verdict.target} cup" if verdict.target else ""
+        self.refusal = verdict.refusal or ""
+        self.frames: list[np.ndarray] = []
+        self.add("starting")
+
+    def _caption(self, state: str, outcome: str | None) -> np.ndarray:
+        from .video import caption_lines, draw_status
+
+        lines = caption_lines({"instruction": self.instruction, "understood": self.understood,
+                               "refusal": self.refusal, "state": state}, outcome)
+        return draw_status(self.env.render(), lines)
+
+    def add(self, state: str) -> None:
+        self.frames.append(self._caption(state, None))
+
+    def finish(self, path: str, state: str, outcome: str) -> None:
+        from .video import write_mp4
+
+        last = self._caption(state, outcome)
+        self.frames += [last] * int(self.env.config.control_hz)  # hold the outcome for a second
+        write_mp4(path, self.frames, fps=int(self.env.config.control_hz))
 
 
 # -- worker processes ------------------------------------------------------------
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(config: EnvConfig, factory: PolicyFactory, threads: int) -> None:
+def _init_worker(config: EnvConfig, factory: AgentFactory, threads: int) -> None:
     try:  # keep K workers from oversubscribing the cores
         import torch
 
@@ -100,16 +141,16 @@ def _init_worker(config: EnvConfig, factory: PolicyFactory, threads: int) -> Non
     except ImportError:
         pass
     env = PickCupEnv(config)
-    _worker["env"], _worker["policy"] = env, factory(env)
+    _worker["env"], _worker["agent"] = env, factory(env)
 
 
 def _run_in_worker(spec: EpisodeSpec) -> dict[str, Any]:
-    return run_episode(_worker["env"], _worker["policy"], spec)
+    return run_episode(_worker["env"], _worker["agent"], spec)
 
 
 def evaluate(
     config: EnvConfig,
-    factory: PolicyFactory,
+    factory: AgentFactory,
     episodes: list[EpisodeSpec],
     workers: int = 1,
     progress: bool = True,
@@ -130,9 +171,9 @@ def evaluate(
         if workers == 1 or config.gui:
             env = PickCupEnv(config)
             try:
-                policy = factory(env)
+                agent = factory(env)
                 for spec in episodes:
-                    record(run_episode(env, policy, spec))
+                    record(run_episode(env, agent, spec))
             finally:
                 env.close()
         else:
@@ -160,6 +201,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "success_rate": successes / n if n else 0.0,
         "ci95": [lo, hi],
         "outcomes": {o: counts[o] for o in OUTCOMES if counts[o]},
+        "wrong_cup_rate": counts[WRONG_CUP] / n if n else 0.0,
+        "lifted": sum(bool(r.get("lifted")) for r in results),
+        "refused": counts[REFUSED],
         "per_episode": results,
     }
 

@@ -12,7 +12,8 @@ KNOCKED_OVER = "knocked_over"
 OFF_TABLE = "off_table"
 TIMEOUT = "timeout"
 ABSTAINED = "abstained"
-OUTCOMES = (SUCCESS, WRONG_CUP, KNOCKED_OVER, OFF_TABLE, TIMEOUT, ABSTAINED)
+REFUSED = "refused"  # the robot did not understand the instruction (or it asked for something else)
+OUTCOMES = (SUCCESS, WRONG_CUP, KNOCKED_OVER, OFF_TABLE, TIMEOUT, ABSTAINED, REFUSED)
 
 SUCCESS_LIFT = 0.10  # m above the cup's resting height
 SUCCESS_HOLD = 0.5  # s
@@ -65,6 +66,10 @@ class OutcomeTracker:
     def abstain(self) -> str:
         """The policy declared the target absent: the episode ends here."""
         return self._end(ABSTAINED)
+
+    def refuse(self) -> str:
+        """The robot refused the instruction: the episode ends here, nothing moved."""
+        return self._end(REFUSED)
 
     def timeout(self) -> str:
         return self._end(TIMEOUT)

@@ -23,14 +23,25 @@ def make_env():
 _domains = iter(range(100))
 
 
-@pytest.fixture
-def ros_env(monkeypatch):
-    """Environment for ROS 2 processes of one test: its own domain id, local discovery only."""
+def _ros_env_for(patch) -> dict:
     import os
 
     domain = 1 + (os.getpid() * 7 + next(_domains)) % 100  # distinct per test and (likely) per concurrent run
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    patch.setenv("ROS_DOMAIN_ID", str(domain))
+    patch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     return env
+
+
+@pytest.fixture
+def ros_env(monkeypatch):
+    """Environment for ROS 2 processes of one test: its own domain id, local discovery only."""
+    return _ros_env_for(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def ros_env_module():
+    """As ``ros_env``, for nodes shared by the tests of one module (one domain for all of them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield _ros_env_for(patch)

@@ -31,20 +31,39 @@ def test_eval_json_contract(tmp_path):
     seeds = [r["seed"] for r in summary["per_episode"]]
     assert seeds == [40, 41, 42, 43]  # episode i uses seed S+i
     for record in summary["per_episode"]:
-        assert set(record) == {"seed", "target", "instruction", "outcome", "success", "steps"}
+        assert set(record) == {"seed", "target", "instruction", "understood", "reason", "expect", "outcome",
+                               "success", "lifted", "steps"}
         assert record["instruction"] == f"pick up the {record['target']} cup"
+        assert record["understood"] == record["target"] and record["reason"] is None
         assert record["steps"] > 0 and isinstance(record["success"], bool)
     assert "success=" in proc.stdout
 
 
 def test_eval_absent_and_instruction_override(tmp_path):
+    """The learned policy, told in other words: it acts on what it understood."""
     out = tmp_path / "absent.json"
-    proc = _run("eval", "--policy", "expert", "--episodes", "2", "--absent", "--distractors", "0-3",
-                "--instruction", "grab the red mug", "--json", str(out), "--quiet")
+    proc = _run("eval", "--policy", "default", "--episodes", "2", "--absent", "--distractors", "2-3",
+                "--instruction", "grab the crimson mug", "--json", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(out.read_text())
-    assert summary["outcomes"] == {"abstained": 2} and summary["successes"] == 2
-    assert all(r["instruction"] == "grab the red mug" for r in summary["per_episode"])
+    assert all(r["instruction"] == "grab the crimson mug" and r["understood"] == "red" for r in summary["per_episode"])
+    assert summary["outcomes"].get("abstained", 0) >= 1 and summary["lifted"] == 0, summary
+
+
+def test_eval_refusal_split_and_paraphrase_sets(tmp_path):
+    out = tmp_path / "refuse.json"
+    proc = _run("eval", "--policy", "expert", "--episodes", "3", "--target", "random",
+                "--paraphrases", "unsupported", "--json", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(out.read_text())
+    assert summary["outcomes"] == {"refused": 3} and summary["successes"] == 3 and summary["lifted"] == 0
+    assert all(r["expect"] == "refuse" and r["reason"] for r in summary["per_episode"])
+    out = tmp_path / "shades.json"
+    proc = _run("eval", "--policy", "expert", "--episodes", "3", "--target", "random", "--seed", "7",
+                "--paraphrases", "shades", "--json", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    for r in json.loads(out.read_text())["per_episode"]:
+        assert r["instruction"] != f"pick up the {r['target']} cup" and r["understood"] == r["target"], r
 
 
 def test_demo_writes_a_playable_mp4(tmp_path):
@@ -53,7 +72,7 @@ def test_demo_writes_a_playable_mp4(tmp_path):
     video = tmp_path / "demo.mp4"
     proc = _run("demo", "--policy", "expert", "--seed", "1", "--out", str(video))
     assert proc.returncode == 0, proc.stderr
-    assert "success" in proc.stdout
+    assert "success" in proc.stdout and "understood: red cup" in proc.stdout
     frames = [frame for frame in imageio.get_reader(str(video), format="FFMPEG")]  # len() is inf
     assert len(frames) > 10 and frames[0].shape == (360, 480, 3)
 

@@ -50,7 +50,7 @@ def test_dagger_generation_records_policy_states_with_corrective_labels(tmp_path
     """`vla data generate --policy`: the policy acts, the corrective expert labels, training uses any outcome."""
     from vla_policy import DEFAULT_CHECKPOINT
     from vla_policy.dataset import list_episodes
-    from vla_policy.demonstrations import GenerationConfig, generate
+    from vla_policy.demonstrations import GenerationConfig, _load_policy, episode_setup, generate
     from vla_policy.training import _usable
 
     config = GenerationConfig(absent_fraction=0.0, noisy_fraction=0.0, max_steps=6)
@@ -60,5 +60,31 @@ def test_dagger_generation_records_policy_states_with_corrective_labels(tmp_path
     episodes = list_episodes(tmp_path)
     assert all(e.meta["relabelled"] and e.length == 6 for e in episodes)  # cut at max_steps: not successes
     assert _usable(episodes) == episodes
+
+    # Replay each episode: the same scene, the same (deterministic) policy acting. Every recorded
+    # frame and proprio must be the state the policy's actions led to, and every label the
+    # corrective expert's label of that state, not the action the policy executed.
+    policy = _load_policy(str(DEFAULT_CHECKPOINT))
+    for episode in episodes:
+        recorded = episode.arrays(mmap=False)
+        env, *_ = episode_setup(episode.meta["seed"], config)
+        try:
+            obs, info = env.reset(seed=episode.meta["seed"])
+            assert info["target"] == episode.meta["target"]
+            expert = CorrectiveExpert(env)
+            policy.reset()
+            departures = []
+            for step in range(episode.length):
+                np.testing.assert_array_equal(recorded["frames"][step], obs["image"], err_msg=f"frame {step}")
+                np.testing.assert_allclose(recorded["proprio"][step], np.concatenate([obs["ee_pose"], obs["gripper_width"]]),
+                                           atol=1e-6, err_msg=f"proprio {step}")
+                label = expert.label(obs)
+                np.testing.assert_allclose(recorded["actions"][step], label, atol=1e-6, err_msg=f"label {step}")
+                executed = policy.select_action({**obs, "instruction": episode.meta["instruction"]})
+                departures.append(float(np.abs(executed[:3] - label[:3]).max()))
+                obs, *_ = env.step(executed)
+        finally:
+            env.close()
+        assert max(departures) > 1e-3, "the policy's actions equal the labels: this does not tell policy from expert"
     actions = np.asarray(episodes[0].arrays()["actions"])
     assert np.all(np.abs(actions[:, :3]) <= 0.25) and set(actions[:, 3]) <= {0.0, 1.0}

@@ -170,11 +170,24 @@ def test_slow_camera_keeps_the_control_rate_and_reports_staleness(ros_env):
         diag = diagnostics_of(probe, "vla_policy")
         probe.spin_until(lambda: len([d for d in diag if d["state"] == "acting"]) >= 4, 120,
                          "4 s of acting on a 5 Hz camera", alive=(sim, policy))
-        acting = [d for d in diag if d["state"] == "acting"][-1]
-        assert abs(float(acting["control_rate_hz"]) - 10.0) <= 0.5, acting
-        assert float(acting["image_age_s"]) >= 0.0 and float(acting["latency_ms_p50"]) > 0.0
+        acting = [d for d in diag if d["state"] == "acting"]
+        period = 1.0 / 5.0
+        for earlier, d in zip(diag, diag[1:]):
+            if d["state"] == "acting":
+                # The camera really runs at 5 Hz (frames received per 1 s diagnostics period) ...
+                assert 3 <= int(d["frames"]) - int(earlier["frames"]) <= 7, (earlier, d)
+        for d in acting[1:]:  # (the first may average over the ticks before the instruction)
+            # ... the control timer keeps 10 Hz regardless ...
+            assert abs(float(d["control_rate_hz"]) - 10.0) <= 0.5, d
+        for d in acting:
+            # ... and the image age reported is that of a 5 Hz camera: at most one frame period plus
+            # delivery, well inside the 0.5 s that would stop the arm.
+            assert 0.0 <= float(d["image_age_s"]) <= 1.5 * period + 0.05, d
+        acting = acting[-1]
+        assert float(acting["latency_ms_p50"]) > 0.0
         # Commands come from predictions up to one 200 ms frame period old, and the figures say so.
         assert float(acting["latency_ms_p99"]) > 100.0, acting
+        assert float(acting["latency_ms_p99"]) < 1e3 * (1.5 * period + 0.05), acting
         print(f"[figure] 5 Hz camera: control {acting['control_rate_hz']} Hz, latency p50 {acting['latency_ms_p50']} "
               f"ms, p99 {acting['latency_ms_p99']} ms, image age {acting['image_age_s']} s")
     finally:

@@ -116,7 +116,7 @@ def test_policy_node_rejects_garbage_keeps_running_and_stops_when_the_camera_sto
         twists.clear()
         stream(1.0)
         status = latest()
-        assert status["state"].startswith("instruction not understood"), status
+        assert status["state"].startswith("refused: "), status
         assert int(status["rejected_instructions"]) == len(BAD_INSTRUCTIONS)
         assert twists and all(not v.any() for _, v in twists), "moved on an instruction it did not understand"
 
@@ -159,7 +159,7 @@ def test_policy_node_rejects_garbage_keeps_running_and_stops_when_the_camera_sto
         assert stopped[0] - last_good <= 0.2 + 0.03, f"stopped {stopped[0] - last_good:.3f} s after the last frame"
         assert all(not v.any() for t, v in twists if t > stopped[0]), "moved again on garbage"
         print(f"[figure] camera stopped: first zero twist {(stopped[0] - last_good) * 1e3:.0f} ms after the last good frame")
-        assert latest(camera=False)["state"] == "camera stale"
+        assert latest(camera=False)["state"].startswith("camera stale"), "stale means no usable frame"
     finally:
         probe.close()
         out = stop(policy)

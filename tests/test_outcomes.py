@@ -2,7 +2,9 @@
 
 import numpy as np
 import pybullet as p
+import pytest
 
+from vla_policy.agent import ExpertAgent
 from vla_sim import ScriptedExpert
 from vla_sim.evaluation import EpisodeSpec, run_episode
 
@@ -67,7 +69,7 @@ def test_doing_nothing_times_out(make_env):
 
 def test_abstaining_succeeds_only_when_the_target_is_absent(make_env):
     absent = make_env(num_cups=(2, 4), target_absent=True, render_images=False)
-    result = run_episode(absent, ScriptedExpert(absent), EpisodeSpec(seed=3, target="red"))
+    result = run_episode(absent, ExpertAgent(ScriptedExpert(absent), None), EpisodeSpec(seed=3, target="red"))
     assert "red" not in [c.colour for c in absent.scene.cups]
     assert result["outcome"] == "abstained" and result["success"]
 
@@ -75,6 +77,15 @@ def test_abstaining_succeeds_only_when_the_target_is_absent(make_env):
     present.reset(seed=3)
     info = present.abstain()
     assert info["outcome"] == "abstained" and not info["success"]
+
+
+def test_refusing_ends_the_episode_and_is_never_a_success_of_the_scene(make_env):
+    env = make_env(num_cups=(2, 4), render_images=False)
+    env.reset(seed=5)
+    info = env.refuse()
+    assert info["outcome"] == "refused" and not info["success"] and info["steps"] == 0
+    with pytest.raises(RuntimeError):
+        env.refuse()  # the episode is over
 
 
 def test_lifting_a_cup_in_an_absent_scene_fails(make_env):

@@ -60,14 +60,24 @@ def test_padded_text_tokens_are_ignored():
     cfg = VLAConfig(**SMALL)
     model = VLAPolicy(cfg).eval()
     batch = _batch(cfg)
+    keys = ("velocity", "gripper_logit", "present_logit")
     with torch.no_grad():
         torch.nn.init.normal_(model.film[-1].weight, std=0.1)  # make language matter everywhere
         ref = model(**batch)
-        batch["text"][0, 4:] = 1e3  # garbage under the padding mask of sample 0
-        out = model(**batch)
-    for key in ("velocity", "gripper_logit", "present_logit"):
-        assert torch.allclose(ref[key][0], out[key][0], atol=1e-5)
-        assert not torch.allclose(ref[key][1:], out[key][1:] + 1.0)  # sanity: other samples still computed
+        # Garbage under the padding mask of sample 0, and three more padded positions of garbage for all.
+        b, length, dim = batch["text"].shape
+        padded = dict(batch)
+        padded["text"] = torch.cat([batch["text"], torch.full((b, 3, dim), 1e3)], dim=1)
+        padded["text"][0, 4:] = 1e3
+        padded["text_pad"] = torch.cat([batch["text_pad"], torch.ones(b, 3, dtype=torch.bool)], dim=1)
+        out = model(**padded)
+        # The same garbage, unmasked: now it is language, and the output must change.
+        unmasked = dict(padded, text_pad=torch.zeros_like(padded["text_pad"]))
+        seen = model(**unmasked)
+    for key in keys:
+        assert torch.allclose(ref[key], out[key], atol=1e-5), key
+    for i in range(b):
+        assert max(float((ref[k][i] - seen[k][i]).abs().max()) for k in keys) > 1e-2, f"sample {i} ignored its text"
 
 
 def test_language_changes_the_action():
@@ -125,19 +135,88 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
         VLAPolicy.from_pretrained(other)
 
 
-def test_select_action_queues_ensembles_and_abstains(text_encoder):
+class _StubChunks:
+    """Stands in for ``predict_action_chunk``: known chunks and target-present probabilities, in order."""
+
+    def __init__(self, chunks: np.ndarray, present: list[float] | None = None) -> None:
+        self.chunks, self.present, self.calls = chunks, present, 0
+
+    def __call__(self, obs):
+        n, self.calls = self.calls, self.calls + 1
+        return self.chunks[n].copy(), (self.present[n] if self.present else 1.0)
+
+
+def _known_chunks(n: int, k: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.uniform(-0.25, 0.25, (n, k, 3)), rng.uniform(0.0, 1.0, (n, k, 1))], -1)
+
+
+def test_select_action_queues_ensembles_and_abstains():
+    obs = {"image": np.zeros((64, 64, 3), np.uint8), "ee_pose": np.zeros(7), "gripper_width": np.array([0.08]),
+           "instruction": "pick up the red cup"}
+    k, decay, steps = SMALL["chunk_size"], 0.1, 7
+
+    # Temporal ensembling: one chunk per step; step t averages every chunk s <= t whose horizon covers
+    # t (entry t - s), weighted exp(decay * age), so older predictions weigh more; gripper binarised.
+    model = VLAPolicy(VLAConfig(**SMALL, ensemble_decay=decay)).eval()
+    chunks = _known_chunks(steps, k)
+    model.predict_action_chunk = stub = _StubChunks(chunks)
+    actions = [model.select_action(obs) for _ in range(steps)]
+    assert stub.calls == steps
+    gripper_means = []
+    for t, action in enumerate(actions):
+        covering = [(t - s, chunks[s][t - s]) for s in range(t + 1) if t - s < k]
+        weights = np.array([np.exp(decay * age) for age, _ in covering])
+        expected = sum(w * a for w, (_, a) in zip(weights, covering)) / weights.sum()
+        np.testing.assert_allclose(action[:3], expected[:3], rtol=1e-6, atol=1e-9, err_msg=f"step {t}")
+        assert action[3] == float(expected[3] > 0.5), (t, action[3], expected[3])
+        gripper_means.append(expected[3])
+    np.testing.assert_allclose(actions[0][:3], chunks[0][0][:3])  # one chunk: its first entry
+    e = np.exp(decay)  # step 1, spelled out: chunk 0's entry 1 (one step old) against chunk 1's entry 0
+    np.testing.assert_allclose(actions[1][:3], (e * chunks[0][1][:3] + chunks[1][0][:3]) / (e + 1.0))
+    assert {a[3] for a in actions} == {0.0, 1.0} and all(0.0 < g < 1.0 for g in gripper_means)  # both ways
+
+    # Chunk queue (decay < 0): the entries of one chunk in order, a new prediction only when used up.
+    model = VLAPolicy(VLAConfig(**SMALL, ensemble_decay=-1.0)).eval()
+    model.predict_action_chunk = stub = _StubChunks(chunks)
+    calls = []
+    for t in range(2 * k + 1):
+        action = model.select_action(obs)
+        calls.append(stub.calls)
+        np.testing.assert_allclose(action[:3], chunks[t // k][t % k][:3], err_msg=f"step {t}")
+        assert action[3] == float(chunks[t // k][t % k][3] > 0.5)
+    assert calls == [1] * k + [2] * k + [3]
+
+    # Abstention: decided once, from the mean of the first 3 target-present probabilities.
+    model = VLAPolicy(VLAConfig(**SMALL, ensemble_decay=decay)).eval()
+    assert model.config.abstain_threshold == 0.5
+    model.predict_action_chunk = _StubChunks(chunks, present=[0.9, 0.2, 0.3, 0.9, 0.9])  # mean 0.47
+    seen = []
+    for _ in range(5):
+        model.select_action(obs)
+        seen.append(model.abstained)
+    assert seen == [False, False, True, True, True]  # not on the one low probability, not undone later
+    model.reset()
+    assert not model.abstained
+    model.predict_action_chunk = _StubChunks(chunks, present=[0.2, 0.9, 0.7, 0.0, 0.0])  # mean 0.6
+    for _ in range(5):
+        model.select_action(obs)
+        assert not model.abstained  # later low probabilities do not count
+
+
+def test_select_action_runs_the_real_model_and_abstains_on_its_present_head(text_encoder):
     cfg = VLAConfig(**SMALL, ensemble_decay=0.1)
     model = VLAPolicy(cfg, text_encoder=text_encoder).eval()
     obs = {"image": np.zeros((64, 64, 3), np.uint8), "ee_pose": np.zeros(7), "gripper_width": np.array([0.08]),
            "instruction": "pick up the red cup"}
-    actions = [model.select_action(obs) for _ in range(5)]
-    assert all(a.shape == (4,) and np.all(np.abs(a[:3]) <= 0.25) and 0 <= a[3] <= 1 for a in actions)
-    with torch.no_grad():
-        model.present_head.bias.fill_(-20.0)  # "the named cup is not there"
-    model.reset()
-    for _ in range(3):
-        model.select_action(obs)
-    assert model.abstained
+    for bias, abstains in ((20.0, False), (-20.0, True)):  # "the named cup is there" / "is not there"
+        with torch.no_grad():
+            model.present_head.bias.fill_(bias)
+        model.reset()
+        actions = [model.select_action(obs) for _ in range(3)]
+        assert all(a.shape == (4,) and np.all(np.abs(a[:3]) <= cfg.max_linear_speed) and a[3] in (0.0, 1.0)
+                   for a in actions)
+        assert model.abstained == abstains
 
 
 def test_corrupt_dataset_episode_is_reported(tmp_path, tiny_dataset):

@@ -5,11 +5,11 @@ from pathlib import Path
 
 from vla_policy import DEFAULT_CHECKPOINT
 from vla_policy.modeling_vla import VLAPolicy
-from vla_ros.cli import load_learned_policy
+from vla_policy.agent import make_policy_agent
 from vla_sim import EnvConfig
 from vla_sim.evaluation import EpisodeSpec, evaluate
 
-FACTORY = functools.partial(load_learned_policy, str(DEFAULT_CHECKPOINT))
+FACTORY = functools.partial(make_policy_agent, checkpoint=str(DEFAULT_CHECKPOINT))
 
 
 def test_shipped_checkpoint_is_small_safetensors():
@@ -32,3 +32,21 @@ def test_shipped_checkpoint_abstains_when_the_cup_is_absent():
     config = EnvConfig(num_cups=(2, 4), target="red", target_absent=True)
     summary = evaluate(config, FACTORY, specs, workers=2, progress=False)
     assert summary["outcomes"].get("abstained", 0) >= 1, summary["per_episode"]
+    assert summary["lifted"] == 0, summary["per_episode"]
+
+
+def test_korean_example_sentence_picks_the_red_cup():
+    """The design notes' example, through the same core as everything else, on unseen seeds."""
+    specs = [EpisodeSpec(seed=s, target="red", instruction="테이블 위의 빨간 컵을 집어라") for s in (40000, 40001)]
+    summary = evaluate(EnvConfig(num_cups=(3, 5), target="red"), FACTORY, specs, workers=2, progress=False)
+    assert all(r["understood"] == "red" for r in summary["per_episode"]), summary["per_episode"]
+    assert summary["successes"] >= 1 and summary["outcomes"].get("wrong_cup", 0) == 0, summary["per_episode"]
+
+
+def test_unsupported_instructions_are_refused_and_nothing_moves():
+    texts = ["take the cup that is not red", "push the red cup", "pick up the cup left of the red cup",
+             "pick up the pink cup", "빨간 컵 말고 다른 컵을 집어"]
+    specs = [EpisodeSpec(seed=50000 + i, target="red", instruction=t, expect="refuse") for i, t in enumerate(texts)]
+    summary = evaluate(EnvConfig(num_cups=(3, 5), target="red"), FACTORY, specs, workers=1, progress=False)
+    for r in summary["per_episode"]:
+        assert r["outcome"] == "refused" and r["reason"] and not r["lifted"] and r["steps"] == 0, r

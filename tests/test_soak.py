@@ -18,7 +18,21 @@ def test_soak_reports_success_and_resource_growth_per_node(ros_env, tmp_path):
                          timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["episodes"] == 2 and 0 <= report["successes"] <= 2
+    from vla_sim.outcomes import OUTCOMES, SUCCESS
+
+    per_episode = report["per_episode"]
+    assert report["episodes"] == len(per_episode) == 2 and report["seed"] == 50000
+    assert [int(e["seed"]) for e in per_episode] == [50000, 50001]  # the seeds asked for, in order
+    assert all(e["outcome"] in OUTCOMES and e["success"] == (e["outcome"] == SUCCESS) for e in per_episode), per_episode
+    assert report["successes"] == sum(e["success"] for e in per_episode)
+    assert report["outcomes"] == {o: sum(e["outcome"] == o for e in per_episode) for o in {e["outcome"] for e in per_episode}}
+    assert sum(report["outcomes"].values()) == report["episodes"]
+    assert report["success_rate"] == report["successes"] / report["episodes"]
+    assert [int(f["seed"]) for f in report["failures"]] == [int(e["seed"]) for e in per_episode if not e["success"]]
+    low, high = report["ci95"]
+    assert 0.0 <= low <= report["success_rate"] <= high <= 1.0
+    # The shipped policy picks these cups in closed loop (seed 50000 is the fault tests' episode too).
+    assert report["successes"] >= 1, per_episode
     assert set(report["growth_after_warmup"]) == {"vla_sim", "vla_policy", "vla_video_recorder"}
     for growth in report["growth_after_warmup"].values():
         assert {"rss_mb", "fds", "threads"} <= set(growth) and growth["rss_mb_at_baseline"] > 10

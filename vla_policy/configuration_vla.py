@@ -60,10 +60,10 @@ class VLAConfig:
     ensemble_decay: float = 0.1
     """Temporal ensembling of overlapping chunks: weight exp(-decay * age); <0 disables (use chunk queue)."""
     colours: tuple[str, ...] = ("red", "orange", "yellow", "green", "blue", "purple")
-    """Colour words the policy was trained on; an instruction naming none of them, or several, is not
-    understood and the policy holds (``vla_policy.instruction_check``)."""
+    """Cup colours the policy was trained on (the understood task names one of them:
+    ``vla_policy.understanding``)."""
     objects: tuple[str, ...] = ("cup", "mug")
-    """Object words of the task; an instruction naming none of them is not understood."""
+    """Object words of the training instructions (kept for the record; understanding is learned)."""
     proprio_mean: list[float] = field(default_factory=lambda: [0.45, 0.0, 0.2, 0.04])
     """Normalisation mean of the proprioception (set from the training data)."""
     proprio_std: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.1, 0.03])

@@ -233,12 +233,16 @@ def closed_loop_check(model: VLAPolicy, episodes: int, seed: int = 900_000) -> f
     from vla_sim import EnvConfig, PickCupEnv
     from vla_sim.evaluation import EpisodeSpec, run_episode
 
+    from .agent import PolicyAgent
+    from .understanding import load_understanding
+
+    agent = PolicyAgent(model, load_understanding(text_encoder=model.text_encoder))
     env = PickCupEnv(EnvConfig(num_cups=(3, 5), target="random",
                                camera={"width": model.config.image_size, "height": model.config.image_size}))
     was_training = model.training
     model.eval()
     try:
-        wins = sum(run_episode(env, model, EpisodeSpec(seed + i, "random"))["success"] for i in range(episodes))
+        wins = sum(run_episode(env, agent, EpisodeSpec(seed + i, "random"))["success"] for i in range(episodes))
     finally:
         env.close()
         model.train(was_training)

@@ -74,13 +74,28 @@ def instruction_text(text: str) -> str:
 
 
 # -- policies --------------------------------------------------------------------
-def policy_factory(spec: str):
-    """Map ``expert|default|PATH`` to a picklable factory ``env -> policy``."""
-    if spec == "expert":
-        from vla_sim.expert import ScriptedExpert
+def policy_factory(spec: str, understanding: str = "default"):
+    """Map ``expert|default|PATH`` to a picklable factory ``env -> agent`` (the decision core with
+    that policy behind it; the expert too acts only on instructions the robot understood)."""
+    from vla_policy.agent import make_expert_agent, make_policy_agent
 
-        return ScriptedExpert
-    return functools.partial(load_learned_policy, checkpoint_path(spec))
+    understanding = understanding_path(understanding)
+    if spec == "expert":
+        return functools.partial(make_expert_agent, understanding=understanding)
+    return functools.partial(make_policy_agent, checkpoint=checkpoint_path(spec), understanding=understanding)
+
+
+def understanding_path(spec: str) -> str:
+    """``default`` or a folder with a trained understanding model (checked here, once)."""
+    from vla_policy.modeling_vla import CheckpointError
+    from vla_policy.understanding import DEFAULT_UNDERSTANDING, Understanding
+
+    path = DEFAULT_UNDERSTANDING if spec == "default" else Path(spec)
+    try:
+        Understanding.from_pretrained(path, text_encoder=None)
+    except CheckpointError as exc:
+        raise SystemExit(f"vla: error: --understanding: {exc}") from None
+    return str(path)
 
 
 def checkpoint_path(spec: str) -> str:
@@ -102,15 +117,6 @@ def checkpoint_path(spec: str) -> str:
     except CheckpointError as exc:
         raise SystemExit(f"vla: error: --policy: {exc}") from None
     return str(path)
-
-
-def load_learned_policy(path: str, env=None):
-    """Factory for evaluation workers: the checkpoint at ``path`` on CPU (CUDA when present)."""
-    import torch
-
-    from vla_policy.modeling_vla import VLAPolicy
-
-    return VLAPolicy.from_pretrained(path, device="cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _env_config(args: argparse.Namespace):
@@ -144,28 +150,26 @@ def _add_episode_args(parser: argparse.ArgumentParser, default_policy: str) -> N
     parser.add_argument("--absent", action="store_true",
                         help="scenes without a cup of the target colour: success = abstain, nothing lifted")
     parser.add_argument("--gui", action="store_true", help="show the PyBullet GUI (needs a display; one worker)")
+    parser.add_argument("--understanding", default="default", metavar="DIR",
+                        help="instruction-understanding model: 'default' (shipped) or a folder from `vla train-language`")
 
 
 # -- subcommands -----------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
     from vla_sim.evaluation import EpisodeSpec, evaluate, video_path
 
-    from vla_sim.instructions import HELD_OUT
-
-    factory = policy_factory(args.policy)
+    factory = policy_factory(args.policy, args.understanding)
     config = _env_config(args)
-    if args.paraphrases == "held-out" and args.instruction:
-        raise SystemExit("vla: error: use either --instruction or --paraphrases held-out, not both")
-
-    def instruction(seed: int) -> str | None:
-        return HELD_OUT[seed % len(HELD_OUT)] if args.paraphrases == "held-out" else args.instruction
-
+    if args.paraphrases and args.instruction:
+        raise SystemExit(f"vla: error: use either --instruction or --paraphrases {args.paraphrases}, not both")
+    expect = "refuse" if args.paraphrases == "unsupported" or args.expect == "refuse" else "act"
     episodes = [
         EpisodeSpec(
             seed=args.seed + i,
             target=args.target,
-            instruction=instruction(args.seed + i),
+            instruction=paraphrase_of(args.paraphrases, args.seed + i) if args.paraphrases else args.instruction,
             video_path=video_path(args.video, args.seed + i) if args.video else None,
+            expect=expect,
         )
         for i in range(args.episodes)
     ]
@@ -173,7 +177,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     lo, hi = summary["ci95"]
     print(
         f"policy={args.policy} episodes={summary['episodes']} success={summary['successes']}/{summary['episodes']} "
-        f"({summary['success_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}) outcomes={summary['outcomes']}"
+        f"({summary['success_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}) outcomes={summary['outcomes']} "
+        f"lifted={summary['lifted']} refused={summary['refused']}"
     )
     if args.json:
         out = Path(args.json)
@@ -186,18 +191,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0  # the rate is a measurement, not a verdict
 
 
+def paraphrase_of(name: str, seed: int) -> dict[str, str]:
+    """One sentence of the set ``name`` per target colour, chosen by the episode seed."""
+    from vla_policy import language_corpus
+    from vla_sim.config import COLOURS
+    from vla_sim.instructions import HELD_OUT
+
+    def pick(options: list[str]) -> str:
+        return options[seed % len(options)]
+
+    sets = {"held-out": lambda c: pick(HELD_OUT).replace("{colour}", c),
+            "shades": lambda c: pick(language_corpus.shade_instructions(c)),
+            "korean": lambda c: pick(language_corpus.korean_instructions(c)),
+            "unsupported": lambda c: pick(language_corpus.unsupported_instructions(c))}
+    return {colour: sets[name](colour) for colour in COLOURS}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from vla_sim.env import PickCupEnv
     from vla_sim.evaluation import EpisodeSpec, run_episode
 
-    factory = policy_factory(args.policy)
+    factory = policy_factory(args.policy, args.understanding)
     env = PickCupEnv(_env_config(args))
     try:
         result = run_episode(env, factory(env), EpisodeSpec(args.seed, args.target, args.instruction, args.out))
     finally:
         env.close()
+    understood = f"understood: {result['understood']} cup" if result["understood"] else f"refused: {result['reason']}"
     print(
-        f"seed {result['seed']}: \"{result['instruction']}\" -> {result['outcome']} "
+        f"seed {result['seed']}: \"{result['instruction']}\" ({understood}) -> {result['outcome']} "
         f"({'success' if result['success'] else 'failure'}) after {result['steps']} steps "
         f"({result['steps'] / 10:.1f} s sim)"
     )
@@ -254,6 +276,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_understand(args: argparse.Namespace) -> int:
+    from vla_policy.understanding import load_understanding
+
+    understanding = load_understanding(understanding_path(args.understanding))
+    understanding.warm_up()
+    for text in args.text:
+        verdict = understanding.understand(text)
+        if args.json:
+            print(json.dumps({"instruction": text, "target": verdict.target, "refusal": verdict.refusal,
+                              "kind": verdict.kind, "confidence": round(verdict.confidence, 4),
+                              "language": verdict.language, "ms": round(understanding.last_ms, 2)},
+                             ensure_ascii=False))
+        else:
+            print(f"{text!r} -> {verdict.summary()} [{verdict.kind}, {verdict.confidence:.2f}, "
+                  f"{understanding.last_ms:.1f} ms]")
+    return 0
+
+
+def cmd_train_language(args: argparse.Namespace) -> int:
+    from vla_policy.train_understanding import train_understanding
+
+    metrics = train_understanding(args.out, n_english=args.english, n_korean=args.korean, epochs=args.epochs,
+                                  seed=args.seed, progress=not args.quiet)
+    for split in ("held_out_english", "held_out_korean"):
+        m = metrics[split]
+        print(f"{split}: picks understood {m['picks_understood']}/{m['picks']} ({m['pick_accuracy']:.1%}), "
+              f"refusals refused {m['refusals_refused']}/{m['refusals']} ({m['refusal_rate']:.1%}), "
+              f"wrong target {m.get('wrong_target', 0)}, false accepts {m.get('false_accepts', 0)}")
+    print(f"trained in {metrics['minutes']} min; model: {args.out}")
+    return 0
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from .launcher import LaunchError, describe, launch
 
@@ -280,8 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_episode_args(ev, default_policy="default")
     ev.add_argument("--episodes", type=positive_int, default=50, help="number of episodes (default 50)")
     ev.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes (default 1)")
-    ev.add_argument("--paraphrases", choices=["held-out"], default=None,
-                    help="'held-out': each episode gets one of the paraphrases never used in training (split C)")
+    ev.add_argument("--paraphrases", choices=["held-out", "shades", "korean", "unsupported"], default=None,
+                    help="each episode gets a sentence of this set, never used in training: 'held-out' paraphrases "
+                         "(split C), 'shades' (colour words and synonyms), 'korean', or 'unsupported' (all must be "
+                         "refused: success = refused with nothing lifted)")
+    ev.add_argument("--expect", choices=["act", "refuse"], default="act",
+                    help="'refuse': --instruction must be refused (success = refused, nothing lifted)")
     ev.add_argument("--video", metavar="DIR", default=None, help="write one MP4 per episode into DIR")
     ev.add_argument("--json", metavar="OUT", default=None, help="write the summary and per-episode results")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -321,6 +379,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start from these weights (fine-tuning); overrides train.init_from")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
+
+    un = sub.add_parser("understand", help="what the robot understands from instructions (or why it refuses them)")
+    un.add_argument("text", nargs="+", help='instructions, e.g. "grab the crimson mug"')
+    un.add_argument("--understanding", default="default", metavar="DIR", help="'default' or a trained folder")
+    un.add_argument("--json", action="store_true", help="one JSON object per instruction")
+    un.set_defaults(func=cmd_understand)
+
+    tl = sub.add_parser("train-language", help="train and calibrate the instruction-understanding model")
+    tl.add_argument("--out", required=True, help="folder for config.json + model.safetensors")
+    tl.add_argument("--english", type=positive_int, default=30000, help="English training sentences (default 30000)")
+    tl.add_argument("--korean", type=positive_int, default=15000, help="Korean training sentences (default 15000)")
+    tl.add_argument("--epochs", type=positive_int, default=8, help="epochs (default 8)")
+    tl.add_argument("--seed", type=seed_int, default=0, help="seed (default 0)")
+    tl.add_argument("--quiet", action="store_true", help="no progress bars")
+    tl.set_defaults(func=cmd_train_language)
 
     la = sub.add_parser("launch", help="start a launch/*.launch.yaml graph as processes (no ros2 launch needed)")
     la.add_argument("name", help="sim_demo, policy, or a .launch.yaml path")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
+from pathlib import Path
 from typing import Callable
 
 import rclpy
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -34,7 +37,11 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None,
     executor = SingleThreadedExecutor()
     node = None
     try:
-        node = factory()
+        try:
+            node = factory()
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            # A -p value of the wrong type (control_rate_hz:=0 is an integer): one line, no traceback.
+            raise SystemExit(f"{Path(sys.argv[0]).name}: invalid parameter: {exc}") from None
         executor.add_node(node)
         if not stop.is_set():
             spin(node, executor, stop)

@@ -1,6 +1,8 @@
 """``vla_policy_node``: camera + instruction in, MoveIt-Servo twist + gripper command out.
 
-Inference runs on its own thread on the newest camera frame (older frames are dropped,
+What the robot decides (understand or refuse the instruction, hold on stale inputs, abstain,
+which action now) is decided by :class:`vla_policy.decision.DecisionCore`, the same code
+``vla eval`` runs; this node is its ROS adapter: topics, threads and timing. Inference runs on its own thread on the newest camera frame (older frames are dropped,
 and counted); a fixed-rate control timer publishes from the temporally ensembled
 action chunks, so commands keep coming at the control rate even when inference is slow.
 The control timer locks its phase to the camera (:mod:`vla_ros.phase_lock`), so a tick
@@ -25,8 +27,8 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from vla_policy.ensemble import AbstainVote, ChunkEnsembler, binarise_gripper
-from vla_policy.instruction_check import InstructionNotUnderstood, check_instruction
+from vla_policy.agent import decision_config_for
+from vla_policy.decision import ACT, DecisionCore
 
 from . import qos, topics
 from .conversions import InputRejected, image_to_rgb, key_values, rate_hz, rgb_to_image, stamp_seconds
@@ -82,12 +84,15 @@ class PolicyNode(Node):
                             "state stamped at the frame's instant (the policy was trained on matching pairs); "
                             "0: take the newest")
         initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
+        self.understanding_path = p("understanding", "default", "instruction-understanding model: 'default' (shipped) "
+                                    "or a folder from `vla train-language`")
         self._check_parameters()
 
         import torch
 
         from vla_policy import DEFAULT_CHECKPOINT
         from vla_policy.modeling_vla import CheckpointError, VLAPolicy
+        from vla_policy.understanding import load_understanding
 
         torch.set_num_threads(int(self.threads))
         device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
@@ -97,31 +102,37 @@ class PolicyNode(Node):
             self.policy.text_encoder  # load the language model now, not on the first instruction
         except (CheckpointError, OSError, ValueError, RuntimeError) as exc:
             raise SystemExit(f"vla_policy: cannot load checkpoint {path}: {exc}") from None
+        try:
+            understanding = load_understanding(self.understanding_path, self.policy.text_encoder)
+        except (CheckpointError, OSError, ValueError, RuntimeError) as exc:
+            raise SystemExit(f"vla_policy: cannot load understanding model {self.understanding_path}: {exc}") from None
+        understanding.warm_up()
         cfg = self.policy.config
         # One throw-away prediction: the first call pays for lazy initialisation (~10x a normal one),
         # which would otherwise land on the first real frame and skew the lag statistics.
         self.policy.predict_action_chunk({
             "image": np.zeros((cfg.image_size, cfg.image_size, 3), np.uint8), "ee_pose": np.zeros(3, np.float32),
             "gripper_width": np.array([topics.OPEN_GRIPPER_WIDTH], np.float32), "instruction": "pick up the red cup"})
-        self.ensembler = ChunkEnsembler(cfg.ensemble_decay, step_seconds=1.0 / 10.0)  # chunks are 10 Hz steps
-        self.vote = AbstainVote(cfg.abstain_threshold)
+        try:
+            self.core = DecisionCore(understanding, decision_config_for(
+                cfg, image_timeout=self.image_timeout, stale_frames=self.stale_frames,
+                state_timeout=self.state_timeout))
+        except ValueError as exc:
+            raise SystemExit(f"vla_policy: invalid parameter: {exc}") from None
 
-        self.lock = threading.Condition()  # guards the state below; notified when a frame arrives
-        self.frame: tuple[Image, float] | None = None  # newest frame, receive time
+        self.lock = threading.Condition()  # guards the state below and the core; notified when a frame arrives
+        self.frame: tuple[Image, np.ndarray, float] | None = None  # newest usable frame: message, RGB, receive time
         self.frame_seq = 0  # frames received
         self.frame_seq_used = 0  # newest frame taken by inference
-        self.present_prob = 1.0
-        self.generation = 0
         self.pose: tuple[np.ndarray, float] | None = None  # newest end-effector xyz, receive time
         self.poses: StampedBuffer[np.ndarray] = StampedBuffer()  # by header stamp, to pair with frames
         self.widths: StampedBuffer[float] = StampedBuffer()  # gripper widths from /joint_states
-        self.instruction = ""
-        self.refusal = ""  # why the last instruction was not understood
-        self.gripper_cmd = 1.0
+        self.instruction = ""  # the last text received
         self.counts = {"frames": 0, "frames_dropped": 0, "frames_skipped": 0, "rejected_images": 0, "rejected_instructions": 0,
                        "inferences": 0, "commands": 0, "hold_commands": 0, "late_camera_commands": 0,
                        "timed_commands": 0, "commands_over_budget": 0}
-        self.hold_reason = "starting"
+        self.hold_reason = "no instruction"
+        self.status_sent: tuple[str, str, str] | None = None  # (instruction, state, understood) last on /vla/status
         self.inference_ms: deque[float] = deque(maxlen=200)
         self.state_skew_ms: deque[float] = deque(maxlen=200)  # |pose stamp - frame stamp| at inference
         self.latency_ms: deque[float] = deque(maxlen=200)
@@ -139,6 +150,7 @@ class PolicyNode(Node):
         self.pub_gripper = self.create_publisher(Float64MultiArray, topics.GRIPPER_CMD, qos.COMMAND_QOS)
         self.pub_attention = self.create_publisher(Image, topics.ATTENTION, qos.IMAGE_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.COMMAND_QOS)
+        self.pub_status = self.create_publisher(DiagnosticStatus, topics.STATUS, qos.COMMAND_QOS)
         self.create_subscription(Image, topics.CAMERA_IMAGE, self._on_image, qos.IMAGE_QOS)
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.INSTRUCTION_QOS)
         self.create_subscription(PoseStamped, topics.EE_POSE, self._on_pose, qos.COMMAND_QOS)
@@ -153,6 +165,7 @@ class PolicyNode(Node):
         if self.sim_time:
             self.phase_lock = False
         self.create_timer(1.0, self._publish_diagnostics)
+        self.create_timer(1.0, lambda: self._publish_status(force=True))
         self.get_logger().info(f"policy {path} on {device}; control {self.control_rate} Hz; dry_run={self.dry_run}")
 
     def _check_parameters(self) -> None:
@@ -192,11 +205,18 @@ class PolicyNode(Node):
             what = f"{-age:.3f} s in the future" if age < 0 else f"{age:.3f} s old on arrival"
             self.get_logger().warning(f"image rejected: stamp {what}", throttle_duration_sec=2.0)
             return
+        try:
+            rgb = image_to_rgb(msg)  # decoded here: only a usable frame counts as the camera being alive
+        except InputRejected as exc:
+            self.counts["rejected_images"] += 1
+            self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=2.0)
+            return
         with self.lock:
             if self.frame is not None and self.frame_seq_used < self.frame_seq:
                 self.counts["frames_dropped"] += 1  # replaced before inference reached it
-            self.frame = (msg, now)
-            self.frame_times.append((self.frame[1], stamp_seconds(msg.header.stamp)))
+            self.frame = (msg, rgb, now)
+            self.frame_times.append((now, stamp_seconds(msg.header.stamp)))
+            self.core.note_frame(now)
             self.frame_seq += 1
             self.counts["frames"] += 1
             self.lock.notify_all()
@@ -205,28 +225,24 @@ class PolicyNode(Node):
         self._set_instruction(msg.data)
 
     def _set_instruction(self, text: str) -> None:
-        """A new instruction replaces the task; one the policy does not understand stops the arm."""
-        cfg = self.policy.config
-        try:
-            text, refusal = check_instruction(text, cfg.colours, cfg.objects), ""
-        except InstructionNotUnderstood as exc:
-            text, refusal = "", str(exc)
-            self.counts["rejected_instructions"] += 1
-            self.get_logger().warning(f"instruction not understood ({refusal}); holding",
-                                      throttle_duration_sec=2.0)
+        """A new instruction replaces the task; one the robot does not understand holds the arm."""
         with self.lock:
-            self.instruction, self.refusal = text, refusal
+            verdict = self.core.set_instruction(text)  # also resets predictions and the vote
+            self.instruction = verdict.text
             self._reset_episode()
-        if text:
-            self.get_logger().info(f"instruction: {text!r}")
+        if verdict.understood:
+            self.get_logger().info(f"instruction {verdict.text!r}: {verdict.summary()}")
+        else:
+            self.counts["rejected_instructions"] += 1
+            self.get_logger().warning(f"instruction {verdict.text[:80]!r} refused: {verdict.refusal}",
+                                      throttle_duration_sec=2.0)
+        self._command(self._now())  # hold at once if refused; never wait for the next tick
+        self._publish_status()
 
     def _reset_episode(self) -> None:
-        """New task (or episode): forget predictions, the abstain vote and the frame in hand."""
-        self.generation += 1  # an inference already running belongs to the old task: its chunk is dropped
+        """New task (or episode): forget predictions, the abstain vote and the frame in hand (lock held)."""
+        self.core.reset()  # an inference already running belongs to the old task: its chunk is dropped
         self.frame_seq_used = self.frame_seq_done = self.frame_seq  # the newest frame predates the new task
-        self.ensembler.clear()
-        self.vote.reset()
-        self.gripper_cmd = 1.0
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self.lock:
@@ -244,6 +260,7 @@ class PolicyNode(Node):
         if np.all(np.isfinite(xyz)):
             with self.lock:
                 self.pose = (xyz, self._now())
+                self.core.note_state(self.pose[1])
                 self.poses.add(self._stamp_or_now(msg.header.stamp), xyz)
                 self.lock.notify_all()  # inference may be waiting for the pose of its frame
 
@@ -280,9 +297,9 @@ class PolicyNode(Node):
             with self.lock:
                 if not self.running or self.frame is None or self.frame_seq == self.frame_seq_used:
                     continue
-                msg, _ = self.frame
+                msg, rgb, _ = self.frame
                 seq = self.frame_seq_used = self.frame_seq
-                instruction, generation = self.instruction, self.generation
+                instruction, generation = self.core.policy_instruction(), self.core.generation
                 if not instruction or self.pose is None:
                     self.frame_seq_done = seq
                     continue
@@ -292,7 +309,7 @@ class PolicyNode(Node):
                     continue
                 xyz, width = self._state_at(stamp_seconds(msg.header.stamp))
             try:
-                rgb = self._infer(msg, instruction, xyz, width, generation)
+                accepted = self._infer(msg, rgb, instruction, xyz, width, generation)
             finally:
                 with self.lock:
                     self.frame_seq_done = max(self.frame_seq_done, seq)
@@ -302,7 +319,8 @@ class PolicyNode(Node):
                     tick, self.deferred = (self.deferred[0], None) if ready else (None, self.deferred)
             if tick is not None:
                 self._command(tick)  # the deferred sim-time tick, now with the prediction of its instant
-            if rgb is not None and self.publish_attention and self.policy.last_attention is not None:
+            self._publish_status()
+            if accepted and self.publish_attention and self.policy.last_attention is not None:
                 overlay = attention_overlay(rgb, self.policy.last_attention[0].cpu().numpy())
                 self.pub_attention.publish(rgb_to_image(overlay, msg.header.stamp, msg.header.frame_id))
 
@@ -312,13 +330,13 @@ class PolicyNode(Node):
         30 Hz camera and 10 Hz control, as ``vla eval`` runs the policy)."""
         if self.infer_every_frame or len(self.frame_times) < 4 or len(self.inference_lags) < 4:
             return False
-        if not self.vote.decided:
+        if not self.core.vote.decided:
             return False  # the arm holds until the target is confirmed in view: decide on the next frames
         until_tick = self.control_timer.time_until_next_call()
         if until_tick is None:
             return False
         frame_period = float(np.median(np.diff([s for _, s in self.frame_times])))
-        tick = stamp + (self._now() - self.frame[1]) + until_tick * 1e-9  # the tick, on the camera's clock
+        tick = stamp + (self._now() - self.frame[2]) + until_tick * 1e-9  # the tick, on the camera's clock
         if self.sim_time:
             # A tick waits for the frame of its instant, so the next frame serves it if stamped by then;
             # this frame is the one a deferred tick waits for when stamped at (or after) that tick.
@@ -328,14 +346,9 @@ class PolicyNode(Node):
         next_ready = stamp + frame_period + self.phase.target(self.inference_lags)  # on the camera's clock
         return next_ready <= tick
 
-    def _infer(self, msg: Image, instruction: str, ee_position: np.ndarray, width: float, generation: int) -> np.ndarray | None:
-        """Predict a chunk from one frame and queue it; returns the frame (None if rejected or stale)."""
-        try:
-            rgb = image_to_rgb(msg)
-        except InputRejected as exc:
-            self.counts["rejected_images"] += 1
-            self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=2.0)
-            return None
+    def _infer(self, msg: Image, rgb: np.ndarray, instruction: str, ee_position: np.ndarray, width: float,
+               generation: int) -> bool:
+        """Predict a chunk from one frame and hand it to the core; False if the task changed meanwhile."""
         t0 = time.perf_counter()
         obs = {"image": rgb, "ee_pose": ee_position, "gripper_width": np.array([width], np.float32),
                "instruction": instruction}
@@ -343,19 +356,12 @@ class PolicyNode(Node):
         self.inference_ms.append((time.perf_counter() - t0) * 1e3)
         stamp = stamp_seconds(msg.header.stamp)
         with self.lock:
-            if generation != self.generation:
-                return None  # re-targeted (or a new episode) while this inference ran: the chunk is stale
-            if not self.vote.decided:
-                # The arm holds until the vote is in, so an older chunk's timing (planned from an arm
-                # that was to move from its frame on) no longer fits: keep only the newest.
-                self.ensembler.clear()
-            self.vote.add(present)
-            self.present_prob = present
-            self.ensembler.add(stamp, chunk)
+            if not self.core.add_prediction(stamp, chunk, present, generation):
+                return False  # re-targeted (or a new episode) while this inference ran: the chunk is stale
             self.last_stamp = stamp
             self.inference_lags.append(self._now() - stamp)
             self.counts["inferences"] += 1
-        return rgb
+        return True
 
     # -- control timer --------------------------------------------------------------
     def _control(self) -> None:
@@ -377,7 +383,8 @@ class PolicyNode(Node):
         else:
             with self.lock:
                 newest = self.frame_seq
-                if newest > self.frame_seq_done and self.instruction and self.pose is not None and self.fresh_wait > 0:
+                if (newest > self.frame_seq_done and self.core.policy_instruction() and self.pose is not None
+                        and self.fresh_wait > 0):
                     # A prediction from a newer frame is moments away (being computed, or about to be).
                     self.lock.wait_for(lambda: self.frame_seq_done >= newest, timeout=self.fresh_wait)
         self._command(self._now())
@@ -386,8 +393,8 @@ class PolicyNode(Node):
 
     def _frame_due(self, tick: float) -> bool:
         """Sim time: the frame stamped at ``tick`` is expected but not predicted yet (lock held)."""
-        return (self.fresh_wait > 0 and bool(self.instruction) and self.pose is not None and not self.vote.abstained
-                and self.frame is not None and tick - self.frame[1] <= self._frame_deadline()
+        return (self.fresh_wait > 0 and self.core.policy_instruction() is not None and self.pose is not None
+                and self.frame is not None and tick - self.frame[2] <= self.core.frame_deadline()
                 and (self.last_stamp is None or self.last_stamp < tick - 1e-6))
 
     def _command(self, now: float) -> None:
@@ -396,11 +403,11 @@ class PolicyNode(Node):
         twist = TwistStamped()
         twist.header.frame_id = self.base_frame
         with self.lock:  # two threads may command (the timer, and the inference thread under sim time)
-            action = self._decide(now)
+            command = self.core.command(now)
+            self.hold_reason = "" if command.kind == ACT else command.state
             twist.header.stamp = self.get_clock().now().to_msg()
-            if action is not None:
-                twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v) for v in action[:3])
-                self.gripper_cmd = float(action[3])
+            if command.kind == ACT:
+                twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v) for v in command.twist)
                 self.counts["commands"] += 1
                 if self.last_stamp is not None:
                     if self._camera_on_time(now):
@@ -412,23 +419,17 @@ class PolicyNode(Node):
                         self.counts["late_camera_commands"] += 1
             else:
                 self.counts["hold_commands"] += 1
-            gripper = self.gripper_cmd
+            gripper = command.gripper
         if not self.dry_run:
             self.pub_twist.publish(twist)
             self.pub_gripper.publish(Float64MultiArray(data=[gripper]))
+        self._publish_status()
 
     def _lock_phase(self, tick: float) -> None:
         with self.lock:
             shift = self.phase.update(tick, list(self.frame_times), list(self.inference_lags))
         if shift is not None:
             self.control_timer.timer_period_ns = self.control_period_ns - round(shift * 1e9)
-
-    def _frame_deadline(self) -> float:
-        """How old (s) the newest frame may be before the arm stops."""
-        if len(self.frame_times) < 4:
-            return self.image_timeout
-        period = float(np.median(np.diff([received for received, _ in self.frame_times])))
-        return min(self.image_timeout, self.stale_frames * period)
 
     def _camera_on_time(self, now: float) -> bool:
         """The newest frame is under 1.5 frame periods old. Otherwise the camera is late (or has
@@ -440,37 +441,19 @@ class PolicyNode(Node):
             received = [r for r, _ in self.frame_times]
             return now - received[-1] < 1.5 * float(np.median(np.diff(received)))
 
-    def _decide(self, now: float) -> np.ndarray | None:
-        """The action to publish now, or None (zero twist) with ``hold_reason`` set."""
-        if not self.instruction:
-            self.hold_reason = f"instruction not understood: {self.refusal}" if self.refusal else "no instruction"
-        elif self.frame is None or now - self.frame[1] > self._frame_deadline():
-            self.hold_reason = "camera stale" if self.frame else "no camera frame"
-        elif self.pose is None or now - self.pose[1] > self.state_timeout:
-            self.hold_reason = "no end-effector pose"
-        elif self.vote.abstained:
-            self.hold_reason = "abstained: the named cup is not in view"
-        elif not self.vote.decided:  # never move towards a cup that may not be there
-            self.hold_reason = "checking the named cup is in view"
-        else:
-            action = self.ensembler.action(now)
-            if action is None:
-                self.hold_reason = "waiting for a prediction"
-            else:
-                self.hold_reason = ""
-                return binarise_gripper(action)
-        return None
-
     def _publish_diagnostics(self) -> None:
         rate = rate_hz(self.control_times)
         inf = np.array(self.inference_ms) if self.inference_ms else np.zeros(1)
         lat = np.array(self.latency_ms) if self.latency_ms else np.zeros(1)
         now = self._now()
         with self.lock:
-            image_age = now - self.frame[1] if self.frame else float("inf")
+            image_age = now - self.frame[2] if self.frame else float("inf")
+            verdict = self.core.verdict
             values = {
                 "state": self.hold_reason or "acting", "instruction": self.instruction,
-                "abstained": self.vote.abstained, "present_prob": f"{self.present_prob:.3f}",
+                "understood": f"{verdict.target} cup" if verdict and verdict.understood else "",
+                "refusal": (verdict.refusal or "") if verdict else "",
+                "abstained": self.core.vote.abstained, "present_prob": f"{self.core.present_prob:.3f}",
                 "inference_ms_p50": f"{np.percentile(inf, 50):.1f}", "inference_ms_p99": f"{np.percentile(inf, 99):.1f}",
                 "latency_ms_p50": f"{np.percentile(lat, 50):.1f}", "latency_ms_p99": f"{np.percentile(lat, 99):.1f}",
                 "state_skew_ms_p99": f"{np.percentile(self.state_skew_ms, 99):.1f}" if self.state_skew_ms else "n/a",
@@ -485,6 +468,22 @@ class PolicyNode(Node):
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(msg)
+
+    def _publish_status(self, force: bool = False) -> None:
+        """What the robot understood and is doing, on /vla/status: on every change (and once a second)."""
+        with self.lock:
+            verdict = self.core.verdict
+            state = self.hold_reason or "acting"
+            understood = f"{verdict.target} cup" if verdict and verdict.understood else ""
+            values = {"instruction": self.instruction, "understood": understood,
+                      "refusal": (verdict.refusal or "") if verdict else "", "state": state,
+                      "present_prob": f"{self.core.present_prob:.3f}"}
+            if not force and self.status_sent == (self.instruction, state, understood):
+                return
+            self.status_sent = (self.instruction, state, understood)
+        level = DiagnosticStatus.OK if state == "acting" else DiagnosticStatus.WARN
+        self.pub_status.publish(DiagnosticStatus(level=level, name="vla_policy", message=state,
+                                                 hardware_id="vla_policy", values=key_values(values)))
 
     def close(self) -> None:
         """Stop the inference thread (before the node is destroyed)."""

@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                                                  for o in sorted({r["outcome"] for r in results})},
               "growth_after_warmup": growth, "wall_minutes": round((time.monotonic() - start) / 60.0, 1),
               "exit_status": status, "seed": args.seed, "clock": args.clock,
-              "failures": [r for r in results if r["success"] != "True"]}
+              "failures": [r for r in results if r["success"] != "True"],
+              "per_episode": [{"seed": r.get("seed"), "outcome": r["outcome"], "success": r.get("success") == "True"}
+                              for r in results]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"\nsoak: {len(results)} episodes from seed {args.seed} ({args.clock} clock) in {report['wall_minutes']} min, exit status {status}")

@@ -18,6 +18,9 @@ JOINT_STATES = "/joint_states"
 EE_POSE = "/ee_pose"
 DIAGNOSTICS = "/diagnostics"
 ATTENTION = "/vla/attention"
+# What the policy understood and is doing (diagnostic_msgs/DiagnosticStatus, published on every change
+# and once a second): message = state; values instruction, understood, refusal, state, present_prob.
+STATUS = "/vla/status"
 EPISODE = "/sim/episode"
 
 BASE_FRAME = "panda_link0"  # twist commands and the end-effector pose are in the robot base frame

@@ -1,0 +1,148 @@
+"""The decision core on a simulated clock: no DDS, no model; every hold, refusal and action."""
+
+import numpy as np
+import pytest
+
+from vla_policy.decision import ABSTAINED, ACT, HOLD, REFUSED, DecisionConfig, DecisionCore
+from vla_policy.understanding import Verdict
+
+
+class FakeUnderstanding:
+    """Understands "red ..." as the red cup, refuses anything else (the real model has its own tests)."""
+
+    def understand(self, text):
+        if text.startswith("red"):
+            return Verdict(text, target="red")
+        return Verdict(text, refusal="not understood", kind="nonsense")
+
+
+def chunk(vx: float, grip: float = 1.0, k: int = 8) -> np.ndarray:
+    out = np.zeros((k, 4))
+    out[:, 0], out[:, 3] = vx, grip
+    return out
+
+
+def core(**overrides) -> DecisionCore:
+    return DecisionCore(FakeUnderstanding(), DecisionConfig(**overrides))
+
+
+def alive(c: DecisionCore, t: float) -> None:
+    c.note_frame(t)
+    c.note_state(t)
+
+
+def test_no_instruction_and_refusal_hold_and_say_why():
+    c = core()
+    alive(c, 0.0)
+    assert c.command(0.0).state == "no instruction" and c.command(0.0).kind == HOLD
+    verdict = c.set_instruction("push it")
+    assert not verdict.understood and c.policy_instruction() is None
+    cmd = c.command(0.0)
+    assert cmd.kind == REFUSED and cmd.state == "refused: not understood" and cmd.action is None
+    assert not c.add_prediction(0.0, chunk(0.1), 0.9)  # nothing is predicted for a refused task
+
+
+def test_the_policy_sees_the_understood_task_not_the_raw_words():
+    c = core()
+    c.set_instruction("red one please")
+    assert c.policy_instruction() == "pick up the red cup"
+
+
+def test_holds_until_the_vote_then_acts_with_the_newest_chunk():
+    c = core(abstain_window=3)
+    c.set_instruction("red")
+    for i, t in enumerate((0.0, 0.1)):
+        alive(c, t)
+        assert c.add_prediction(t, chunk(0.05 * (i + 1)), 0.9)
+        assert c.command(t).state == "checking the named cup is in view"
+    alive(c, 0.2)
+    c.add_prediction(0.2, chunk(0.2, grip=0.2), 0.9)
+    cmd = c.command(0.2)
+    assert cmd.kind == ACT and cmd.action[0] == pytest.approx(0.2)  # older chunks were dropped while voting
+    assert cmd.action[3] == 0.0 and cmd.gripper == 0.0  # binarised: 0.2 < 0.5 closes
+
+
+def test_ensembles_overlapping_chunks_by_age():
+    c = core(abstain_window=1, ensemble_decay=0.5)
+    c.set_instruction("red")
+    alive(c, 0.0)
+    c.add_prediction(0.0, chunk(0.1), 0.9)
+    alive(c, 0.1)
+    c.add_prediction(0.1, chunk(0.3), 0.9)
+    # at t = 0.1 the old chunk is 1 step old: weight exp(0.5 * (1 - 1)) = 1, the new one exp(0.5 * (0 - 1))
+    w_old, w_new = 1.0, np.exp(-0.5)
+    expected = (0.1 * w_old + 0.3 * w_new) / (w_old + w_new)
+    assert c.command(0.1).action[0] == pytest.approx(expected)
+
+
+def test_abstains_from_the_mean_present_probability():
+    c = core(abstain_window=3, abstain_threshold=0.5)
+    c.set_instruction("red")
+    for t, p in ((0.0, 0.9), (0.1, 0.2), (0.2, 0.1)):
+        alive(c, t)
+        c.add_prediction(t, chunk(0.1), p)
+    cmd = c.command(0.2)
+    assert cmd.kind == ABSTAINED and "no red cup" in cmd.state
+    assert c.policy_instruction() is None  # abstained: nothing more to predict
+
+
+def test_stale_camera_means_no_usable_frame():
+    c = core(abstain_window=1, image_timeout=0.5, stale_frames=2.5)
+    c.set_instruction("red")
+    for i in range(6):  # a 30 Hz camera
+        alive(c, i / 30)
+        c.add_prediction(i / 30, chunk(0.1), 0.9)
+    assert c.command(5 / 30).kind == ACT
+    # Frames keep arriving but none is usable: nothing is noted, so 2.5 periods later the arm holds.
+    assert c.command(5 / 30 + 2.4 / 30).kind == ACT
+    c.note_state(5 / 30 + 3.0 / 30)
+    cmd = c.command(5 / 30 + 3.0 / 30)
+    assert cmd.kind == HOLD and cmd.state.startswith("camera stale")
+
+
+def test_stale_robot_state_holds():
+    c = core(abstain_window=1, state_timeout=0.5)
+    c.set_instruction("red")
+    alive(c, 0.0)
+    c.add_prediction(0.0, chunk(0.1), 0.9)
+    c.note_frame(0.6)
+    c.add_prediction(0.6, chunk(0.1), 0.9)
+    assert c.command(0.6).state == "no end-effector pose"
+
+
+def test_no_prediction_covering_now_holds():
+    c = core(abstain_window=1)
+    c.set_instruction("red")
+    alive(c, 0.0)
+    c.add_prediction(0.0, chunk(0.1, k=2), 0.9)  # covers 0.0 and 0.1 only
+    alive(c, 0.3)
+    assert c.command(0.3).state == "waiting for a prediction"
+
+
+def test_reset_drops_predictions_started_before_it():
+    c = core(abstain_window=1)
+    c.set_instruction("red")
+    generation = c.generation
+    c.reset()
+    alive(c, 0.0)
+    assert not c.add_prediction(0.0, chunk(0.1), 0.9, generation)
+    assert c.command(0.0).kind == HOLD
+
+
+def test_bad_instruction_while_acting_stops_the_arm_at_once():
+    c = core(abstain_window=1)
+    c.set_instruction("red")
+    alive(c, 0.0)
+    c.add_prediction(0.0, chunk(0.1, grip=0.0), 0.9)
+    assert c.command(0.0).kind == ACT
+    c.set_instruction("sing a song")
+    cmd = c.command(0.05)
+    assert cmd.kind == REFUSED and cmd.action is None
+    assert cmd.gripper == 0.0  # a refused sentence never opens the gripper (it may hold a cup)
+    c.set_instruction("red again")
+    assert c.command(0.1).gripper == 1.0  # a new task starts from an open gripper
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="stale_frames"):
+        DecisionConfig(stale_frames=0.5)

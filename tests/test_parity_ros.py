@@ -1,0 +1,49 @@
+"""Parity: the shared sentence list gets the same verdict through the ROS graph (the policy
+node over DDS) as through `vla eval`'s decision core in this process."""
+
+import time
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+from ros_probe import Probe, start_node, stop  # noqa: E402
+
+
+def test_every_parity_sentence_gets_the_same_verdict_over_dds(ros_env):
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from std_msgs.msg import String
+
+    from vla_policy.language_corpus import PARITY
+    from vla_policy.understanding import load_understanding
+    from vla_ros import qos, topics
+
+    assert len(PARITY) >= 40
+    local = load_understanding()  # what vla eval decides
+    policy = start_node("vla_policy_node", ros_env, "torch_threads:=1", "publish_attention:=false")
+    probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        statuses: list[dict] = []
+        probe.node.create_subscription(DiagnosticStatus, topics.STATUS, lambda m: statuses.append(
+            {kv.key: kv.value for kv in m.values}), qos.COMMAND_QOS)
+        pub = probe.node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
+        probe.spin_until(lambda: pub.get_subscription_count() > 0 and statuses, 120,
+                         "the policy node (model loading)", alive=(policy,))
+        mismatches = []
+        for text, expected in PARITY:
+            seen = len(statuses)
+            pub.publish(String(data=text))
+            probe.spin_until(lambda: any(s["instruction"] == local.understand(text).text for s in statuses[seen:]),
+                             10, f"the node's status for {text[:40]!r}", alive=(policy,))
+            ros = next(s for s in statuses[seen:] if s["instruction"] == local.understand(text).text)
+            verdict = local.understand(text)
+            ros_target = ros["understood"].removesuffix(" cup") or None
+            if ros_target != verdict.target or ros["refusal"] != (verdict.refusal or "") or ros_target != expected:
+                mismatches.append((text[:60], expected, verdict.target, ros_target, ros["refusal"]))
+            if expected is None:
+                assert ros["state"].startswith("refused: "), ros
+        assert not mismatches, mismatches
+    finally:
+        probe.close()
+        out = stop(policy)
+    assert "Traceback" not in out, out[-3000:]

@@ -1,0 +1,309 @@
+"""The policy node's decisions over DDS, driven directly by a probe that plays camera (128x128 rgb8
+at ~30 Hz, stamped now), end-effector pose, joint states and instruction: it stops the arm within two
+control periods when it must (an instruction it refuses, a pose that stops coming, frames it cannot
+read), clears its queue on ``~/reset``, publishes nothing in ``dry_run``, and refuses bad parameters
+with one line. One node serves the tests that need it acting; each of them starts by making it act."""
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from ros_probe import Probe, start_node, stop  # noqa: E402
+
+CONTROL_PERIOD = 0.1  # s, control_rate_hz 10 (the default)
+STATE_TIMEOUT = 0.5  # s, the default state_timeout
+SLACK = 0.03  # s: about one camera frame of delivery and scheduling on a loaded 2-core machine
+GOOD = "pick up the red cup"
+_drivers = iter(range(1000))  # probe names: one per driver, even in different domains (one process logs)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A real sim scene (seed 0: the red cup is on the table), as the policy saw in training."""
+    from vla_sim import EnvConfig, PickCupEnv
+
+    env = PickCupEnv(EnvConfig(camera={"width": 128, "height": 128}))
+    try:
+        obs, info = env.reset(seed=0)
+    finally:
+        env.close()
+    assert info["target"] == "red" and obs["image"].shape == (128, 128, 3)
+    return obs
+
+
+class Driver:
+    """A probe playing the robot and camera against one policy node, recording what it commands."""
+
+    def __init__(self, env: dict, obs: dict, *params: str) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import PoseStamped, TwistStamped
+        from sensor_msgs.msg import Image, JointState
+        from std_msgs.msg import Float64MultiArray, String
+
+        from vla_ros import qos, topics
+
+        self.obs = obs
+        self.policy = start_node("vla_policy_node", env, "torch_threads:=1", "publish_attention:=false", *params)
+        self.probe = Probe(int(env["ROS_DOMAIN_ID"]), name=f"driver_{next(_drivers)}")
+        node = self.probe.node
+        self.diag: list[dict] = []  # the node's /diagnostics statuses (1 Hz) ...
+        self.diag_times: list[float] = []  # ... and when each arrived
+        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, qos.COMMAND_QOS)
+        self.twists: list[tuple[float, np.ndarray]] = []
+        self.grippers: list[tuple[float, float]] = []
+        self.sub_twist = node.create_subscription(TwistStamped, topics.TWIST_CMD, lambda m: self.twists.append(
+            (time.monotonic(), np.array([m.twist.linear.x, m.twist.linear.y, m.twist.linear.z]))), qos.COMMAND_QOS)
+        self.sub_gripper = node.create_subscription(Float64MultiArray, topics.GRIPPER_CMD, lambda m: self.grippers.append(
+            (time.monotonic(), float(m.data[0]))), qos.COMMAND_QOS)
+        self.pub_image = node.create_publisher(Image, topics.CAMERA_IMAGE, qos.IMAGE_QOS)
+        self.pub_pose = node.create_publisher(PoseStamped, topics.EE_POSE, qos.COMMAND_QOS)
+        self.pub_joints = node.create_publisher(JointState, topics.JOINT_STATES, qos.COMMAND_QOS)
+        self.pub_text = node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
+        self.last_pose = self.last_frame = 0.0
+        self.probe.spin_until(lambda: self.pub_image.get_subscription_count() > 0 and self.pub_text.get_subscription_count() > 0
+                              and self.sub_twist.get_publisher_count() > 0, 120, "the policy node (model loading)",
+                              alive=(self.policy,))
+
+    def _on_diag(self, msg) -> None:
+        for status in msg.status:
+            if status.name == "vla_policy":
+                self.diag.append({"message": status.message, **{kv.key: kv.value for kv in status.values}})
+                self.diag_times.append(time.monotonic())
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def now(self):
+        return self.probe.node.get_clock().now()
+
+    def frame(self):
+        from vla_ros import topics
+        from vla_ros.conversions import rgb_to_image
+
+        return rgb_to_image(self.obs["image"], self.now().to_msg(), topics.CAMERA_FRAME)
+
+    def publish_frame(self, msg=None) -> None:
+        self.pub_image.publish(msg if msg is not None else self.frame())
+        if msg is None:
+            self.last_frame = time.monotonic()
+
+    def publish_state(self, pose: bool = True) -> None:
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import JointState
+
+        from vla_ros import topics
+
+        stamp = self.now().to_msg()
+        if pose:
+            msg = PoseStamped()
+            msg.header.stamp, msg.header.frame_id = stamp, topics.BASE_FRAME
+            msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in self.obs["ee_pose"][:3])
+            msg.pose.orientation.w = 1.0
+            self.pub_pose.publish(msg)
+            self.last_pose = time.monotonic()
+        width = float(self.obs["gripper_width"][0]) / 2.0
+        joints = JointState(name=list(topics.FINGER_JOINTS), position=[width, width])
+        joints.header.stamp = stamp
+        self.pub_joints.publish(joints)
+
+    def instruct(self, text: str) -> float:
+        from std_msgs.msg import String
+
+        self.pub_text.publish(String(data=text))
+        return time.monotonic()
+
+    def stream(self, seconds: float, frame=lambda d: d.publish_frame(), pose: bool = True, until=None,
+               rate: float = 30.0) -> None:
+        """Frames (``frame(self)`` publishes one) and robot state at ``rate`` Hz for ``seconds`` (or
+        until ``until()`` holds); fails if the node dies."""
+        now = time.monotonic()
+        end, next_frame = now + seconds, now
+        while now < end and not (until is not None and until()):
+            if now >= next_frame:
+                assert self.policy.poll() is None, f"the policy node died: {stop(self.policy)[-3000:]}"
+                if frame is not None:
+                    frame(self)
+                self.publish_state(pose)
+                next_frame = max(next_frame + 1.0 / rate, now)
+            self.probe.executor.spin_once(timeout_sec=max(0.0, min(0.005, next_frame - now, end - now)))
+            now = time.monotonic()
+
+    # -- outputs --------------------------------------------------------------------------------
+    def latest(self, **stream) -> dict:
+        """The next /diagnostics status (1 Hz), streaming meanwhile."""
+        seen, deadline = len(self.diag), time.monotonic() + 5.0
+        while len(self.diag) == seen:
+            assert time.monotonic() < deadline, "no diagnostics"
+            self.stream(0.05, **stream)
+        return self.diag[-1]
+
+    def acting(self, since: float = 0.0) -> bool:
+        """The last 3 twists (received after ``since``) move the arm."""
+        last = [v for t, v in self.twists[-3:] if t > since]
+        return len(last) == 3 and all(v.any() for v in last)
+
+    def act(self, text: str = GOOD, **stream) -> None:
+        """Give a good instruction and stream the scene until the node moves the arm."""
+        since = self.instruct(text) + 0.05  # not the twists of the task before
+        self.stream(15.0, until=lambda: self.acting(since), **stream)
+        assert self.acting(since), f"never acted on {text!r}: {self.diag[-1:]}"
+
+    def stopped_after(self, t0: float) -> tuple[float | None, bool]:
+        """(seconds from ``t0`` to the first zero twist after it, or None; whether every twist from
+        then on was zero)."""
+        after = [(t, v) for t, v in self.twists if t > t0]
+        first = next((t for t, v in after if not v.any()), None)
+        if first is None:
+            return None, False
+        return first - t0, all(not v.any() for t, v in after if t >= first)
+
+    def close(self) -> str:
+        self.probe.close()
+        return stop(self.policy)
+
+
+@pytest.fixture(scope="module")
+def driver(ros_env_module, scene):
+    d = Driver(ros_env_module, scene)
+    yield d
+    out = d.close()
+    assert "Traceback" not in out, out[-3000:]
+
+
+def test_a_refused_instruction_while_acting_stops_the_arm_and_says_refused(driver):
+    results = {}
+    for text in ("push the red cup", "sing a song"):
+        driver.act()
+        sent = driver.instruct(text)
+        driver.stream(1.0)
+        delay, stayed = driver.stopped_after(sent)
+        results[text] = (delay, stayed, driver.latest()["state"])
+    print(f"[figure] refused instructions: first zero twist after {({t: r[0] for t, r in results.items()})} s")
+    for text, (delay, stayed, state) in results.items():
+        assert delay is not None and delay <= 2 * CONTROL_PERIOD + SLACK and stayed, (text, delay, stayed, state)
+    for text, (delay, stayed, state) in results.items():
+        assert state.startswith("refused: "), (text, state)
+
+
+def test_the_arm_stops_when_the_end_effector_pose_stops(driver):
+    driver.act()
+    driver.stream(1.0 + STATE_TIMEOUT, pose=False)  # frames and joint states keep coming
+    last_pose = driver.last_pose
+    delay, stayed = driver.stopped_after(last_pose)
+    print(f"[figure] pose stopped: first zero twist {delay} s after the last pose (state_timeout {STATE_TIMEOUT} s)")
+    assert delay is not None and stayed, (delay, stayed)
+    # It acted until the pose was state_timeout old (not stopping for some other reason), then stopped
+    # within two control periods.
+    assert STATE_TIMEOUT - CONTROL_PERIOD <= delay <= STATE_TIMEOUT + 2 * CONTROL_PERIOD + SLACK, delay
+    assert driver.latest(pose=False)["state"] == "no end-effector pose"
+    driver.act()  # and acts again once the pose is back
+
+
+def test_reset_service_clears_the_queue_then_the_node_acts_again(driver):
+    from std_srvs.srv import Trigger
+
+    # A 10 Hz camera: after a reset the abstain vote needs 3 new frames (>= 200 ms), so the hold it
+    # causes spans at least one control tick and is easy to catch in /diagnostics.
+    rate = 10.0
+    client = driver.probe.node.create_client(Trigger, "/vla_policy/reset")
+    assert client.wait_for_service(timeout_sec=10.0)
+    driver.act(rate=rate)
+    driver.stream(2.0, rate=rate)  # the node learns the camera's period (its stale deadline: 250 ms)
+    states = []
+    for _ in range(3):  # reset just before a diagnostics status is due, so it shows the vote restarting
+        assert driver.acting(), driver.diag[-1:]
+        seen = len(driver.diag)
+        driver.stream(2.0, until=lambda: len(driver.diag) > seen, rate=rate)
+        due = driver.diag_times[-1] + 1.0 - 0.1  # 100 ms before the next status
+        driver.stream(2.0, until=lambda: time.monotonic() >= due, rate=rate)
+        count, called = len(driver.diag), time.monotonic()
+        future = client.call_async(Trigger.Request())
+        driver.stream(2.0, until=future.done, rate=rate)
+        assert future.done() and future.result().success, future.result()
+        driver.stream(3.0, until=lambda: len(driver.diag) > count, rate=rate)
+        states.append(driver.diag[count]["state"] if len(driver.diag) > count else None)
+        # The queue is gone: the next commands hold (zero twist) until 3 new predictions are in ...
+        delay, _ = driver.stopped_after(called)
+        assert delay is not None and delay <= 2 * CONTROL_PERIOD + SLACK, (delay, states)
+        # ... then it acts again, on the same instruction.
+        driver.stream(10.0, until=lambda: driver.acting(called + delay), rate=rate)
+        assert driver.acting(called + delay), driver.diag[-1:]
+        if states[-1] == "checking the named cup is in view":
+            break
+    print(f"[figure] reset: states in the status after each reset {states}")
+    assert "checking the named cup is in view" in states, states
+    driver.stream(0.6)  # back to 30 Hz for the next test
+
+
+def test_unreadable_fresh_frames_stop_the_arm_like_a_stopped_camera(driver):
+    """Stale means no *usable* frame: fresh stamps on frames the node cannot read do not count."""
+    from vla_ros import topics
+    from vla_ros.conversions import rgb_to_image
+
+    def depth(d: Driver) -> None:  # 16UC1, consistent in itself: readable as an image, not as a camera
+        msg = rgb_to_image(d.obs["image"], d.now().to_msg(), topics.CAMERA_FRAME)
+        msg.encoding, msg.step, msg.data = "16UC1", msg.width * 2, bytes(msg.data)[: msg.height * msg.width * 2]
+        d.publish_frame(msg)
+
+    def short(d: Driver) -> None:  # rgb8 with fewer bytes than step * height
+        msg = rgb_to_image(d.obs["image"], d.now().to_msg(), topics.CAMERA_FRAME)
+        msg.data = bytes(msg.data)[: msg.step * msg.height // 2]
+        d.publish_frame(msg)
+
+    results = {}
+    for name, garbage in (("16UC1", depth), ("short data", short)):
+        driver.act()
+        before = int(driver.latest()["rejected_images"])
+        driver.stream(0.3)  # still acting, on good frames
+        last_good = driver.last_frame
+        driver.stream(1.0, frame=garbage)
+        delay, stayed = driver.stopped_after(last_good)
+        status = driver.latest(frame=garbage)
+        results[name] = (delay, stayed, status["state"], int(status["rejected_images"]) - before)
+    print(f"[figure] unreadable frames: first zero twist after {({n: r[0] for n, r in results.items()})} s")
+    for name, (delay, stayed, state, rejected) in results.items():
+        assert rejected >= 20, (name, rejected)  # they did arrive, and were rejected
+        assert delay is not None and delay <= 2 * CONTROL_PERIOD + SLACK and stayed, (name, delay, stayed, state)
+        assert state != "acting", (name, state)
+
+
+def test_dry_run_publishes_no_commands_while_it_infers(ros_env, scene):
+    d = Driver(ros_env, scene, "dry_run:=true")
+    try:
+        assert d.sub_gripper.get_publisher_count() > 0  # commands would arrive here if it sent any
+        d.instruct(GOOD)
+        status = d.latest()
+        deadline = time.monotonic() + 15.0
+        while status["state"] != "acting" or int(status["inferences"]) == 0:
+            assert time.monotonic() < deadline, status
+            status = d.latest()
+        d.stream(1.0)
+        status = d.latest()
+    finally:
+        out = d.close()
+    assert status["dry_run"] == "True" and status["state"] == "acting", status
+    assert int(status["inferences"]) > 0 and int(status["commands"]) > 10, status  # it decided on moves ...
+    assert d.twists == [] and d.grippers == [], (len(d.twists), len(d.grippers))  # ... and sent none
+    assert "Traceback" not in out, out[-3000:]
+
+
+def test_invalid_parameters_exit_at_once_with_one_line_naming_the_parameter(ros_env):
+    cases = {"control_rate_hz:=0": "control_rate_hz", "control_rate_hz:=0.0": "control_rate_hz",
+             "fresh_wait:=1.0": "fresh_wait", "torch_threads:=0": "torch_threads",
+             "state_timeout:=-1.0": "state_timeout"}
+    start = time.monotonic()
+    procs = {param: start_node("vla_policy_node", ros_env, param) for param in cases}  # all at once: 2 cores
+    outs = {}
+    for param, proc in procs.items():
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except Exception:
+            proc.kill()
+            out, _ = proc.communicate()
+        outs[param] = (proc.returncode, out, time.monotonic() - start)
+    print(f"[figure] invalid parameters: all exited after {max(t for *_, t in outs.values()):.1f} s")
+    for param, (rc, out, seconds) in outs.items():
+        lines = [line for line in out.splitlines() if line.strip()]
+        assert rc != 0 and len(lines) == 1 and cases[param] in lines[0] and "invalid parameter" in lines[0], (param, rc, out)
+        assert seconds < 20, (param, seconds)  # before the model loads

@@ -1,0 +1,91 @@
+"""Agents for the simulator's step clock (``vla eval``, ``vla demo``, training's closed-loop
+check): the :class:`~vla_policy.decision.DecisionCore` with a policy behind it, driven the way
+the ROS policy node drives it, one control step (0.1 s) at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .decision import ABSTAINED, ACT, REFUSED, Command, DecisionConfig, DecisionCore
+from .understanding import Verdict
+
+
+def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
+    """The core's settings from a policy config (abstain threshold, ensembling)."""
+    return DecisionConfig(abstain_threshold=policy_config.abstain_threshold,
+                          ensemble_decay=policy_config.ensemble_decay, **overrides)
+
+
+class PolicyAgent:
+    """A learned :class:`~vla_policy.modeling_vla.VLAPolicy` behind the decision core."""
+
+    def __init__(self, policy: Any, understanding: Any, config: DecisionConfig | None = None) -> None:
+        self.policy = policy
+        self.core = DecisionCore(understanding, config or decision_config_for(policy.config))
+
+    def start(self, instruction: str) -> Verdict:
+        return self.core.set_instruction(instruction)
+
+    def step(self, obs: dict[str, Any], t: float) -> Command:
+        """Command for the observation at time ``t`` (s); the policy sees only the understood task."""
+        core = self.core
+        core.note_frame(t)
+        core.note_state(t)
+        text = core.policy_instruction()
+        # Chunk queue mode (ensemble_decay < 0) predicts only when the queue is used up.
+        if text is not None and (core.config.ensemble_decay >= 0 or core.ensembler.action(t) is None):
+            chunk, present = self.policy.predict_action_chunk({**obs, "instruction": text})
+            core.add_prediction(t, chunk, present)
+        return core.command(t)
+
+
+class ExpertAgent:
+    """The scripted (privileged) expert behind the same understanding: it knows where the target
+    is, but acts only on an instruction the robot understood, and refuses the others alike."""
+
+    def __init__(self, expert: Any, understanding: Any | None) -> None:
+        self.expert, self.understanding = expert, understanding
+        self.verdict: Verdict | None = None
+
+    def start(self, instruction: str) -> Verdict:
+        self.expert.reset()
+        if self.understanding is None:
+            self.verdict = Verdict(instruction, target="(expert)")
+        else:
+            self.verdict = self.understanding.understand(instruction)
+        return self.verdict
+
+    def step(self, obs: dict[str, Any], t: float) -> Command:
+        assert self.verdict is not None, "start() first"
+        if not self.verdict.understood:
+            return Command(REFUSED, f"refused: {self.verdict.refusal}", 1.0)
+        action = np.asarray(self.expert.select_action(obs), dtype=np.float64)
+        if self.expert.abstained:
+            return Command(ABSTAINED, "abstained: the named cup is not in view", 1.0)
+        return Command(ACT, "acting", float(action[3]), action)
+
+
+# -- factories (module-level, so evaluation workers can receive them pickled) ------------
+def make_expert_agent(env: Any = None, understanding: str | None = "default") -> ExpertAgent:
+    """The scripted expert; ``understanding=None`` skips language (data generation, benchmarks)."""
+    from vla_sim.expert import ScriptedExpert
+
+    from .understanding import load_understanding
+
+    return ExpertAgent(ScriptedExpert(env), load_understanding(understanding) if understanding else None)
+
+
+def make_policy_agent(env: Any = None, checkpoint: str = "default", understanding: str = "default",
+                      device: str | None = None) -> PolicyAgent:
+    """A checkpoint (``default`` = the shipped one) with the understanding model, sharing one text encoder."""
+    import torch
+
+    from . import DEFAULT_CHECKPOINT
+    from .modeling_vla import VLAPolicy
+    from .understanding import load_understanding
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    policy = VLAPolicy.from_pretrained(DEFAULT_CHECKPOINT if checkpoint == "default" else checkpoint, device=device)
+    return PolicyAgent(policy, load_understanding(understanding, policy.text_encoder))

@@ -1,0 +1,178 @@
+"""The decision core: from an instruction and observations to the command at time ``t``.
+
+Everything the robot decides lives here, free of ROS, with the clock passed in: whether it
+understood the instruction (or refuses it, saying why), whether its inputs are fresh enough to
+act on, whether the named cup is in view (the abstain vote), and which action the ensembled
+predictions give for this instant. ``vla eval`` and ``vla demo`` drive it with the simulator's
+step clock, the ROS policy node with its node clock, so the evaluation measures what ships.
+
+The caller runs the policy: it asks :meth:`DecisionCore.policy_instruction` for the text to
+condition on (``None``: nothing to predict), passes each prediction to :meth:`add_prediction`
+with the observation's stamp, reports usable frames and robot states with :meth:`note_frame` /
+:meth:`note_state`, and asks :meth:`command` for the command at each control instant.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .ensemble import AbstainVote, ChunkEnsembler, binarise_gripper
+from .understanding import Verdict
+
+ACT, HOLD, REFUSED, ABSTAINED = "act", "hold", "refused", "abstained"
+
+
+@dataclass
+class DecisionConfig:
+    """Timing and safety settings of :class:`DecisionCore`."""
+
+    step_seconds: float = 0.1
+    """Time between the actions of a predicted chunk (the policy's 10 Hz training rate)."""
+    image_timeout: float = 0.5
+    """No usable frame for this long (s) holds the arm."""
+    stale_frames: float = 2.5
+    """... nor for this many camera periods (measured from the frames), whichever is shorter."""
+    state_timeout: float = 0.5
+    """No robot state (end-effector pose) for this long (s) holds the arm."""
+    hold_until_vote: bool = True
+    """Hold until the abstain vote has decided the named cup is in view, so the arm never starts
+    towards a cup that is not there."""
+    abstain_window: int = 3
+    """Predictions averaged by the abstain vote."""
+    abstain_threshold: float = 0.5
+    """Abstain when their mean target-present probability is below this."""
+    ensemble_decay: float = 0.1
+    """Temporal ensembling of overlapping chunks (see :class:`~vla_policy.ensemble.ChunkEnsembler`)."""
+
+    def __post_init__(self) -> None:
+        problems = [
+            (self.step_seconds <= 0, f"step_seconds must be > 0, got {self.step_seconds}"),
+            (self.image_timeout <= 0 or self.state_timeout <= 0, "image_timeout and state_timeout must be > 0"),
+            (self.stale_frames < 1.0, f"stale_frames must be >= 1, got {self.stale_frames}"),
+            (self.abstain_window < 1, f"abstain_window must be >= 1, got {self.abstain_window}"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class Command:
+    """What to send now. ``action`` (4,) when acting; otherwise hold: zero twist, gripper as it is."""
+
+    kind: str  # ACT, HOLD, REFUSED or ABSTAINED
+    state: str  # "acting", or why not, in one line
+    gripper: float
+    action: np.ndarray | None = None
+
+    @property
+    def twist(self) -> np.ndarray:
+        return self.action[:3] if self.action is not None else np.zeros(3)
+
+
+class DecisionCore:
+    """See the module docstring. Not thread-safe: a caller with threads holds its own lock."""
+
+    def __init__(self, understanding: Any, config: DecisionConfig | None = None) -> None:
+        self.understanding = understanding
+        self.config = config or DecisionConfig()
+        c = self.config
+        self.ensembler = ChunkEnsembler(c.ensemble_decay, step_seconds=c.step_seconds)
+        self.vote = AbstainVote(c.abstain_threshold, c.abstain_window)
+        self.verdict: Verdict | None = None
+        self.generation = 0  # bumped by every reset: predictions started before it are dropped
+        self.gripper = 1.0
+        self.present_prob = 1.0
+        self.last_prediction: float | None = None  # stamp of the newest prediction
+        self.frame_times: deque[float] = deque(maxlen=16)  # arrival of recent usable frames
+        self.state_time: float | None = None
+        self.predictions = 0
+
+    # -- task --------------------------------------------------------------------------
+    def set_instruction(self, text: Any) -> Verdict:
+        """A new instruction replaces the task. An understood one starts afresh from an open
+        gripper; a refused one holds the arm and keeps the gripper as it is (never drop a cup
+        because of a sentence)."""
+        self.verdict = self.understanding.understand(text)
+        self.reset(open_gripper=self.verdict.understood)
+        return self.verdict
+
+    def reset(self, open_gripper: bool = True) -> None:
+        """New episode or task: forget predictions and the vote."""
+        self.generation += 1
+        self.ensembler.clear()
+        self.vote.reset()
+        if open_gripper:
+            self.gripper = 1.0
+        self.present_prob = 1.0
+        self.last_prediction = None
+
+    def policy_instruction(self) -> str | None:
+        """Text the policy conditions on: the understood task, or None (nothing to predict)."""
+        if self.verdict is None or not self.verdict.understood or self.vote.abstained:
+            return None
+        return self.verdict.task_instruction
+
+    # -- inputs ------------------------------------------------------------------------
+    def note_frame(self, now: float) -> None:
+        """A usable camera frame arrived (decoded, in time). Unusable ones are not noted, so a
+        camera that sends only garbage is a stale camera."""
+        self.frame_times.append(now)
+
+    def note_state(self, now: float) -> None:
+        """A robot state (end-effector pose) arrived."""
+        self.state_time = now
+
+    def add_prediction(self, stamp: float, chunk: np.ndarray, present_prob: float, generation: int | None = None) -> bool:
+        """A predicted chunk (K, 4) for the observation at ``stamp``; False (dropped) if it was
+        started before the last reset (``generation``) or nothing is to be predicted."""
+        if (generation is not None and generation != self.generation) or self.policy_instruction() is None:
+            return False
+        if not self.vote.decided:
+            # The arm holds until the vote is in: chunks planned for an arm that was to move from
+            # their frame on no longer fit, keep only the newest.
+            self.ensembler.clear()
+        self.vote.add(present_prob)
+        self.present_prob = float(present_prob)
+        self.ensembler.add(stamp, chunk)
+        self.last_prediction = stamp
+        self.predictions += 1
+        return True
+
+    def frame_deadline(self) -> float:
+        """How long (s) after the newest usable frame the camera counts as stale."""
+        c = self.config
+        if len(self.frame_times) < 4:
+            return c.image_timeout
+        period = float(np.median(np.diff(self.frame_times)))
+        return min(c.image_timeout, c.stale_frames * period)
+
+    # -- output ------------------------------------------------------------------------
+    def command(self, now: float) -> Command:
+        """The command for instant ``now``."""
+        kind, state, action = HOLD, "", None
+        if self.verdict is None:
+            state = "no instruction"
+        elif not self.verdict.understood:
+            kind, state = REFUSED, f"refused: {self.verdict.refusal}"
+        elif not self.frame_times or now - self.frame_times[-1] > self.frame_deadline():
+            state = "camera stale: no usable frame" if self.frame_times else "no camera frame"
+        elif self.state_time is None or now - self.state_time > self.config.state_timeout:
+            state = "no end-effector pose"
+        elif self.vote.abstained:
+            kind, state = ABSTAINED, f"abstained: no {self.verdict.target} cup in view"
+        elif self.config.hold_until_vote and not self.vote.decided:
+            state = "checking the named cup is in view"
+        else:
+            raw = self.ensembler.action(now)
+            if raw is None:
+                state = "waiting for a prediction"
+            else:
+                action = binarise_gripper(raw)
+                self.gripper = float(action[3])
+                kind, state = ACT, "acting"
+        return Command(kind, state, self.gripper, action)

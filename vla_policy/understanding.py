@@ -1,0 +1,421 @@
+"""Instruction understanding: text -> the task the robot can do (which cup), or a refusal.
+
+A learned policy given "take the cup that is not red" still outputs *some* motion, and it
+lifts the red cup. So before the policy sees an instruction, this module decides what it asks
+for, and refuses when it asks for something else or when it is unsure:
+
+1. Input checks (no model): type, length, control characters, symbols or emoji only, the
+   script (English and Korean are understood; other scripts, and sentences that mix them,
+   are refused).
+2. English: the frozen MiniLM token features (the same encoder the policy uses) feed a small
+   trained head (:class:`InstructionModel`) with two outputs: the sentence's intent (pick, or
+   one of the refusal kinds: negation, several cups, another task, a question, a spatial
+   relation, no colour named, not a cup, nonsense, another language) and, per token, whether it
+   is part of the phrase naming the target's colour. That phrase is resolved to a cup colour by
+   :mod:`vla_policy.colour_names` (matplotlib's 1,100 named colours, typo-tolerant), which is
+   how "sapphire" means the blue cup though no training sentence said so.
+3. Korean: the bundled MiniLM tokenizer turns Hangul into jamo and maps words such as "빨간"
+   to ``[UNK]``, so Korean goes through a small learned character n-gram model beside MiniLM
+   (:class:`KoreanModel`) that predicts the same intents and the cup colour.
+4. Both heads are trained on generated sentences (:mod:`vla_policy.language_corpus`, ``vla
+   train-language``) and calibrated (temperature scaling) on held-out sentence frames and words
+   never used in training. The robot acts only when the calibrated probability of "pick this
+   cup" reaches ``accept_threshold``; below it, it says it is unsure.
+
+The policy is then given the resolved task in its training phrasing ("pick up the red cup"), so
+the cup the robot goes for is the cup it said it understood.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+import unicodedata
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import colour_names
+
+INTENTS = ("pick", "negation", "multiple", "other_task", "question", "relation", "no_target",
+           "not_a_cup", "nonsense", "other_language")
+KO_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "none", "other")
+MAX_CHARS = 500
+REASONS = {
+    "negation": "it says which cup not to take (a negation): name the cup to pick up",
+    "multiple": "it names more than one cup: this robot picks up one cup at a time",
+    "other_task": "it asks for another task: this robot only picks up cups",
+    "question": "it is a question, not an instruction",
+    "relation": "it picks a cup by place or order (a spatial relation this robot cannot do yet): name its colour",
+    "no_target": "it names no colour: say which cup, e.g. 'the red cup'",
+    "not_a_cup": "it asks for an object that is not a cup: this robot only picks up cups",
+    "nonsense": "it is not an instruction this robot understands",
+    "other_language": "that language is not supported: this robot understands English and Korean",
+}
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an instruction means to the robot: a target cup colour, or a one-line refusal."""
+
+    text: str
+    target: str | None = None
+    refusal: str | None = None
+    kind: str = "pick"  # the intent, or "bad_input" / "unknown_colour" / "unsure"
+    confidence: float = 1.0
+    language: str = "en"
+    colour_phrase: str | None = None  # the words that named the colour ("sky blue", "rde")
+
+    @property
+    def understood(self) -> bool:
+        return self.target is not None
+
+    @property
+    def task_instruction(self) -> str:
+        """The resolved task in the policy's training phrasing."""
+        if self.target is None:
+            raise ValueError(f"refused instruction has no task: {self.refusal}")
+        return f"pick up the {self.target} cup"
+
+    def summary(self) -> str:
+        if self.target is not None:
+            via = f" (from '{self.colour_phrase}')" if self.colour_phrase and self.colour_phrase != self.target else ""
+            return f"{self.target} cup{via}"
+        return f"refused: {self.refusal}"
+
+
+@dataclass
+class UnderstandingConfig:
+    """Settings of the instruction-understanding heads (saved as ``config.json``)."""
+
+    text_dim: int = 384
+    """Hidden size of the frozen text encoder's token features (MiniLM: 384)."""
+    dim: int = 128
+    """Width of the English head."""
+    heads: int = 4
+    """Attention heads of the English head's transformer layer."""
+    max_tokens: int = 48
+    """Longest English instruction in tokens; longer ones are refused."""
+    ko_buckets: int = 16384
+    """Hash buckets of the Korean character n-grams."""
+    ko_dim: int = 96
+    """Embedding width of the Korean model."""
+    ko_ngrams: tuple[int, ...] = (1, 2, 3)
+    """Character n-gram lengths the Korean model reads (spaces count, as word boundaries)."""
+    temperature_en: float = 1.0
+    """Calibrated softmax temperature of the English intent head (set by training)."""
+    temperature_ko: float = 1.0
+    """Calibrated softmax temperature of the Korean heads (set by training)."""
+    accept_threshold: float = 0.9
+    """Act only when the calibrated P(pick) (Korean: times P(colour)) reaches this; else refuse as unsure."""
+    tag_threshold: float = 0.5
+    """A token belongs to the colour phrase when its calibrated probability reaches this."""
+    text_encoder: str = "minilm"
+    """Text encoder whose features the English head was trained on (must match the policy's)."""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """Held-out figures measured at training time (for the model card)."""
+
+    def __post_init__(self) -> None:
+        self.ko_ngrams = tuple(self.ko_ngrams)
+        if not 0.0 < self.accept_threshold < 1.0 or not 0.0 < self.tag_threshold < 1.0:
+            raise ValueError("accept_threshold and tag_threshold must be in (0, 1)")
+        if self.temperature_en <= 0 or self.temperature_ko <= 0:
+            raise ValueError("temperatures must be > 0")
+
+    def to_json(self) -> str:
+        return json.dumps({"model_type": "vla_understanding", **dataclasses.asdict(self)}, indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "UnderstandingConfig":
+        data = dict(data)
+        if data.pop("model_type", "vla_understanding") != "vla_understanding":
+            raise ValueError("config is not for model_type 'vla_understanding'")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        return cls(**data)
+
+
+class InstructionModel(nn.Module):
+    """English head over frozen token features: intent logits and per-token colour-phrase logits."""
+
+    def __init__(self, c: UnderstandingConfig) -> None:
+        super().__init__()
+        self.proj = nn.Sequential(nn.Linear(c.text_dim, c.dim), nn.GELU())
+        self.layer = nn.TransformerEncoderLayer(c.dim, c.heads, 2 * c.dim, dropout=0.1, batch_first=True,
+                                                norm_first=True)
+        self.tag_head = nn.Linear(c.dim, 1)
+        self.intent_head = nn.Sequential(nn.Linear(2 * c.dim, c.dim), nn.GELU(), nn.Linear(c.dim, len(INTENTS)))
+
+    def forward(self, feats: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats (B, L, Dt), pad (B, L) True = padding -> intent logits (B, I), tag logits (B, L)."""
+        h = self.layer(self.proj(feats), src_key_padding_mask=pad)  # (B, L, D)
+        keep = (~pad).unsqueeze(-1).float()  # (B, L, 1)
+        mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, D)
+        peak = h.masked_fill(pad.unsqueeze(-1), -1e4).amax(1)  # (B, D)
+        return self.intent_head(torch.cat([mean, peak], -1)), self.tag_head(h).squeeze(-1)
+
+
+def korean_ngrams(text: str, ngrams: tuple[int, ...], buckets: int) -> list[int]:
+    """Hashed character n-grams of a sentence (spaces as '_' so word edges count)."""
+    s = "_" + "_".join(text.split()) + "_"
+    ids = []
+    for n in ngrams:
+        for i in range(len(s) - n + 1):
+            ids.append(zlib.crc32(f"{n}:{s[i:i + n]}".encode()) % buckets)
+    return ids or [0]
+
+
+class KoreanModel(nn.Module):
+    """Character n-gram bag -> intent logits and cup-colour logits."""
+
+    def __init__(self, c: UnderstandingConfig) -> None:
+        super().__init__()
+        self.embed = nn.EmbeddingBag(c.ko_buckets, c.ko_dim, mode="mean")
+        self.mlp = nn.Sequential(nn.Linear(c.ko_dim, 2 * c.ko_dim), nn.GELU(), nn.Dropout(0.1))
+        self.intent_head = nn.Linear(2 * c.ko_dim, len(INTENTS))
+        self.colour_head = nn.Linear(2 * c.ko_dim, len(KO_COLOURS))
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat n-gram ids (N,) with per-sentence offsets (B,) -> (B, I), (B, C)."""
+        h = self.mlp(self.embed(ids, offsets))  # (B, 2 * ko_dim)
+        return self.intent_head(h), self.colour_head(h)
+
+
+def batch_ngrams(texts: list[str], c: UnderstandingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    grams = [korean_ngrams(t, c.ko_ngrams, c.ko_buckets) for t in texts]
+    offsets = torch.tensor([0] + [len(g) for g in grams[:-1]]).cumsum(0)
+    return torch.tensor([i for g in grams for i in g]), offsets
+
+
+# -- input checks ------------------------------------------------------------------
+def _script(ch: str) -> str:
+    """'latin', 'hangul' or the Unicode script-ish name of a letter."""
+    if "a" <= ch.casefold() <= "z" or "LATIN" in unicodedata.name(ch, ""):
+        return "latin"
+    name = unicodedata.name(ch, "")
+    if "HANGUL" in name:
+        return "hangul"
+    return name.split(" ")[0].lower() or "unknown"
+
+
+def check_input(text: Any) -> tuple[str, str | None, str]:
+    """(normalised text, refusal or None, language 'en'/'ko') for any input."""
+    if not isinstance(text, str):
+        return "", f"instruction must be text, got {type(text).__name__}", "en"
+    if len(text) > MAX_CHARS:
+        return text[:80], f"too long ({len(text)} characters; at most {MAX_CHARS})", "en"
+    text = unicodedata.normalize("NFKC", text)
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") and ch not in "\t\n\r" for ch in text):
+        shown = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+        return " ".join(shown.split()), "it contains control characters", "en"
+    clean = " ".join(text.split())
+    letters = [ch for ch in clean if ch.isalpha()]
+    if not clean:
+        return clean, "empty instruction", "en"
+    if not letters:
+        return clean, "it has no words (only symbols, digits or emoji)", "en"
+    scripts = sorted({_script(ch) for ch in letters})
+    if len(scripts) > 1:
+        return clean, f"it mixes scripts ({', '.join(scripts)}): use one language", "en"
+    if scripts[0] not in ("latin", "hangul"):
+        return clean, f"that language is not supported ({scripts[0]} script): this robot understands English and Korean", "en"
+    # Emoji and other symbols carry no instruction: drop them ("pick up the red cup 🙂").
+    clean = " ".join("".join(ch for ch in clean if not unicodedata.category(ch).startswith("S")).split())
+    return clean, None, "ko" if scripts[0] == "hangul" else "en"
+
+
+class Understanding:
+    """Loads the trained heads beside a (shared) text encoder; :meth:`understand` gives a
+    :class:`Verdict` per instruction, cached, within ~20 ms on a CPU."""
+
+    def __init__(self, config: UnderstandingConfig, english: InstructionModel, korean: KoreanModel,
+                 text_encoder: Any | None = None) -> None:
+        self.config = config
+        self.english, self.korean = english.eval(), korean.eval()
+        self._encoder = text_encoder
+        self._cache: dict[str, Verdict] = {}
+        self.last_ms = 0.0
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from .language import TextEncoder
+
+            self._encoder = TextEncoder(self.config.text_encoder)
+        return self._encoder
+
+    def warm_up(self) -> None:
+        """Load everything and run each path once (the first call pays for lazy initialisation)."""
+        self.understand("pick up the red cup")
+        self.understand("빨간 컵을 집어")
+        self._cache.clear()
+
+    def understand(self, text: Any) -> Verdict:
+        key = text if isinstance(text, str) and len(text) <= MAX_CHARS else None
+        if key is not None and key in self._cache:
+            return self._cache[key]
+        t0 = time.perf_counter()
+        verdict = self._understand(text)
+        self.last_ms = (time.perf_counter() - t0) * 1e3
+        if key is not None:
+            if len(self._cache) > 1000:
+                self._cache.clear()
+            self._cache[key] = verdict
+        return verdict
+
+    def _understand(self, text: Any) -> Verdict:
+        clean, refusal, language = check_input(text)
+        if refusal is not None:
+            return Verdict(clean, refusal=refusal, kind="bad_input", language=language)
+        return self._korean(clean) if language == "ko" else self._english(clean)
+
+    @torch.no_grad()
+    def _english(self, text: str) -> Verdict:
+        c = self.config
+        tok = self.encoder.tokenizer(text, truncation=False, return_offsets_mapping=True)
+        if len(tok["input_ids"]) > c.max_tokens:
+            return Verdict(text, refusal=f"too long for the language model ({len(tok['input_ids'])} tokens; "
+                           f"at most {c.max_tokens})", kind="bad_input")
+        ids = torch.tensor([tok["input_ids"]])
+        model = self.encoder.model
+        hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state.float()  # (1, L, Dt)
+        pad = torch.zeros(ids.shape, dtype=torch.bool)
+        intent_logits, tag_logits = self.english(hidden, pad)
+        probs = torch.softmax(intent_logits[0] / c.temperature_en, -1)
+        tags = torch.sigmoid(tag_logits[0]).numpy()
+        intent = INTENTS[int(probs.argmax())]
+        p_pick = float(probs[0])
+        spans = colour_spans(text, tok["offset_mapping"], tags, c.tag_threshold)
+        if intent != "pick":
+            return Verdict(text, refusal=REASONS[intent], kind=intent, confidence=float(probs.max()))
+        if p_pick < c.accept_threshold:
+            return Verdict(text, refusal=f"unsure what it asks (confidence {p_pick:.2f} < {c.accept_threshold:.2f})",
+                           kind="unsure", confidence=p_pick)
+        return self._resolve_colours(text, spans, p_pick)
+
+    def _resolve_colours(self, text: str, spans: list[str], confidence: float) -> Verdict:
+        if not spans:
+            return Verdict(text, refusal=REASONS["no_target"], kind="no_target", confidence=confidence)
+        meanings = [colour_names.resolve(s) for s in spans]
+        for m in meanings:
+            if m.cup is None:
+                return Verdict(text, refusal=m.refusal, kind="unknown_colour", confidence=confidence,
+                               colour_phrase=m.phrase)
+        cups = sorted({m.cup for m in meanings if m.cup})
+        if len(cups) > 1:
+            return Verdict(text, refusal=f"it names {len(cups)} colours ({', '.join(cups)}): "
+                           "this robot picks up one cup at a time", kind="multiple", confidence=confidence)
+        return Verdict(text, target=cups[0], confidence=confidence, colour_phrase=" / ".join(dict.fromkeys(spans)))
+
+    @torch.no_grad()
+    def _korean(self, text: str) -> Verdict:
+        c = self.config
+        ids, offsets = batch_ngrams([text], c)
+        intent_logits, colour_logits = self.korean(ids, offsets)
+        probs = torch.softmax(intent_logits[0] / c.temperature_ko, -1)
+        colour_probs = torch.softmax(colour_logits[0] / c.temperature_ko, -1)
+        intent = INTENTS[int(probs.argmax())]
+        if intent != "pick":
+            return Verdict(text, refusal=REASONS[intent], kind=intent, confidence=float(probs.max()), language="ko")
+        colour = KO_COLOURS[int(colour_probs.argmax())]
+        confidence = float(probs[0] * colour_probs.max())
+        if colour == "none":
+            return Verdict(text, refusal=REASONS["no_target"], kind="no_target", confidence=confidence, language="ko")
+        if colour == "other":
+            return Verdict(text, refusal="it names a colour no cup has", kind="unknown_colour",
+                           confidence=confidence, language="ko")
+        if confidence < c.accept_threshold:
+            return Verdict(text, refusal=f"unsure what it asks (confidence {confidence:.2f} < "
+                           f"{c.accept_threshold:.2f})", kind="unsure", confidence=confidence, language="ko")
+        return Verdict(text, target=colour, confidence=confidence, language="ko")
+
+    # -- persistence ---------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {f"english.{k}": v for k, v in self.english.state_dict().items()}
+        state.update({f"korean.{k}": v for k, v in self.korean.state_dict().items()})
+        tmp = directory / (WEIGHTS_NAME + ".tmp")
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp),
+                  metadata={"format": "pt", "model_type": "vla_understanding"})
+        tmp.replace(directory / WEIGHTS_NAME)
+        (directory / CONFIG_NAME).write_text(self.config.to_json() + "\n")
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, text_encoder: Any | None = None) -> "Understanding":
+        """Load ``config.json`` + ``model.safetensors`` (nothing is unpickled)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from .modeling_vla import CheckpointError
+
+        directory = Path(directory)
+        config_file, weights_file = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+        for f in (config_file, weights_file):
+            if not f.is_file():
+                raise CheckpointError(f"{directory}: missing {f.name} (an understanding model is config.json + "
+                                      "model.safetensors)")
+        try:
+            config = UnderstandingConfig.from_dict(json.loads(config_file.read_text()))
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{config_file}: invalid config ({exc})") from None
+        try:
+            state = load_file(str(weights_file), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{weights_file}: unreadable safetensors file ({exc})") from None
+        english, korean = InstructionModel(config), KoreanModel(config)
+        for prefix, module in (("english.", english), ("korean.", korean)):
+            part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            expected = module.state_dict()
+            if set(part) != set(expected) or any(part[k].shape != expected[k].shape for k in expected):
+                raise CheckpointError(f"{weights_file}: weights do not match config.json ({prefix[:-1]} head)")
+            module.load_state_dict(part)
+        if text_encoder is not None and getattr(text_encoder, "dim", config.text_dim) != config.text_dim:
+            raise CheckpointError(f"{directory}: trained on {config.text_dim}-d text features, "
+                                  f"the encoder gives {text_encoder.dim}")
+        return cls(config, english, korean, text_encoder)
+
+
+def colour_spans(text: str, offsets: list[tuple[int, int]], tags: np.ndarray, threshold: float) -> list[str]:
+    """Phrases of consecutive tagged tokens, widened to whole words ("sky blue", "rde")."""
+    spans: list[list[int]] = []
+    for (start, end), p in zip(offsets, tags):
+        if end <= start or p < threshold:
+            continue
+        if spans and start - spans[-1][1] <= 1 and re.fullmatch(r"[\s\-]?", text[spans[-1][1]:start]):
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    out = []
+    for start, end in spans:
+        while start > 0 and text[start - 1].isalnum():
+            start -= 1
+        while end < len(text) and text[end].isalnum():
+            end += 1
+        out.append(text[start:end])
+    return list(dict.fromkeys(out))
+
+
+DEFAULT_UNDERSTANDING = Path(__file__).resolve().parent / "checkpoints" / "understanding"
+
+
+def load_understanding(path: str | Path | None = None, text_encoder: Any | None = None) -> Understanding:
+    """The shipped model (``None`` or ``"default"``) or a trained folder."""
+    if path in (None, "default"):
+        path = DEFAULT_UNDERSTANDING
+    return Understanding.from_pretrained(path, text_encoder)
