@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench soak policy policy-30min eval-policy clean help
+.PHONY: setup demo test eval-expert bench soak policy policy-30min eval-policy language-model clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
@@ -20,7 +20,8 @@ help:
 	@echo "make soak          setup + 200 closed-loop episodes over ROS 2 (CLOCK=sim or wall), watching memory, fds, threads"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute preset (600 demonstrations, 2,000 steps)"
-	@echo "make eval-policy   setup + evaluation splits A-D of POLICY (default: the shipped checkpoint)"
+	@echo "make eval-policy   setup + evaluation splits A-D and the language splits of POLICY (default: shipped)"
+	@echo "make language-model setup + train and calibrate the instruction-understanding model"
 
 setup: $(STAMP)
 
@@ -72,7 +73,9 @@ policy-30min: setup
 	$(VENV)/bin/vla train --config config/train_30min.yaml --data $(DATA_30) --out $(POLICY_30) \
 		$(if $(wildcard $(POLICY_30)/train_state/state.json),--resume)
 
-# The four evaluation splits (N = 200 each). Their seeds stay below 900,000; training data uses >= 1,000,000.
+# The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
+# instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training
+# data uses >= 1,000,000.
 POLICY ?= default
 EVAL_N ?= 200
 EVAL = $(VENV)/bin/vla eval --policy $(POLICY) --episodes $(EVAL_N) --workers 2
@@ -81,6 +84,15 @@ eval-policy: setup
 	$(EVAL) --seed 10000 --target random --distractors 3-5 --json outputs/eval_B.json
 	$(EVAL) --seed 20000 --target random --distractors 2-4 --paraphrases held-out --json outputs/eval_C.json
 	$(EVAL) --seed 30000 --target random --distractors 2-4 --absent --json outputs/eval_D.json
+	$(EVAL) --seed 40000 --target random --distractors 2-4 --paraphrases shades --json outputs/eval_shades.json
+	$(EVAL) --seed 50000 --target random --distractors 2-4 --paraphrases unsupported --json outputs/eval_unsupported.json
+	$(EVAL) --seed 60000 --target red --distractors 2-4 --instruction "테이블 위의 빨간 컵을 집어라" \
+		--json outputs/eval_korean_example.json
+	$(EVAL) --seed 70000 --target random --distractors 2-4 --paraphrases korean --json outputs/eval_korean.json
+
+# The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~15 min on 2 cores.
+language-model: setup
+	$(VENV)/bin/vla train-language --out $(or $(LANGUAGE_OUT),outputs/understanding)
 
 clean:
 	rm -rf outputs ros2_ws/build ros2_ws/install ros2_ws/log

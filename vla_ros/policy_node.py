@@ -27,11 +27,11 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from vla_policy.agent import decision_config_for
-from vla_policy.decision import ACT, DecisionCore
+from vla_policy.decision import ACT, DecisionCore, decision_config_for
 
 from . import qos, topics
 from .conversions import InputRejected, image_to_rgb, key_values, rate_hz, rgb_to_image, stamp_seconds
+from .images import resize_like_policy
 from .node_main import run_node
 from .phase_lock import PhaseLock
 from .state_sync import StampedBuffer
@@ -206,7 +206,8 @@ class PolicyNode(Node):
             self.get_logger().warning(f"image rejected: stamp {what}", throttle_duration_sec=2.0)
             return
         try:
-            rgb = image_to_rgb(msg)  # decoded here: only a usable frame counts as the camera being alive
+            # Decoded (and resized to the policy's input) here: only a usable frame keeps the camera alive.
+            rgb = resize_like_policy(image_to_rgb(msg), self.policy.config.image_size)
         except InputRejected as exc:
             self.counts["rejected_images"] += 1
             self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=2.0)
