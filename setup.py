@@ -22,9 +22,9 @@ setup(
     python_requires=">=3.10",
     packages=packages,
     package_dir={"vla_sim": "sim"},
-    # The shipped policy checkpoint: `--policy default`.
-    package_data={"vla_policy": ["checkpoints/default/*.json", "checkpoints/default/*.safetensors",
-                                 "checkpoints/default/*.md"]},
+    # The shipped policy checkpoint (`--policy default`) and instruction-understanding model.
+    package_data={"vla_policy": [f"checkpoints/{name}/*.{ext}" for name in ("default", "understanding")
+                                 for ext in ("json", "safetensors", "md")]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

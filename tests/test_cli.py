@@ -66,6 +66,21 @@ def test_eval_refusal_split_and_paraphrase_sets(tmp_path):
         assert r["instruction"] != f"pick up the {r['target']} cup" and r["understood"] == r["target"], r
 
 
+def test_eval_video_writes_one_captioned_mp4_per_episode(tmp_path):
+    import imageio.v2 as imageio
+
+    proc = _run("eval", "--policy", "expert", "--episodes", "2", "--seed", "3", "--video", str(tmp_path / "v"),
+                "--instruction", "push the {colour} cup", "--expect", "refuse", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    videos = sorted((tmp_path / "v").glob("episode_*.mp4"))
+    assert [v.name for v in videos] == ["episode_000003.mp4", "episode_000004.mp4"]
+    frames = [frame for frame in imageio.get_reader(str(videos[0]), format="FFMPEG")]
+    # A refused episode: the still scene, with the caption band (dark, at the bottom) on every frame.
+    assert len(frames) >= 10
+    band, scene = frames[0][-20:].mean(), frames[0][:100].mean()
+    assert band < scene - 20, (band, scene)
+
+
 def test_demo_writes_a_playable_mp4(tmp_path):
     import imageio.v2 as imageio
 

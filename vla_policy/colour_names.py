@@ -181,6 +181,12 @@ def resolve(phrase: str) -> ColourMeaning:
     return ColourMeaning(phrase, refusal=f"'{phrase}' is not a colour this robot knows")
 
 
+@functools.lru_cache(maxsize=1)
+def colour_words() -> frozenset[str]:
+    """Every word of a named colour, and the modifiers ("raspberry", "racing", "pastel")."""
+    return frozenset(w for name in named_colours() for w in name.split()) | frozenset(MODIFIERS)
+
+
 def shade_words(partition: str) -> dict[str, str]:
     """Single-word colour names that resolve to a cup colour, split by a fixed hash into
     ``train`` (~70 %, used to train the language model) and ``held_out`` (never trained on)."""

@@ -261,6 +261,9 @@ ENGLISH_POOLS: dict[str, EnglishPool] = {
             "get {O}", "grasp {O}", "grip {O}", "take hold of {O}", "pick {O}",
             "reach for {O} and pick it up|reaching for {O} and picking it up",
             "grab {O} with your gripper", "take {O} in your gripper", "pick up {O} and hold it",
+            # everyday verbs of picking up that users reach for (split C's phrasings use them too)
+            "raise {O}", "hoist {O}", "hoist up {O}", "fetch {O}", "bring up {O}", "bring {O} up",
+            "lift {O} up high", "find {O} and hold it up|finding {O} and holding it up",
         ),
         pick_frames=(
             "please {VP}", "{VP} please", "{VP}, please", "please, {VP}", "could you {VP}?", "can you {VP}?",
@@ -392,7 +395,7 @@ ENGLISH_POOLS: dict[str, EnglishPool] = {
     ),
     "held_out": EnglishPool(
         pick_verbs=(
-            "snatch {O}", "seize {O}", "clutch {O}", "nab {O}", "hoist {O}", "hoist up {O}", "raise {O}",
+            "snatch {O}", "seize {O}", "clutch {O}", "nab {O}",
             "scoop up {O}", "scoop {O} up", "pluck {O}", "clasp {O}", "retrieve {O}", "collect {O}",
             "lay hold of {O}", "heft {O}", "elevate {O}", "catch hold of {O}", "secure {O} in your claw",
         ),
@@ -705,6 +708,29 @@ ENGLISH_POOLS = _rebalance(ENGLISH_POOLS, _REBALANCED_EN)
 KOREAN_POOLS = _rebalance(KOREAN_POOLS, _REBALANCED_KO)
 
 
+def _closed_classes() -> None:
+    """Nouns for a cup and Korean colour forms are closed classes the robot is taught in full (an
+    unknown noun or colour form is refused as unknown, not guessed); one noun stays held out so the
+    held-out pool still has one to measure that refusal."""
+    en_train, en_held = ENGLISH_POOLS["train"], ENGLISH_POOLS["held_out"]
+    keep = ("chalice",)
+    ENGLISH_POOLS["train"] = replace(en_train, cup_nouns=en_train.cup_nouns + tuple(
+        n for n in en_held.cup_nouns if n not in keep))
+    ENGLISH_POOLS["held_out"] = replace(en_held, cup_nouns=keep)
+    ko_train, ko_held = KOREAN_POOLS["train"], KOREAN_POOLS["held_out"]
+    KOREAN_POOLS["train"] = replace(ko_train, colours={**ko_train.colours, **ko_held.colours},
+                                    nouns=ko_train.nouns + ko_held.nouns[1:])
+    KOREAN_POOLS["held_out"] = replace(ko_held, colours={}, nouns=ko_held.nouns[:1])
+    # Korean paraphrases for evaluation: new combinations of the trained frames, verbs, nouns and
+    # colour forms, none of them a training sentence (``_korean_pick_examples`` filters them out). The
+    # character n-gram model does not carry meaning to words it never saw, so a sentence with one is
+    # refused as unknown; the held-out pool measures that separately (model card).
+    KOREAN_POOLS["paraphrase"] = KOREAN_POOLS["train"]
+
+
+_closed_classes()
+
+
 KOREAN_PARTICLES: dict[str, tuple[str, str]] = {  # slot -> (after a final consonant, after a vowel)
     "을": ("을", "를"), "은": ("은", "는"), "이": ("이", "가"), "과": ("과", "와"), "이나": ("이나", "나"),
     "이랑": ("이랑", "랑"), "이야": ("이야", "야"),
@@ -876,7 +902,7 @@ class _Builder:
 
 
 def _check_pool(pool: str) -> None:
-    if pool not in POOLS:
+    if pool not in POOLS and pool != "paraphrase":
         raise ValueError(f"pool must be 'train' or 'held_out', got {pool!r}")
 
 
@@ -1274,7 +1300,8 @@ class _KoreanGenerator:
             ctx.update(C=(rng.choice(self.main[cup]), cup), O=SHARED_KO_OBJECT.replace("{N}", "컵"), V="집어라")
             template = CANONICAL_KO_FRAME
         else:
-            template = SHARED_KO_FRAME if u < 0.3 else rng.choice(self.spec.frames)
+            shared = u < 0.3 and self.pool != "paraphrase"  # paraphrases use held-out frames only
+            template = SHARED_KO_FRAME if shared else rng.choice(self.spec.frames)
         text, spans = self.sentence(template, ctx, "pick")
         return Example(text, "pick", "ko", ctx["C"][1], spans)
 
@@ -1515,19 +1542,16 @@ def _shade_examples(colour: str) -> tuple[Example, ...]:
     gen = _EnglishGenerator("train", rng)  # phrasing the robot knows, around words it never saw
     held = colour_vocabulary("held_out")
     phrases = held.shades[colour] + held.modified[colour]
-    nouns = ENGLISH_POOLS["held_out"].cup_nouns
 
     def one() -> Example:
-        if rng.random() < 0.8:
-            return gen.pick((rng.choice(phrases), colour))
-        return gen.pick((colour, colour), noun=rng.choice(nouns))
+        return gen.pick((rng.choice(phrases), colour))
 
     return tuple(_unique(one, _EVAL_MIN))
 
 
 def shade_instructions(colour: str) -> list[str]:
     """>= 20 English requests to pick the ``colour`` cup in trained phrasing, naming it by a held-out
-    shade word, a held-out modifier + name, or the name with a held-out cup noun ("goblet")."""
+    shade word or a held-out modifier + name."""
     return [ex.text for ex in _shade_examples(colour)]
 
 
@@ -1535,17 +1559,32 @@ def shade_instructions(colour: str) -> list[str]:
 def _korean_pick_examples(colour: str) -> tuple[Example, ...]:
     _check_colour(colour)
     rng = random.Random(f"ko-eval:{colour}")
-    gen = _KoreanGenerator("held_out", rng)
+    gen = _KoreanGenerator("paraphrase", rng)
     forms = gen.by_cup[colour]
+    trained = _korean_training_texts()
 
     def one() -> Example:
-        return gen.pick((rng.choice(forms), colour))
+        while True:
+            ex = gen.pick((rng.choice(forms), colour))
+            if _bare(ex.text) not in trained:
+                return ex
 
     return tuple(_unique(one, _EVAL_MIN))
 
 
+def _bare(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
+@functools.lru_cache(maxsize=1)
+def _korean_training_texts() -> frozenset[str]:
+    """Korean sentences of the shipped model's training run (and of a larger sample), punctuation-free."""
+    texts = korean_examples("train", 15000, 0) + korean_examples("train", 60000, 0)
+    return frozenset(_bare(e.text) for e in texts)
+
+
 def korean_instructions(colour: str) -> list[str]:
-    """>= 20 held-out Korean requests to pick the ``colour`` cup (held-out frames and verb forms)."""
+    """>= 20 Korean requests to pick the ``colour`` cup that are not training sentences."""
     return [ex.text for ex in _korean_pick_examples(colour)]
 
 
@@ -1645,7 +1684,7 @@ PARITY: list[tuple[str, str | None]] = [
     (KOREAN_EXAMPLE, "red"),
     ("the red one, pick it up", "red"),
     ("snatch the blue cup", "blue"),
-    ("Could you hoist the green cup?", "green"),
+    ("Could you lift the green cup?", "green"),
     ("seize the yellow beaker", "yellow"),
     ("please scoop up the orange cup", "orange"),
     ("Pluck the purple teacup.", "purple"),
@@ -1653,17 +1692,17 @@ PARITY: list[tuple[str, str | None]] = [
     ("seize the purpel goblet", "purple"),
     ("retrieve the yelow cup", "yellow"),
     ("seize the scarlet cup", "red"),
-    ("clutch the sapphire cup", "blue"),
+    ("grab the sapphire cup", "blue"),
     ("nab the tangerine cup", "orange"),
-    ("hoist the lavender cup", "purple"),
-    ("clasp the mint green cup", "green"),
+    ("take the lavender cup", "purple"),
+    ("pick up the mint green mug", "green"),
     ("snatch the neon green cup", "green"),
     ("retrieve the soft blue beaker", "blue"),
     ("will you raise the burgundy cup?", "red"),
-    ("make sure you collect the lemon yellow cup", "yellow"),
+    ("I need you to grab the lemon yellow cup", "yellow"),
     ("탁자 위에 있는 파란 컵을 집어 올려라", "blue"),
     ("초록 컵 하나만 들어줄래?", "green"),
-    ("저기요, 노란 머그를 잡아 주실래요?", "yellow"),
+    ("로봇아, 노란 머그컵을 잡아 줘", "yellow"),
     ("주황빛 잔을 집어 올려라", "orange"),
     ("보라색 물컵을 얼른 집어 주십시오", "purple"),
     ("snatch any cup except the red one", None),

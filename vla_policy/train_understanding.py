@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .understanding import (INTENTS, KO_COLOURS, InstructionModel, KoreanModel, Understanding,
-                            UnderstandingConfig, batch_ngrams, korean_ngrams)
+                            UnderstandingConfig, batch_ngrams, english_words, korean_ngrams, korean_words)
 
 
 MAX_FALSE_ACCEPTS = 0.002  # of the calibration sentences that must be refused
@@ -117,7 +117,9 @@ def _korean_labels(examples: list) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_korean(config: UnderstandingConfig, examples: list, epochs: int, seed: int, progress: bool) -> KoreanModel:
     torch.manual_seed(seed)
-    counts = Counter(g for e in examples for g in korean_ngrams(e.text, config.ko_ngrams))
+    # n-grams of each sentence as written and without punctuation (the unknown-word check reads words bare)
+    counts = Counter(g for e in examples for text in (e.text, " ".join(korean_words(e.text)))
+                     for g in korean_ngrams(text, config.ko_ngrams))
     config.ko_vocab = sorted(g for g, n in counts.items() if n >= 2)
     model = KoreanModel(config)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
@@ -199,7 +201,9 @@ def train_understanding(out: str | Path, n_english: int = 24000, n_korean: int =
     rng = np.random.default_rng(seed)
     encoder = text_encoder or TextEncoder(config.text_encoder)
 
-    en_train = [corpus.perturb(e, rng) if rng.random() < 0.5 else e for e in corpus.english_examples("train", n_english, seed)]
+    en_clean = corpus.english_examples("train", n_english, seed)
+    config.vocab_en = sorted({w for e in en_clean if e.intent != "other_language" for _, _, w in english_words(e.text)})
+    en_train = [corpus.perturb(e, rng) if rng.random() < 0.5 else e for e in en_clean]
     en_held = corpus.english_examples("held_out", 6000, seed + 1)
     en_held = [corpus.perturb(e, rng) if i % 4 == 0 else e for i, e in enumerate(en_held)]
     en_cal, en_test = en_held[0::2], en_held[1::2]

@@ -105,6 +105,10 @@ class UnderstandingConfig:
     """Attention heads of the English head's transformer layer."""
     max_tokens: int = 48
     """Longest English instruction in tokens; longer ones are refused."""
+    vocab_en: list[str] = field(default_factory=list)
+    """English words seen in training sentences. A sentence with another word (other than its colour
+    phrase, and beyond a one-letter typo) is refused as unknown: the head's guess about a verb or a
+    noun it never saw ("polish the red cup") is not good enough to move an arm. Set by training."""
     ko_vocab: list[str] = field(default_factory=list)
     """Character n-grams the Korean model knows (those seen in training; others are ignored, so a
     new word adds nothing rather than noise). Set by training."""
@@ -254,6 +258,8 @@ class Understanding:
                  text_encoder: Any | None = None) -> None:
         self.config = config
         self.english, self.korean = english.eval(), korean.eval()
+        self.words = WordList(config.vocab_en)
+        self.ko_grams = set(config.ko_vocab)
         self._encoder = text_encoder
         self._cache: dict[str, Verdict] = {}
         self.last_ms = 0.0
@@ -310,6 +316,10 @@ class Understanding:
         spans = colour_spans(text, tok["offset_mapping"], tags, c.tag_threshold)
         if intent != "pick":
             return Verdict(text, refusal=REASONS[intent], kind=intent, confidence=float(probs.max()))
+        unknown = self.words.unknown(text, spans)
+        if unknown:
+            return Verdict(text, refusal=f"it uses words this robot was not taught ({', '.join(unknown[:3])}): "
+                           "say it with other words", kind="unknown_words", confidence=p_pick)
         if p_pick < c.accept_threshold:
             return Verdict(text, refusal=f"unsure what it asks (confidence {p_pick:.2f} < {c.accept_threshold:.2f})",
                            kind="unsure", confidence=p_pick)
@@ -339,6 +349,10 @@ class Understanding:
         intent = INTENTS[int(probs.argmax())]
         if intent != "pick":
             return Verdict(text, refusal=REASONS[intent], kind=intent, confidence=float(probs.max()), language="ko")
+        unknown = [w for w in korean_words(text) if not all(g in self.ko_grams for g in korean_ngrams(w, (2,)))]
+        if unknown:
+            return Verdict(text, refusal=f"it uses words this robot was not taught ({', '.join(unknown[:3])}): "
+                           "say it with other words", kind="unknown_words", confidence=float(probs[0]), language="ko")
         colour = KO_COLOURS[int(colour_probs.argmax())]
         confidence = float(probs[0] * colour_probs.max())
         if colour == "none":
@@ -401,8 +415,46 @@ class Understanding:
         return cls(config, english, korean, text_encoder)
 
 
+def english_words(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, lower-case word) of the letter runs of a sentence."""
+    return [(m.start(), m.end(), m.group().casefold()) for m in re.finditer(r"[A-Za-z]+", text)]
+
+
+def korean_words(text: str) -> list[str]:
+    """Whitespace-separated words without punctuation."""
+    return [w for w in (re.sub(r"[^\w]", "", t) for t in text.split()) if w]
+
+
+class WordList:
+    """Known words, with one-edit typos of words of 3+ letters matched through their deletions."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = set(words)
+        self.deletions: set[str] = set()
+        for w in self.words:
+            if len(w) >= 3:
+                self.deletions.update(w[:i] + w[i + 1:] for i in range(len(w)))
+
+    def known(self, word: str) -> bool:
+        if word in self.words or not self.words:
+            return True
+        if len(word) < 3:
+            return False
+        variants = {word[:i] + word[i + 1:] for i in range(len(word))}
+        # a deleted letter (variant of ours is a known word), an extra one (ours is a deletion of a known
+        # word), or a swapped / replaced one (both share a deletion)
+        return bool(variants & self.words) or word in self.deletions or bool(variants & self.deletions)
+
+    def unknown(self, text: str, colour_phrases: list[str]) -> list[str]:
+        """Words of ``text`` outside the colour phrases that are not known."""
+        inside = {w for phrase in colour_phrases for _, _, w in english_words(phrase)}
+        return list(dict.fromkeys(w for _, _, w in english_words(text) if w not in inside and not self.known(w)))
+
+
 def colour_spans(text: str, offsets: list[tuple[int, int]], tags: np.ndarray, threshold: float) -> list[str]:
-    """Phrases of consecutive tagged tokens, widened to whole words ("sky blue", "rde")."""
+    """Phrases of consecutive tagged tokens, widened to whole words ("sky blue", "rde"), and to the
+    colour words just before them ("raspberry red", "school bus yellow": the tagger may mark only
+    the hue word of a long colour name)."""
     spans: list[list[int]] = []
     for (start, end), p in zip(offsets, tags):
         if end <= start or p < threshold:
@@ -411,12 +463,18 @@ def colour_spans(text: str, offsets: list[tuple[int, int]], tags: np.ndarray, th
             spans[-1][1] = end
         else:
             spans.append([start, end])
+    colour_words = colour_names.colour_words()
     out = []
     for start, end in spans:
         while start > 0 and text[start - 1].isalnum():
             start -= 1
         while end < len(text) and text[end].isalnum():
             end += 1
+        while True:
+            before = re.search(r"([A-Za-z]+)[\s\-]+$", text[:start])
+            if before is None or before.group(1).casefold() not in colour_words:
+                break
+            start = before.start(1)
         out.append(text[start:end])
     return list(dict.fromkeys(out))
 
