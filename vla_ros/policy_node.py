@@ -228,9 +228,9 @@ class PolicyNode(Node):
     def _set_instruction(self, text: str) -> None:
         """A new instruction replaces the task; one the robot does not understand holds the arm."""
         with self.lock:
-            verdict = self.core.set_instruction(text)  # also resets predictions and the vote
+            verdict = self.core.set_instruction(text)  # resets predictions and the vote (a refusal keeps the gripper)
             self.instruction = verdict.text
-            self._reset_episode()
+            self._forget_frame_in_hand()
         if verdict.understood:
             self.get_logger().info(f"instruction {verdict.text!r}: {verdict.summary()}")
         else:
@@ -240,14 +240,14 @@ class PolicyNode(Node):
         self._command(self._now())  # hold at once if refused; never wait for the next tick
         self._publish_status()
 
-    def _reset_episode(self) -> None:
-        """New task (or episode): forget predictions, the abstain vote and the frame in hand (lock held)."""
-        self.core.reset()  # an inference already running belongs to the old task: its chunk is dropped
-        self.frame_seq_used = self.frame_seq_done = self.frame_seq  # the newest frame predates the new task
+    def _forget_frame_in_hand(self) -> None:
+        """The newest frame predates the new task or episode: infer on the next one (lock held)."""
+        self.frame_seq_used = self.frame_seq_done = self.frame_seq
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self.lock:
-            self._reset_episode()
+            self.core.reset()  # an inference already running belongs to the old episode: its chunk is dropped
+            self._forget_frame_in_hand()
         response.success, response.message = True, "action queue and abstain vote cleared"
         return response
 
@@ -449,11 +449,8 @@ class PolicyNode(Node):
         now = self._now()
         with self.lock:
             image_age = now - self.frame[2] if self.frame else float("inf")
-            verdict = self.core.verdict
             values = {
-                "state": self.hold_reason or "acting", "instruction": self.instruction,
-                "understood": f"{verdict.target} cup" if verdict and verdict.understood else "",
-                "refusal": (verdict.refusal or "") if verdict else "",
+                "state": self.hold_reason or "acting", **self._verdict_values(),
                 "abstained": self.core.vote.abstained, "present_prob": f"{self.core.present_prob:.3f}",
                 "inference_ms_p50": f"{np.percentile(inf, 50):.1f}", "inference_ms_p99": f"{np.percentile(inf, 99):.1f}",
                 "latency_ms_p50": f"{np.percentile(lat, 50):.1f}", "latency_ms_p99": f"{np.percentile(lat, 99):.1f}",
@@ -470,18 +467,22 @@ class PolicyNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(msg)
 
+    def _verdict_values(self) -> dict[str, str]:
+        """The instruction, what was understood ("red cup" or "") and the refusal ("" if none) (lock held)."""
+        verdict = self.core.verdict
+        return {"instruction": self.instruction,
+                "understood": f"{verdict.target} cup" if verdict and verdict.understood else "",
+                "refusal": (verdict.refusal or "") if verdict else ""}
+
     def _publish_status(self, force: bool = False) -> None:
         """What the robot understood and is doing, on /vla/status: on every change (and once a second)."""
         with self.lock:
-            verdict = self.core.verdict
             state = self.hold_reason or "acting"
-            understood = f"{verdict.target} cup" if verdict and verdict.understood else ""
-            values = {"instruction": self.instruction, "understood": understood,
-                      "refusal": (verdict.refusal or "") if verdict else "", "state": state,
-                      "present_prob": f"{self.core.present_prob:.3f}"}
-            if not force and self.status_sent == (self.instruction, state, understood):
+            values = {**self._verdict_values(), "state": state, "present_prob": f"{self.core.present_prob:.3f}"}
+            key = (values["instruction"], state, values["understood"])
+            if not force and self.status_sent == key:
                 return
-            self.status_sent = (self.instruction, state, understood)
+            self.status_sent = key
         level = DiagnosticStatus.OK if state == "acting" else DiagnosticStatus.WARN
         self.pub_status.publish(DiagnosticStatus(level=level, name="vla_policy", message=state,
                                                  hardware_id="vla_policy", values=key_values(values)))
