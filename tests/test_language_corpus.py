@@ -304,7 +304,7 @@ def test_korean_instructions(train_texts):
         assert len(texts) >= 20 and len(set(texts)) == len(texts)
         for ex in lc._korean_pick_examples(colour):
             (s, e), = ex.colour_spans
-            assert _korean_colour_ok(ex.text[s:e], "paraphrase") == colour
+            assert _korean_colour_ok(ex.text[s:e], "train") == colour
             assert _norm(ex.text) not in train_texts, ex.text
             # a new combination of trained words: never one of the training run's sentences
             assert lc._bare(ex.text) not in lc._korean_training_texts(), ex.text

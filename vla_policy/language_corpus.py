@@ -721,11 +721,6 @@ def _closed_classes() -> None:
     KOREAN_POOLS["train"] = replace(ko_train, colours={**ko_train.colours, **ko_held.colours},
                                     nouns=ko_train.nouns + ko_held.nouns[1:])
     KOREAN_POOLS["held_out"] = replace(ko_held, colours={}, nouns=ko_held.nouns[:1])
-    # Korean paraphrases for evaluation: new combinations of the trained frames, verbs, nouns and
-    # colour forms, none of them a training sentence (``_korean_pick_examples`` filters them out). The
-    # character n-gram model does not carry meaning to words it never saw, so a sentence with one is
-    # refused as unknown; the held-out pool measures that separately (model card).
-    KOREAN_POOLS["paraphrase"] = KOREAN_POOLS["train"]
 
 
 _closed_classes()
@@ -902,7 +897,7 @@ class _Builder:
 
 
 def _check_pool(pool: str) -> None:
-    if pool not in POOLS and pool != "paraphrase":
+    if pool not in POOLS:
         raise ValueError(f"pool must be 'train' or 'held_out', got {pool!r}")
 
 
@@ -1206,8 +1201,9 @@ class _EnglishGenerator:
 
 
 class _KoreanGenerator:
-    def __init__(self, pool: str, rng: random.Random) -> None:
+    def __init__(self, pool: str, rng: random.Random, own_frames_only: bool = False) -> None:
         self.pool = pool
+        self.own_frames_only = own_frames_only  # never the shared frame (evaluation paraphrases)
         self.spec = KOREAN_POOLS[pool]
         self.rng = rng
         colours = korean_colours(pool)
@@ -1300,7 +1296,7 @@ class _KoreanGenerator:
             ctx.update(C=(rng.choice(self.main[cup]), cup), O=SHARED_KO_OBJECT.replace("{N}", "컵"), V="집어라")
             template = CANONICAL_KO_FRAME
         else:
-            shared = u < 0.3 and self.pool != "paraphrase"  # paraphrases use held-out frames only
+            shared = u < 0.3 and not self.own_frames_only
             template = SHARED_KO_FRAME if shared else rng.choice(self.spec.frames)
         text, spans = self.sentence(template, ctx, "pick")
         return Example(text, "pick", "ko", ctx["C"][1], spans)
@@ -1559,7 +1555,10 @@ def shade_instructions(colour: str) -> list[str]:
 def _korean_pick_examples(colour: str) -> tuple[Example, ...]:
     _check_colour(colour)
     rng = random.Random(f"ko-eval:{colour}")
-    gen = _KoreanGenerator("paraphrase", rng)
+    # New combinations of the trained frames, verbs, nouns and colour forms, none of them a training
+    # sentence (filtered below). The character n-gram model does not carry meaning to words it never
+    # saw, so a sentence with one is refused as unknown; the held-out pool measures that (model card).
+    gen = _KoreanGenerator("train", rng, own_frames_only=True)
     forms = gen.by_cup[colour]
     trained = _korean_training_texts()
 

@@ -15,7 +15,6 @@ offset to ~1 cm, which pooled attention alone did not resolve.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint_files import WEIGHTS_NAME, CheckpointError, read_checkpoint, write_checkpoint
 from .configuration_vla import VLAConfig
 from .ensemble import AbstainVote, ChunkEnsembler, binarise_gripper
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 ABSTAIN_WINDOW = 3  # frames averaged before deciding to abstain
 
-
-class CheckpointError(ValueError):
-    """A checkpoint folder that cannot be loaded, with the reason."""
 
 
 def sincos_2d(grid: int, dim: int) -> torch.Tensor:
@@ -290,37 +285,14 @@ class VLAPolicy(nn.Module):
 
     # -- persistence ----------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        tmp = directory / (WEIGHTS_NAME + ".tmp")
-        save_file(state, str(tmp), metadata={"format": "pt", "model_type": "vla_xattn"})
-        tmp.replace(directory / WEIGHTS_NAME)
-        (directory / CONFIG_NAME).write_text(self.config.to_json() + "\n")
-        return directory
+        return write_checkpoint(directory, self.state_dict(), self.config.to_json(), "vla_xattn")
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu",
                         text_encoder: Any | None = None) -> "VLAPolicy":
         """Load ``config.json`` + ``model.safetensors``; never unpickles anything."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        config_file, weights_file = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-        for f in (config_file, weights_file):
-            if not f.is_file():
-                raise CheckpointError(f"{directory}: missing {f.name} (a checkpoint is config.json + model.safetensors)")
-        try:
-            config = VLAConfig.from_dict(json.loads(config_file.read_text()))
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{config_file}: invalid config ({exc})") from None
-        try:
-            state = load_file(str(weights_file), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{weights_file}: unreadable safetensors file, truncated or corrupt ({exc})") from None
+        config, state = read_checkpoint(directory, VLAConfig.from_dict, "a checkpoint")
+        weights_file = Path(directory) / WEIGHTS_NAME
         model = cls(config, text_encoder=text_encoder)
         expected = model.state_dict()
         missing = sorted(set(expected) - set(state))

@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import colour_names
+from .checkpoint_files import WEIGHTS_NAME, CheckpointError, read_checkpoint, write_checkpoint
 
 INTENTS = ("pick", "negation", "multiple", "other_task", "question", "relation", "no_target",
            "not_a_cup", "nonsense", "other_language")
@@ -59,8 +59,6 @@ REASONS = {
     "nonsense": "it is not an instruction this robot understands",
     "other_language": "that language is not supported: this robot understands English and Korean",
 }
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -367,41 +365,16 @@ class Understanding:
 
     # -- persistence ---------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         state = {f"english.{k}": v for k, v in self.english.state_dict().items()}
         state.update({f"korean.{k}": v for k, v in self.korean.state_dict().items()})
-        tmp = directory / (WEIGHTS_NAME + ".tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp),
-                  metadata={"format": "pt", "model_type": "vla_understanding"})
-        tmp.replace(directory / WEIGHTS_NAME)
-        (directory / CONFIG_NAME).write_text(self.config.to_json() + "\n")
-        return directory
+        return write_checkpoint(directory, state, self.config.to_json(), "vla_understanding")
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, text_encoder: Any | None = None) -> "Understanding":
         """Load ``config.json`` + ``model.safetensors`` (nothing is unpickled)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        from .modeling_vla import CheckpointError
-
         directory = Path(directory)
-        config_file, weights_file = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-        for f in (config_file, weights_file):
-            if not f.is_file():
-                raise CheckpointError(f"{directory}: missing {f.name} (an understanding model is config.json + "
-                                      "model.safetensors)")
-        try:
-            config = UnderstandingConfig.from_dict(json.loads(config_file.read_text()))
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{config_file}: invalid config ({exc})") from None
-        try:
-            state = load_file(str(weights_file), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{weights_file}: unreadable safetensors file ({exc})") from None
+        config, state = read_checkpoint(directory, UnderstandingConfig.from_dict, "an understanding model")
+        weights_file = directory / WEIGHTS_NAME
         english, korean = InstructionModel(config), KoreanModel(config)
         for prefix, module in (("english.", english), ("korean.", korean)):
             part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
