@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench soak policy policy-30min eval-policy language-model clean help
+.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-refer eval-policy eval-refer language-model clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
@@ -21,6 +21,8 @@ help:
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute preset (600 demonstrations, 2,000 steps)"
 	@echo "make eval-policy   setup + evaluation splits A-D and the language splits of POLICY (default: shipped)"
+	@echo "make policy-refer  setup + fine-tune v2 for referring expressions (relational data + training)"
+	@echo "make eval-refer    setup + each referring kind (canonical, held-out paraphrases, held-out combinations)"
 	@echo "make language-model setup + train and calibrate the instruction-understanding model"
 
 setup: $(STAMP)
@@ -89,6 +91,29 @@ eval-policy: setup
 	$(EVAL) --seed 60000 --target red --distractors 2-4 --instruction "테이블 위의 빨간 컵을 집어라" \
 		--json outputs/eval_korean_example.json
 	$(EVAL) --seed 70000 --target random --distractors 2-4 --paraphrases korean --json outputs/eval_korean.json
+
+# Referring expressions (N = EVAL_N per kind, seeds 100000+): each relational kind with its canonical
+# instruction and with held-out paraphrases, then the combinations held out from training.
+REFER_KINDS := left right leftmost rightmost nearest farthest next-to
+eval-refer: setup
+	@for kind in $(REFER_KINDS); do \
+		$(EVAL) --seed 100000 --refer $$kind --target random --distractors 2-4 --json outputs/eval_refer_$$kind.json && \
+		$(EVAL) --seed 110000 --refer $$kind --target random --distractors 2-4 --paraphrases held-out \
+			--json outputs/eval_refer_$${kind}_held_out.json || exit 1; \
+	done
+	$(EVAL) --seed 120000 --refer right --target orange --distractors 2-4 --json outputs/eval_refer_held_out_right_orange.json
+	$(EVAL) --seed 130000 --refer next-to --anchor purple --distractors 2-4 --json outputs/eval_refer_held_out_next_to_purple.json
+
+# Fine-tune the shipped v2 checkpoint for referring expressions (v3 = the shipped one; resumable).
+REFER_DATA ?= data/refer_v1
+COLOUR_DATA ?= data/colour_300
+POLICY_REFER ?= outputs/policy_refer
+policy-refer: setup
+	$(VENV)/bin/vla data generate --episodes 900 --seed 1100000 --refer relational --workers 2 --out $(REFER_DATA)
+	$(VENV)/bin/vla data generate --episodes 300 --workers 2 --out $(COLOUR_DATA)
+	$(VENV)/bin/vla train --config config/train_refer.yaml --init $(or $(INIT),vla_policy/checkpoints/v2) \
+		--data $(REFER_DATA) $(COLOUR_DATA) --out $(POLICY_REFER) \
+		$(if $(wildcard $(POLICY_REFER)/train_state/state.json),--resume)
 
 # The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~15 min on 2 cores.
 language-model: setup

@@ -78,6 +78,12 @@ class EnvConfig:
     """Target colour, or ``"random"`` to draw it per episode among the cups in the scene."""
     target_absent: bool = False
     """Build scenes with no cup of the target colour (the correct behaviour is to abstain)."""
+    refer: str = "colour"
+    """How the instruction picks the target (``vla_sim.referring.KINDS``): ``colour`` (each colour once),
+    ``left``/``right`` (two cups of the target colour), ``leftmost``/``rightmost``/``nearest``/``farthest``
+    (any colours) or ``next-to`` (the cup nearest an anchor cup of a unique colour)."""
+    anchor: str = "random"
+    """Anchor colour of ``next-to`` scenes, or ``"random"`` per episode."""
     control_hz: float = 10.0
     """Rate at which :meth:`step` takes actions."""
     physics_hz: float = 240.0
@@ -110,6 +116,13 @@ class EnvConfig:
             )
         if self.target != "random":
             self.target = validate_colour(self.target)
+        if self.anchor != "random":
+            self.anchor = validate_colour(self.anchor)
+        from .referring import validate_kind
+
+        self.refer = validate_kind(self.refer)
+        if self.target_absent and self.refer != "colour":
+            raise ValueError(f"target_absent scenes exist for refer='colour' only, not {self.refer!r}")
         if self.control_hz <= 0 or self.physics_hz <= 0:
             raise ValueError("control_hz and physics_hz must be positive")
         ratio = self.physics_hz / self.control_hz

@@ -30,6 +30,12 @@ class CupSpec:
     radius: float
     height: float
     yaw: float
+    name: str = ""
+    """Instance id: the colour, or ``red_2`` for a second cup of one colour (empty: the colour)."""
+
+    @property
+    def instance(self) -> str:
+        return self.name or self.colour
 
 
 def spawn_cup(client: int, spec: CupSpec) -> int:

@@ -19,7 +19,6 @@ from .camera import PinholeCamera
 from .config import EnvConfig, validate_colour
 from .culling import FrustumCuller
 from .cups import spawn_cup
-from .instructions import canonical_instruction
 from .outcomes import (
     ABSTAINED,
     SUCCESS,
@@ -83,21 +82,27 @@ class PickCupEnv(gym.Env):
 
     # -- gymnasium API -------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Build the scene of ``seed``. Options: ``target`` (colour or "random")."""
+        """Build the scene of ``seed``. Options override the config: ``target`` (colour or "random"),
+        ``refer`` (a kind of ``vla_sim.referring.KINDS``), ``anchor`` (colour or "random")."""
         if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         super().reset(seed=None if seed is None else int(seed))
         options = dict(options or {})
         target = options.pop("target", None)
+        refer = options.pop("refer", None)
+        anchor = options.pop("anchor", None)
         if options:
-            raise ValueError(f"unknown reset options: {sorted(options)}; supported: ['target']")
-        if target is not None and target != "random":
-            target = validate_colour(target)
+            raise ValueError(f"unknown reset options: {sorted(options)}; supported: ['anchor', 'refer', 'target']")
+        for colour in (target, anchor):
+            if colour is not None and colour != "random":
+                validate_colour(colour)
         if seed is None:
             seed = int(self.np_random.integers(0, 2**31 - 1))
-        self.scene = sample_scene(self.config, seed, target)
+        self.scene = sample_scene(self.config, seed, None if target is None else target.strip().lower(), refer,
+                                  None if anchor is None else anchor.strip().lower())
         self._build_world(self.scene)
-        self._tracker = OutcomeTracker(self.scene.target, self.scene.target_present, 1.0 / self.config.control_hz)
+        self._tracker = OutcomeTracker(self.scene.target_instance, self.scene.target_present,
+                                       1.0 / self.config.control_hz)
         self._steps = 0
         self.clipped_actions = 0
         position = self.robot.setpoint.copy()
@@ -190,18 +195,20 @@ class PickCupEnv(gym.Env):
 
     # -- privileged state (expert, tests, labels) ------------------------------
     def cup_states(self) -> list[CupState]:
+        """Pose, lift and tilt of every cup, in ``scene.cups`` order."""
         states = []
-        for colour, body in self.cup_ids.items():
-            pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=self.client)
+        for spec in self.scene.cups:
+            pos, orn = p.getBasePositionAndOrientation(self.cup_ids[spec.instance], physicsClientId=self.client)
             axis_z = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
             tilt = float(np.degrees(np.arccos(np.clip(axis_z[2], -1.0, 1.0))))
-            states.append(CupState(colour, np.asarray(pos), float(pos[2] - self._rest_z[colour]), tilt))
+            states.append(CupState(spec.colour, np.asarray(pos), float(pos[2] - self._rest_z[spec.instance]), tilt,
+                                   spec.name))
         return states
 
     @property
     def instruction(self) -> str:
-        """The canonical instruction of the current task."""
-        return canonical_instruction(self.scene.target)
+        """The canonical instruction of the current task ("pick up the red cup on the left")."""
+        return self.scene.reference.instruction
 
     @property
     def steps(self) -> int:
@@ -223,12 +230,12 @@ class PickCupEnv(gym.Env):
         p.loadURDF("plane.urdf", [0, 0, TABLE_Z], physicsClientId=c)
         p.changeVisualShape(table, -1, rgbaColor=scene.table_rgba, physicsClientId=c)
         self.robot = Panda(c)
-        self.cup_ids = {cup.colour: spawn_cup(c, cup) for cup in scene.cups}
+        self.cup_ids = {cup.instance: spawn_cup(c, cup) for cup in scene.cups}  # instance id -> body
         for _ in range(SETTLE_STEPS):
             p.stepSimulation(physicsClientId=c)
         self._rest_z = {
-            colour: p.getBasePositionAndOrientation(body, physicsClientId=c)[0][2]
-            for colour, body in self.cup_ids.items()
+            name: p.getBasePositionAndOrientation(body, physicsClientId=c)[0][2]
+            for name, body in self.cup_ids.items()
         }
         if not self.config.gui:  # in the GUI, hidden parts would flicker
             links = [(self.robot.body, link) for link in range(-1, p.getNumJoints(self.robot.body, physicsClientId=c))]
@@ -269,12 +276,17 @@ class PickCupEnv(gym.Env):
     def _info(self) -> dict[str, Any]:
         tracker = self._tracker
         outcome = tracker.outcome if tracker else None
+        scene = self.scene
         return {
             "seed": self.scene.seed,
             "target": self.scene.target,
             "target_present": self.scene.target_present,
             "instruction": self.instruction,
+            "refer": scene.refer,
+            "anchor": scene.anchor,
+            "target_instance": scene.target_instance,
             "outcome": outcome,
+            "wrong_instance": tracker.wrong_instance if tracker else None,
             "success": bool(outcome is not None and tracker.success(self.cup_states())),
             "steps": self._steps,
             "clipped_actions": self.clipped_actions,

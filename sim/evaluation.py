@@ -39,11 +39,13 @@ AgentFactory = Callable[[PickCupEnv], Agent]
 class EpisodeSpec:
     seed: int
     target: str  # colour or "random"
-    # None: the canonical instruction; "{colour}" is replaced by the target; a dict gives the text per
-    # target colour (for sentence sets that name colours in their own words).
+    # None: the canonical instruction; "{colour}" is replaced by the target's colour and "{anchor}" by the
+    # anchor's; a dict gives the text per target colour (for sentence sets that name colours in their own words).
     instruction: str | dict[str, str] | None = None
     video_path: str | None = None
     expect: str = "act"  # "refuse": the instruction must be refused (success = refused, nothing lifted)
+    refer: str = "colour"  # how the instruction refers to the target (vla_sim.referring.KINDS)
+    anchor: str = "random"  # anchor colour of next-to scenes
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -59,11 +61,11 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 
 def run_episode(env: PickCupEnv, agent: Agent, spec: EpisodeSpec) -> dict[str, Any]:
     """One closed-loop episode; returns the per-episode record of the JSON contract."""
-    obs, info = env.reset(seed=spec.seed, options={"target": spec.target})
+    obs, info = env.reset(seed=spec.seed, options={"target": spec.target, "refer": spec.refer, "anchor": spec.anchor})
     instruction = spec.instruction
     if isinstance(instruction, dict):
         instruction = instruction[info["target"]]
-    instruction = instruction.replace("{colour}", info["target"]) if instruction else info["instruction"]
+    instruction = fill_instruction(instruction, info) if instruction else info["instruction"]
     verdict = agent.start(instruction)
     video = _EpisodeVideo(env, instruction, verdict) if spec.video_path else None
     dt = 1.0 / env.config.control_hz
@@ -91,14 +93,25 @@ def run_episode(env: PickCupEnv, agent: Agent, spec: EpisodeSpec) -> dict[str, A
         "seed": spec.seed,
         "target": info["target"],
         "instruction": instruction,
-        "understood": verdict.target,
+        "understood": verdict.label,
         "reason": verdict.refusal,
         "expect": spec.expect,
         "outcome": info["outcome"],
         "success": bool(success),
         "lifted": lifted,
         "steps": info["steps"],
+        "refer": info["refer"],
+        "anchor": info["anchor"],
+        "target_instance": info["target_instance"],
+        "wrong_instance": info["wrong_instance"],
     }
+
+
+def fill_instruction(template: str, info: dict[str, Any]) -> str:
+    """``{colour}`` -> the target's colour, ``{anchor}`` -> the anchor's (next-to scenes)."""
+    if "{anchor}" in template and not info.get("anchor"):
+        raise ValueError(f"instruction {template!r} names an anchor, but a {info['refer']!r} scene has none")
+    return template.replace("{colour}", info["target"]).replace("{anchor}", info.get("anchor") or "")
 
 
 class _EpisodeVideo:
@@ -106,8 +119,12 @@ class _EpisodeVideo:
 
     def __init__(self, env: PickCupEnv, instruction: str, verdict: Any) -> None:
         self.env, self.instruction = env, instruction
-        self.understood = f"{verdict.target} cup" if verdict.target else ""
+        self.understood = verdict.reference.describe() if verdict.refusal is None else ""
         self.refusal = verdict.refusal or ""
+        from .video import robot_left_side
+
+        # The image side of the robot's left (+y of the base frame) in this episode's camera.
+        self.left_side = robot_left_side(env.camera.K, env.camera.T_base_cam)
         self.frames: list[np.ndarray] = []
         self.add("starting")
 
@@ -116,7 +133,7 @@ class _EpisodeVideo:
 
         lines = caption_lines({"instruction": self.instruction, "understood": self.understood,
                                "refusal": self.refusal, "state": state}, outcome)
-        return draw_status(self.env.render(), lines)
+        return draw_status(self.env.render(), lines, left_marker=self.left_side)
 
     def add(self, state: str) -> None:
         self.frames.append(self._caption(state, None))

@@ -18,12 +18,13 @@ RETREAT_XY = 0.015  # m, misalignment below the pre-grasp height that sends the 
 CLOSE_STEPS = 6  # control steps to let the fingers close (0.6 s at 10 Hz)
 
 
-def _cup_targets(env: PickCupEnv, colour: str):
-    """(cup spec, cup state, grasp point, pre-grasp point) of the ``colour`` cup; None if absent."""
-    spec = next((c for c in env.scene.cups if c.colour == colour), None)
-    if spec is None:
+def _cup_targets(env: PickCupEnv, instance: str | None):
+    """(cup spec, cup state, grasp point, pre-grasp point) of the cup with this instance id (its
+    colour when unique, ``red_2`` for a second red cup); None if absent."""
+    index = next((i for i, c in enumerate(env.scene.cups) if c.instance == instance), None)
+    if index is None:
         return None
-    cup = next(c for c in env.cup_states() if c.colour == colour)
+    spec, cup = env.scene.cups[index], env.cup_states()[index]
     grasp = np.array([cup.position[0], cup.position[1], spec.height - GRASP_BELOW_RIM])
     above = np.array([cup.position[0], cup.position[1], spec.height + PRE_GRASP_CLEARANCE])
     return spec, cup, grasp, above
@@ -44,7 +45,7 @@ class ScriptedExpert:
 
     def __init__(self, env: PickCupEnv, colour: str | None = None) -> None:
         self.env = env
-        self.colour = colour  # pick this cup instead of the task's target (tests, wrong-cup demos)
+        self.colour = colour  # pick this cup (instance id) instead of the referred one (tests, wrong-cup demos)
         self.reset()
 
     def reset(self) -> None:
@@ -53,7 +54,7 @@ class ScriptedExpert:
         self.abstained = False
 
     def select_action(self, obs: dict) -> np.ndarray:
-        targets = _cup_targets(self.env, self.colour or self.env.scene.target)
+        targets = _cup_targets(self.env, self.colour or self.env.scene.target_instance)
         if targets is None:
             self.abstained = True
             return np.array([0.0, 0.0, 0.0, 1.0])
@@ -92,7 +93,7 @@ class CorrectiveExpert:
 
     def label(self, obs: dict) -> np.ndarray | None:
         """Action (4,), or None when the named cup is not in the scene (the label is to abstain)."""
-        targets = _cup_targets(self.env, self.colour or self.env.scene.target)
+        targets = _cup_targets(self.env, self.colour or self.env.scene.target_instance)
         if targets is None:
             return None
         spec, cup, grasp, above = targets

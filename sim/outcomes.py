@@ -30,17 +30,23 @@ class CupState:
     position: np.ndarray  # (3,) centre of mass, base frame
     lift: float  # metres above its resting height
     tilt_deg: float  # angle between the cup axis and vertical
+    name: str = ""  # instance id when it is not the colour ("red_2": a second red cup)
+
+    @property
+    def instance(self) -> str:
+        return self.name or self.colour
 
 
 class OutcomeTracker:
     """Accumulates per-step cup states and reports the first terminal outcome."""
 
-    def __init__(self, target: str, target_present: bool, control_dt: float) -> None:
-        self.target = target
+    def __init__(self, target: str | None, target_present: bool, control_dt: float) -> None:
+        self.target = target  # instance id of the referred cup (its colour when unique); None when absent
         self.target_present = target_present
         self.control_dt = control_dt
         self.held_for = 0.0
         self.outcome: str | None = None
+        self.wrong_instance: str | None = None  # the cup a wrong_cup outcome lifted ("red_2")
 
     def update(self, cups: list[CupState]) -> str | None:
         """Return the terminal outcome reached at this step, or None while the episode goes on."""
@@ -49,12 +55,13 @@ class OutcomeTracker:
             if not (TABLE_X[0] < x < TABLE_X[1] and TABLE_Y[0] < y < TABLE_Y[1]) or z < -0.05:
                 return self._end(OFF_TABLE)
         for cup in cups:
-            if cup.colour != self.target and cup.lift >= WRONG_LIFT:
+            if cup.instance != self.target and cup.lift >= WRONG_LIFT:  # another cup, even of the same colour
+                self.wrong_instance = cup.instance
                 return self._end(WRONG_CUP)
         for cup in cups:
             if cup.tilt_deg > TIPPED_DEG and cup.lift < WRONG_LIFT:
                 return self._end(KNOCKED_OVER)
-        target = next((c for c in cups if c.colour == self.target), None)
+        target = next((c for c in cups if c.instance == self.target), None)
         if target is not None and target.lift >= SUCCESS_LIFT:
             self.held_for += self.control_dt
             if self.held_for >= SUCCESS_HOLD - 1e-9:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import COLOURS, EnvConfig
+from .config import COLOURS, EnvConfig, validate_colour
 from .cups import CupSpec
+from .referring import MARGIN, Reference, is_held_out, referent, validate_kind
 
 # Reachable with the gripper pointing down (beyond x ~ 0.62 m or |y| ~ 0.2 m it is not).
 WORKSPACE_X = (0.36, 0.60)
@@ -20,6 +21,7 @@ MIN_SPACING = 0.105
 CUP_RADIUS = (0.026, 0.030)
 CUP_HEIGHT = (0.085, 0.105)
 _MAX_LAYOUT_TRIES = 200
+DUPLICATE_FRACTION = 0.5  # relational scenes that also hold two cups of one colour (colour alone never decides)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,23 @@ class SceneSpec:
     camera_eye: tuple[float, float, float]
     camera_target: tuple[float, float, float]
     camera_fov_deg: float
+    refer: str = "colour"
+    """How the instruction refers to the target (:data:`vla_sim.referring.KINDS`)."""
+    anchor: str | None = None
+    """Colour of the anchor cup (kind ``next-to``)."""
+    target_index: int | None = None
+    """Index in ``cups`` of the referred cup (None when it is absent)."""
+
+    @property
+    def reference(self) -> Reference:
+        from .referring import NAMES_COLOUR
+
+        return Reference(self.refer, self.target if self.refer in NAMES_COLOUR else None, self.anchor)
+
+    @property
+    def target_instance(self) -> str | None:
+        """Instance id of the referred cup (``red``, or ``red_2`` for a second red cup)."""
+        return None if self.target_index is None else self.cups[self.target_index].instance
 
 
 def _sample_positions(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -52,25 +71,43 @@ def _sample_positions(rng: np.random.Generator, n: int) -> np.ndarray:
     raise RuntimeError(f"could not place {n} cups without overlap")  # unreachable for n <= 6
 
 
-def sample_scene(config: EnvConfig, seed: int, target: str | None = None) -> SceneSpec:
+def sample_scene(config: EnvConfig, seed: int, target: str | None = None, refer: str | None = None,
+                 anchor: str | None = None) -> SceneSpec:
     """Draw the scene of episode ``seed``.
 
-    ``target`` overrides ``config.target`` (a colour or ``"random"``).
+    ``target``, ``refer`` and ``anchor`` override ``config.target`` (a colour or ``"random"``),
+    ``config.refer`` and ``config.anchor``. A ``"random"`` colour never draws a combination held
+    out from training (:data:`vla_sim.referring.HELD_OUT`): name it to get it.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(int(seed))
     colours = list(COLOURS)
     wanted = config.target if target is None else target
+    kind = validate_kind(config.refer if refer is None else refer)
+    anchor = config.anchor if anchor is None else anchor
     n = int(rng.integers(config.num_cups[0], config.num_cups[1] + 1))
-    if wanted == "random":
-        wanted = colours[int(rng.integers(len(colours)))]
-    others = [c for c in colours if c != wanted]
-    if config.target_absent:
-        chosen = [others[i] for i in rng.permutation(len(others))[:n]]
+    target_index: int | None = None
+    if kind != "colour":
+        if config.target_absent:
+            raise ValueError(f"scenes without the target exist for kind 'colour' only, not {kind!r}")
+        chosen, xy, target_index, wanted, anchor = _sample_referring(rng, kind, n, wanted, anchor)
     else:
-        chosen = [wanted] + [others[i] for i in rng.permutation(len(others))[: n - 1]]
-    xy = _sample_positions(rng, len(chosen))
+        anchor = None
+        if wanted == "random":
+            wanted = colours[int(rng.integers(len(colours)))]
+        others = [c for c in colours if c != wanted]
+        if config.target_absent:
+            chosen = [others[i] for i in rng.permutation(len(others))[:n]]
+        else:
+            chosen = [wanted] + [others[i] for i in rng.permutation(len(others))[: n - 1]]
+            target_index = 0
+        xy = _sample_positions(rng, len(chosen))
+    seen: dict[str, int] = {}
+    names = []
+    for c in chosen:
+        seen[c] = seen.get(c, 0) + 1
+        names.append(c if seen[c] == 1 else f"{c}_{seen[c]}")
     cups = tuple(
         CupSpec(
             colour=c,
@@ -80,6 +117,7 @@ def sample_scene(config: EnvConfig, seed: int, target: str | None = None) -> Sce
             radius=float(rng.uniform(*CUP_RADIUS)),
             height=float(rng.uniform(*CUP_HEIGHT)),
             yaw=float(rng.uniform(-np.pi, np.pi)),
+            name="" if names[i] == c else names[i],
         )
         for i, c in enumerate(chosen)
     )
@@ -104,7 +142,51 @@ def sample_scene(config: EnvConfig, seed: int, target: str | None = None) -> Sce
         camera_eye=tuple(float(v) for v in eye),  # type: ignore[arg-type]
         camera_target=tuple(float(v) for v in look),  # type: ignore[arg-type]
         camera_fov_deg=float(fov),
+        refer=kind,
+        anchor=anchor,
+        target_index=target_index,
     )
+
+
+def _draw_colour(rng: np.random.Generator, requested: str, kind: str, role: str) -> str:
+    """The named colour, or a random one that keeps held-out combinations out."""
+    if requested != "random":
+        return validate_colour(requested)
+    options = [c for c in COLOURS
+               if not is_held_out(kind, c if role == "target" else None, c if role == "anchor" else None)]
+    return options[int(rng.integers(len(options)))]
+
+
+def _sample_referring(rng: np.random.Generator, kind: str, n: int, target: str, anchor: str):
+    """Colours and positions of a relational scene whose referent wins by ``MARGIN``:
+    (colours, xy (n, 2), referent index, referent colour, anchor colour or None)."""
+    colours = list(COLOURS)
+    if kind in ("left", "right"):
+        colour = _draw_colour(rng, target, kind, "target")
+        n = max(n, 2)
+        others = [c for c in colours if c != colour]
+        chosen = [colour, colour] + [others[i] for i in rng.permutation(len(others))[: n - 2]]
+        ref = Reference(kind, colour=colour)
+    elif kind == "next-to":
+        anchor_colour = _draw_colour(rng, anchor, kind, "anchor")
+        n = max(n, 3)
+        others = [c for c in colours if c != anchor_colour]
+        chosen = [anchor_colour] + [others[i] for i in rng.permutation(len(others))[: n - 1]]
+        if rng.random() < DUPLICATE_FRACTION:  # two cups of one (non-anchor) colour
+            chosen[-1] = chosen[1]
+        ref = Reference(kind, anchor=anchor_colour)
+    else:  # leftmost, rightmost, nearest, farthest: any colours
+        n = max(n, 2)
+        chosen = [colours[i] for i in rng.permutation(len(colours))[:n]]
+        if rng.random() < DUPLICATE_FRACTION:
+            chosen[-1] = chosen[0]
+        ref = Reference(kind)
+    for _ in range(_MAX_LAYOUT_TRIES):
+        xy = _sample_positions(rng, len(chosen))
+        index, margin = referent(ref, xy, chosen)
+        if index is not None and margin >= MARGIN:
+            return chosen, xy, index, chosen[index], ref.anchor
+    raise RuntimeError(f"could not lay out a {kind!r} scene with a {MARGIN} m margin")  # not seen for n <= 6
 
 
 def _jitter_rgba(rng: np.random.Generator, rgba: tuple[float, float, float, float]) -> tuple[float, ...]:

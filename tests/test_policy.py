@@ -323,6 +323,45 @@ def test_train_writes_checkpoint_and_resumes(tiny_dataset, tmp_path):
     for (name, a), b in zip(before.state_dict().items(), after.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5), name  # lr ~0: the weights are the initial ones
 
+    # ... and may add context layers (the referring-expressions fine-tune): they start as the identity.
+    grown = tmp_path / "grown"
+    train([str(tiny_dataset)], str(grown), VLAConfig(context_layers=1), cfg, progress=False)
+    after = VLAPolicy.from_pretrained(grown)
+    assert after.config.context_layers == 1 and len(after.context) == 1
+    batch = _batch(after.config)
+    with torch.no_grad():
+        a, b = before.eval()(**batch), after.eval()(**batch)
+    assert torch.allclose(a["velocity"], b["velocity"], atol=1e-4)
+
+
+def test_context_layers_start_as_identity_and_attend_to_everything_but_padding():
+    torch.manual_seed(0)
+    plain = VLAPolicy(VLAConfig(**SMALL)).eval()
+    ctx = VLAPolicy(VLAConfig(**SMALL, context_layers=2)).eval()
+    missing, unexpected = ctx.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("context.") for k in missing)
+    batch = _batch(ctx.config)
+    with torch.no_grad():
+        a, b = plain(**batch), ctx(**batch)
+    assert torch.equal(a["heatmap_logits"], b["heatmap_logits"])
+    # Once trained (here: random outputs), every visual token sees every other and the words, but not
+    # the padding of the instruction.
+    from vla_policy.modeling_vla import ContextLayer
+
+    layer = ContextLayer(16, 2).eval()
+    torch.nn.init.normal_(layer.attn.out_proj.weight, std=0.5)
+    visual, lang = torch.randn(1, 9, 16, requires_grad=True), torch.randn(1, 4, 16)
+    pad = torch.tensor([[False, False, True, True]])
+    out = layer(visual, lang, pad)
+    out[0, -1].sum().backward()
+    assert visual.grad[0, 0].abs().sum() > 0  # the last token depends on the first
+    changed = lang.clone()
+    changed[0, 2:] += 10.0  # padding only
+    assert torch.allclose(out, layer(visual, changed, pad))
+    assert not torch.allclose(out, layer(visual, lang + 1.0, pad))
+    with pytest.raises(ValueError, match="context_layers"):
+        VLAConfig(context_layers=-1)
+
 
 def test_ddp_two_gloo_processes(tiny_dataset, tmp_path):
     cfg_file = tmp_path / "run.yaml"

@@ -51,7 +51,7 @@ def _write_bag(path: Path, messages: list[tuple[int, str, str, object]]) -> None
             writer.write(conns[topic], stamp, TS.serialize_cdr(msg, msgtype))
 
 
-def _demo_messages(episode_end: bool = True) -> list[tuple[int, str, str, object]]:
+def _demo_messages(episode_end: bool = True, end_values: dict | None = None) -> list[tuple[int, str, str, object]]:
     """1 s of a demo: camera and pose at 20 Hz, twist at 20 Hz for 0.5 s, gripper closes at 0.6 s."""
     msgs = [(T0, topics.INSTRUCTION, "std_msgs/msg/String", _msg("std_msgs/msg/String", data="pick up the red cup"))]
     for i in range(21):
@@ -77,7 +77,8 @@ def _demo_messages(episode_end: bool = True) -> list[tuple[int, str, str, object
                  _msg("std_msgs/msg/Float64MultiArray", layout=layout, data=np.array([-0.5]))))
     if episode_end:
         values = [_msg("diagnostic_msgs/msg/KeyValue", key=k, value=v)
-                  for k, v in {"seed": "7", "target": "red", "outcome": "success", "success": "True"}.items()]
+                  for k, v in {"seed": "7", "target": "red", "outcome": "success", "success": "True",
+                               **(end_values or {})}.items()]
         msgs.append((T0 + 1000 * MS, topics.EPISODE, "diagnostic_msgs/msg/DiagnosticStatus",
                      _msg("diagnostic_msgs/msg/DiagnosticStatus", level=0, name="episode", message="done",
                           hardware_id="sim", values=values)))
@@ -109,6 +110,20 @@ def test_convert_bag_round_trip(tmp_path):
     assert meta["instruction"] == "pick up the red cup" and meta["target"] == "red" and meta["seed"] == 7
     assert meta["success"] is True and meta["outcome"] == "success" and meta["steps"] == 11
     assert meta["image_size"] == [32, 32] and meta["control_hz"] == 10 and "camera" not in meta
+
+
+def test_relational_episodes_keep_their_kind(tmp_path):
+    """A /sim/episode record of a relational episode labels the imported episode with its kind and cup."""
+    bag = tmp_path / "demo"
+    _write_bag(bag, _demo_messages(end_values={"refer": "next-to", "anchor": "blue", "target_instance": "red_2",
+                                               "wrong_instance": ""}))
+    convert_bags([bag], tmp_path / "data", rate=10, image_size=16)
+    [episode] = list_episodes(tmp_path / "data")
+    assert {k: episode.meta[k] for k in ("refer", "anchor", "target_instance")} == {
+        "refer": "next-to", "anchor": "blue", "target_instance": "red_2"}
+    _write_bag(tmp_path / "plain", _demo_messages())  # an older simulator's record: no kind, none written
+    convert_bags([tmp_path / "plain"], tmp_path / "data2", rate=10, image_size=16)
+    assert "refer" not in list_episodes(tmp_path / "data2")[0].meta
 
 
 def test_bag_without_episode_messages_is_one_demo(tmp_path):

@@ -50,3 +50,21 @@ def test_unsupported_instructions_are_refused_and_nothing_moves():
     summary = evaluate(EnvConfig(num_cups=(3, 5), target="red"), FACTORY, specs, workers=1, progress=False)
     for r in summary["per_episode"]:
         assert r["outcome"] == "refused" and r["reason"] and not r["lifted"] and r["steps"] == 0, r
+
+
+# Evaluation seeds of `make eval-refer` (canonical split, seeds 100000+); training used >= 1,000,000.
+REFER_SEEDS = {"left": (100000, 100001), "right": (100000, 100001), "leftmost": (100000, 100001),
+               "rightmost": (100000, 100001), "nearest": (100000, 100001), "farthest": (100000, 100001),
+               "next-to": (100000, 100001)}
+
+
+def test_shipped_checkpoint_picks_the_referred_cup():
+    """Two seeds of each relational kind, canonical instructions; `make eval-refer` measures the rates."""
+    specs = [EpisodeSpec(seed=s, target="random", refer=kind) for kind, seeds in REFER_SEEDS.items() for s in seeds]
+    summary = evaluate(EnvConfig(num_cups=(3, 5)), FACTORY, specs, workers=2, progress=False)
+    by_kind: dict[str, int] = {}
+    for r in summary["per_episode"]:
+        assert r["outcome"] != "wrong_cup", r
+        by_kind[r["refer"]] = by_kind.get(r["refer"], 0) + r["success"]
+    assert all(by_kind.get(kind, 0) >= 1 for kind in REFER_SEEDS), (by_kind, summary["per_episode"])
+    assert summary["successes"] >= 12, summary["per_episode"]

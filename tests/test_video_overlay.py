@@ -165,6 +165,40 @@ def test_left_marker_is_on_the_side_the_sim_camera_shows_the_robots_left(make_en
     assert not marker_pixels(draw_status(grey(size), caption_lines(ACTING))).any()
 
 
+def test_episode_videos_mark_the_robots_left_from_the_env_camera(make_env, tmp_path):
+    """`vla demo` / `vla eval --video` frames (vla_sim.evaluation._EpisodeVideo) carry the marker on the side
+    the episode's camera shows base-frame +y: the robot's left, which faces the camera, is the image's right."""
+    from types import SimpleNamespace
+
+    from vla_sim.evaluation import _EpisodeVideo
+    from vla_sim.referring import Reference
+
+    env = make_env(refer="leftmost")
+    env.reset(seed=3)
+    # which way +y goes in the image, straight from the camera: (x, 0, 0) -> (x, 0.1, 0)
+    (u0, _), (u1, _) = env.camera.project(np.array([[0.45, 0.0, 0.0], [0.45, 0.1, 0.0]]))
+    expected = "right" if u1 > u0 else "left"
+    assert expected == "right"
+    verdict = SimpleNamespace(reference=Reference("leftmost"), refusal=None)
+    ep = _EpisodeVideo(env, "pick up the leftmost cup", verdict)
+    assert ep.left_side == expected
+    frame = ep.frames[0]
+    h, w = frame.shape[:2]
+    cols = np.flatnonzero(marker_pixels(frame[h // 2:]).any(axis=0))
+    assert cols.size and cols.min() > w // 2 and cols.max() >= w - 15, "the marker must sit at the image's right"
+
+
+def test_recorder_left_side_parameter():
+    pytest.importorskip("rclpy")
+    from vla_ros.video_recorder import marker_side
+
+    assert marker_side("auto", None) == robot_left_side() == "right"  # before the simulator said: its nominal camera
+    assert marker_side("auto", "left") == "left" and marker_side("auto", "right") == "right"
+    assert marker_side("auto", "sideways") == "right"
+    assert marker_side("left", "right") == "left" and marker_side("right", None) == "right"
+    assert marker_side("none", "right") is None
+
+
 def marker_pixels(frame: np.ndarray) -> np.ndarray:
     """Where the robot's-left marker (light blue) is drawn."""
     r, g, b = (frame[..., i].astype(int) for i in range(3))
@@ -257,3 +291,59 @@ def test_recorder_starts_with_the_episode_and_draws_the_caption(ros_env, tmp_pat
     cols = np.flatnonzero(marker_pixels(camera[-1]).any(axis=0))
     assert cols.size and cols.min() > 384 // 2, "the robot's-left marker is missing or on the wrong side"
     assert os.path.getsize(out) > 1000
+
+
+def test_recorder_puts_the_marker_where_the_simulator_says(ros_env, tmp_path):
+    """left_side auto: the side in the simulator's /diagnostics status (computed from its camera) wins
+    over the nominal camera's; a bad left_side value stops the recorder at once with one line."""
+    pytest.importorskip("rclpy")
+    import imageio.v2 as imageio
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from rclpy.duration import Duration
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+
+    from ros_probe import Probe, start_node, stop
+    from vla_ros import qos, topics
+    from vla_ros.conversions import key_values, rgb_to_image
+
+    bad = start_node("vla_video_recorder", ros_env, "left_side:=up")
+    try:
+        out, _ = bad.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        out = stop(bad)
+    assert bad.returncode != 0 and "left_side must be one of auto, left, right, none, got 'up'" in out, out
+
+    video_path = tmp_path / "side.mp4"
+    rec = start_node("vla_video_recorder", ros_env, f"output:={video_path}", "outcome_seconds:=0.2")
+    probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        image_pub = probe.node.create_publisher(Image, topics.CAMERA_IMAGE, qos.IMAGE_QOS)
+        diag_pub = probe.node.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.COMMAND_QOS)
+        episode_pub = probe.node.create_publisher(DiagnosticStatus, topics.EPISODE, qos.COMMAND_QOS)
+        instruction_pub = probe.node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
+        pubs = (image_pub, diag_pub, episode_pub, instruction_pub)
+        probe.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs), 60,
+                         "the recorder's subscriptions", alive=(rec,))
+        acked = Duration(seconds=10)
+        # a camera mounted behind the robot would show its left on the image's left
+        diag_pub.publish(DiagnosticArray(status=[DiagnosticStatus(name="vla_sim", values=key_values(
+            {"seed": 1, "robot_left_side": "left"}))]))
+        instruction_pub.publish(String(data="pick up the leftmost cup"))
+        assert diag_pub.wait_for_all_acked(acked) and instruction_pub.wait_for_all_acked(acked)
+        for _ in range(5):
+            image_pub.publish(rgb_to_image(np.full((128, 128, 3), 128, np.uint8),
+                                           probe.node.get_clock().now().to_msg(), topics.CAMERA_FRAME))
+            probe.spin_for(1 / 30)
+        assert image_pub.wait_for_all_acked(acked)
+        episode_pub.publish(DiagnosticStatus(message="success", values=key_values(
+            {"seed": 1, "instruction": "pick up the leftmost cup", "success": True, "seconds": 0.2})))
+        probe.spin_until(lambda: episode_pub.wait_for_all_acked(acked), 30, "the outcome", alive=(rec,))
+        probe.spin_for(0.5)
+    finally:
+        probe.close()
+        output = stop(rec, timeout=30)
+    assert rec.returncode == 0 and "Traceback" not in output, output
+    last = [f for f in imageio.get_reader(str(video_path), format="FFMPEG")][-1][:, :384]
+    cols = np.flatnonzero(marker_pixels(last).any(axis=0))
+    assert cols.size and cols.max() < 384 // 2 and cols.min() <= 10, "the marker must follow the simulator"

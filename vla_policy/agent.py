@@ -52,8 +52,9 @@ class ExpertAgent:
 
     def start(self, instruction: str) -> Verdict:
         self.expert.reset()
-        if self.understanding is None:
-            self.verdict = Verdict(instruction, target="(expert)")
+        if self.understanding is None:  # no language: the task is the scene's own reference
+            ref = self.expert.env.scene.reference
+            self.verdict = Verdict(instruction, target=ref.colour, refer=ref.kind, anchor=ref.anchor)
         else:
             self.verdict = self.understanding.understand(instruction)
         return self.verdict

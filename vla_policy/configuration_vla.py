@@ -24,6 +24,12 @@ class VLAConfig:
     """Attention heads."""
     blocks: int = 2
     """Fusion blocks: queries self-attend, then cross-attend to the visual tokens."""
+    context_layers: int = 0
+    """Attention layers over the visual tokens, with the language tokens as extra keys, before the
+    heatmap head: a cup's token can then see the other cups and the words, so the target keypoint can
+    depend on the whole scene ("the leftmost cup", "the red cup on the right", "the cup next to the
+    blue cup"). 0 (v2) leaves the heatmap local. Added to a checkpoint by fine-tuning with ``--init``:
+    the layers start as the identity (zero-initialised outputs)."""
     chunk_size: int = 8
     """Actions predicted per call (K)."""
     fusion: str = "film_xattn"
@@ -78,6 +84,8 @@ class VLAConfig:
             raise ValueError(f"image_size must be >= 32 and divisible by {2 ** (len(self.vision_channels) - 1)}")
         if self.chunk_size < 1 or self.blocks < 1:
             raise ValueError("chunk_size and blocks must be >= 1")
+        if not isinstance(self.context_layers, int) or not 0 <= self.context_layers <= 8:
+            raise ValueError(f"context_layers must be an integer in [0, 8], got {self.context_layers!r}")
         if len(self.proprio_mean) != self.proprio_dim or len(self.proprio_std) != self.proprio_dim:
             raise ValueError("proprio_mean/proprio_std must have proprio_dim entries")
         self.vision_channels = tuple(self.vision_channels)

@@ -172,7 +172,7 @@ class DecisionCore:
         elif self.state_time is None or now - self.state_time > self.config.state_timeout:
             state = "no end-effector pose"
         elif self.vote.abstained:
-            kind, state = ABSTAINED, f"abstained: no {self.verdict.target} cup in view"
+            kind, state = ABSTAINED, f"abstained: no {self.verdict.reference.describe()} in view"
         elif self.config.hold_until_vote and not self.vote.decided:
             state = "checking the named cup is in view"
         else:

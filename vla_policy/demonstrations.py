@@ -41,6 +41,17 @@ class GenerationConfig:
     """Share of episodes executing noisy actions."""
     max_steps: int | None = None
     """Cut episodes after this many control steps (None: the env's episode length)."""
+    refer: tuple[str, ...] = ("colour",)
+    """Reference kinds (``vla_sim.referring.KINDS``), one drawn uniformly per episode. Relational
+    episodes always hold their referent (no absent scenes) and never a combination held out from
+    training (``vla_sim.referring.HELD_OUT``); their instruction is the kind's canonical phrasing."""
+
+    def __post_init__(self) -> None:
+        from vla_sim.referring import validate_kind
+
+        if not self.refer:
+            raise ValueError("refer needs at least one kind")
+        object.__setattr__(self, "refer", tuple(validate_kind(k) for k in self.refer))
 
 
 def episode_setup(seed: int, config: GenerationConfig):
@@ -50,11 +61,14 @@ def episode_setup(seed: int, config: GenerationConfig):
     rng = np.random.default_rng([seed, 7])
     absent = bool(rng.random() < config.absent_fraction)
     noisy = bool(rng.random() < config.noisy_fraction) and not absent
+    kind = config.refer[int(rng.integers(len(config.refer)))] if len(config.refer) > 1 else config.refer[0]
+    absent = absent and kind == "colour"
     lo, hi = config.distractors
     env = PickCupEnv(EnvConfig(
         num_cups=(lo, hi) if absent else (lo + 1, hi + 1),
         target="random",
         target_absent=absent,
+        refer=kind,
         camera={"width": config.image_size, "height": config.image_size},
     ))
     return env, rng, absent, noisy
@@ -80,14 +94,17 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
     env, rng, absent, noisy = episode_setup(seed, config)
     try:
         obs, info = env.reset(seed=seed)
-        instruction = sample_training_instruction(rng, info["target"])
+        # Colour tasks: a training paraphrase; relational ones: the canonical phrasing, which is what the
+        # policy is conditioned on once the understanding model has resolved any other wording.
+        instruction = sample_training_instruction(rng, info["target"]) if info["refer"] == "colour" \
+            else info["instruction"]
         expert = ScriptedExpert(env)
         corrective = CorrectiveExpert(env) if policy_path else None
         policy = _load_policy(policy_path) if policy_path else None
         if policy is not None:
             policy.reset()
         frames, proprio, actions, uvs = [], [], [], []
-        target_cup = next((c for c in env.scene.cups if c.colour == info["target"]), None)
+        target_index = env.scene.target_index
         for step in range(min(env.config.max_steps, config.max_steps or env.config.max_steps)):
             if policy is not None:
                 label = corrective.label(obs)
@@ -112,8 +129,8 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
             frames.append(obs["image"])
             proprio.append(np.concatenate([obs["ee_pose"], obs["gripper_width"]]))
             actions.append(label)
-            if target_cup is not None:
-                state = next(c for c in env.cup_states() if c.colour == target_cup.colour)
+            if target_index is not None:
+                state = env.cup_states()[target_index]
                 uvs.append(env.camera.project(state.position[None])[0])  # centre of mass, inside the cup
             else:
                 uvs.append(np.array([np.nan, np.nan]))
@@ -125,6 +142,9 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
             "instruction": instruction,
             "target": info["target"],
             "target_present": not absent,
+            "refer": info["refer"],
+            "anchor": info["anchor"],
+            "target_instance": info["target_instance"],
             "outcome": info["outcome"],
             "success": info["success"],
             "steps": len(frames),

@@ -2,7 +2,8 @@
 
 image (B, 3, H, W) --FiLM(language)--> conv stages --> visual tokens (B, N, D) + 2-D sincos positions
 instruction --frozen text encoder--> token features (B, L, Dt) --> language tokens (B, L, D)
-visual tokens --heatmap head--> target and end-effector heatmaps --soft-argmax--> keypoint token
+visual tokens --context layers (attend to all visual + language tokens)--> scene-aware visual tokens
+scene-aware tokens --heatmap head--> target and end-effector heatmaps --soft-argmax--> keypoint token
 queries = [present, proprio, keypoints, K action queries, language tokens]   (B, 3 + K + L, D)
 each block: queries self-attend, then cross-attend to the visual tokens; heads read the outputs.
 
@@ -63,6 +64,31 @@ class ConvStage(nn.Module):
         return x if self.conv is None else x + F.gelu(self.norm2(self.conv(x)))
 
 
+class ContextLayer(nn.Module):
+    """Visual tokens attend to every visual token and the language tokens, then a feed-forward.
+    The heatmap head reads single tokens; relations ("leftmost", "next to the blue cup") need a token
+    to know about the others. Outputs start at zero, so a layer added to a trained policy is the
+    identity until fine-tuning moves it."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm_ff = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        for layer in (self.attn.out_proj, self.ff[-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, visual: torch.Tensor, lang: torch.Tensor, lang_pad: torch.Tensor) -> torch.Tensor:
+        """visual (B, N, D), lang (B, L, D), lang_pad (B, L) True = padding -> (B, N, D)."""
+        h = self.norm(visual)
+        keys = torch.cat([h, lang], dim=1)  # (B, N + L, D)
+        pad = torch.cat([torch.zeros(h.shape[:2], dtype=torch.bool, device=h.device), lang_pad], dim=1)
+        visual = visual + self.attn(h, keys, keys, key_padding_mask=pad, need_weights=False)[0]
+        return visual + self.ff(self.norm_ff(visual))
+
+
 class FusionBlock(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -105,6 +131,7 @@ class VLAPolicy(nn.Module):
             nn.init.zeros_(self.film[-1].bias)
         self.visual_proj = nn.Linear(c.vision_channels[-1], c.dim)
         self.register_buffer("visual_pos", sincos_2d(c.token_grid, c.dim), persistent=False)
+        self.context = nn.ModuleList(ContextLayer(c.dim, c.heads) for _ in range(c.context_layers))
         self.proprio_proj = nn.Linear(c.proprio_dim, c.dim)
         self.register_buffer("proprio_mean", torch.tensor(c.proprio_mean, dtype=torch.float32), persistent=False)
         self.register_buffer("proprio_std", torch.tensor(c.proprio_std, dtype=torch.float32), persistent=False)
@@ -127,6 +154,8 @@ class VLAPolicy(nn.Module):
                                           nn.GELU(), nn.Linear(4 * c.dim, c.chunk_size * c.action_dim + 1))
         self._text_encoder = text_encoder
         self.last_attention: torch.Tensor | None = None  # (B, grid, grid) from the last forward
+        self.last_target_heatmap: np.ndarray | None = None  # (grid, grid) target probability, last prediction
+        self.last_keypoints: np.ndarray | None = None  # (2, 2) pixels [target, end-effector] x (u, v), or None
         self.reset()
 
     # -- batch computation -------------------------------------------------------
@@ -152,6 +181,9 @@ class VLAPolicy(nn.Module):
         for i, stage in enumerate(self.stages):
             x = stage(x, films[i] if films else None)
         visual = self.visual_proj(x.flatten(2).transpose(1, 2)) + self.visual_pos  # (B, N, D)
+        lang = self.text_proj(text)  # (B, L, D)
+        for layer in self.context:
+            visual = layer(visual, lang, text_pad)  # (B, N, D)
         heat = self.heatmap_head(visual)  # (B, N, 1 or 2)
 
         p = (proprio - self.proprio_mean) / self.proprio_std
@@ -163,7 +195,6 @@ class VLAPolicy(nn.Module):
             result["keypoints"] = (kp + 1.0) * (c.image_size / 2.0)  # pixels: [target, end-effector] x (u, v)
             offset = kp[:, 0] - kp[:, 1]  # (B, 2); x8 so a 1 cm offset (~0.04) is not lost in the inputs
             fixed.append(self.keypoint_proj(torch.cat([kp.flatten(1), 8.0 * offset], -1).to(visual.dtype)).unsqueeze(1))
-        lang = self.text_proj(text)  # (B, L, D)
         if self.use_xattn:
             k, n0 = c.chunk_size, 1 + len(fixed)
             q = torch.cat([self.present_query.expand(b, -1, -1), *fixed,
@@ -268,6 +299,9 @@ class VLAPolicy(nn.Module):
         proprio = torch.as_tensor(np.concatenate([ee, grip]), device=param.device)[None]
         text, pad = self.text_encoder.encode([obs["instruction"]])
         out = self(image, proprio, text.to(param.device), pad.to(param.device), want_attention=True)
+        grid = self.config.token_grid
+        self.last_target_heatmap = torch.softmax(out["heatmap_logits"][0].float(), -1).reshape(grid, grid).cpu().numpy()
+        self.last_keypoints = out["keypoints"][0].float().cpu().numpy() if "keypoints" in out else None
         velocity = out["velocity"][0].clamp(-1.0, 1.0) * self.config.max_linear_speed  # (K, 3)
         gripper = torch.sigmoid(out["gripper_logit"][0])[:, None]  # (K, 1)
         chunk = torch.cat([velocity, gripper], dim=-1).float().cpu().numpy()

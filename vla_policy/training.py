@@ -65,8 +65,9 @@ class TrainConfig:
     paraphrase: bool = True
     """Draw a fresh training phrasing of the episode's task for every sample."""
     init_from: str | None = None
-    """Checkpoint folder to start from (fine-tuning, e.g. on DAgger data). Its config, normalisation
-    statistics included, replaces the ``policy:`` section; the optimiser starts fresh."""
+    """Checkpoint folder to start from (fine-tuning, e.g. on DAgger or relational data). Its config,
+    normalisation statistics included, replaces the ``policy:`` section, except that ``policy:`` may
+    add ``context_layers`` (new layers start as the identity); the optimiser starts fresh."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -117,8 +118,11 @@ class DemoSampler:
                                      a["proprio"][:, :3]).astype(np.float32)
                       if "camera" in e.meta else np.full((e.length, 2), np.nan, np.float32)
                       for e, a in zip(episodes, self.arrays)]
+        # Colour tasks draw a fresh training phrasing per sample; relational ones keep their canonical
+        # instruction (the understanding model maps other wordings onto it before the policy sees them).
         self.phrasings = {e.meta["target"]: [instructions[s] for s in training_instructions(e.meta["target"])]
-                          for e in episodes} if train_cfg.paraphrase else {}
+                          for e in episodes if e.meta.get("refer", "colour") == "colour"} \
+            if train_cfg.paraphrase else {}
 
     def __len__(self) -> int:
         return int(self.cum[-1])
@@ -152,7 +156,7 @@ class DemoSampler:
             present.append(float(meta["target_present"]))
             uvs.append(uv)
             ee_uvs.append(ee_uv)
-            if augment and self.tcfg.paraphrase:
+            if augment and self.tcfg.paraphrase and meta.get("refer", "colour") == "colour":
                 options = self.phrasings[meta["target"]]
                 text_ids.append(options[int(self.rng.integers(len(options)))])
             else:
@@ -279,8 +283,9 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     val_eps = [episodes[i] for i in sorted(order[:n_val])]
     train_eps = [episodes[i] for i in sorted(order[n_val:])]
     init = VLAPolicy.from_pretrained(cfg.init_from) if cfg.init_from else None
-    if init is not None:
-        policy_cfg = init.config  # architecture and normalisation come with the weights
+    if init is not None:  # architecture and normalisation come with the weights; context layers may be added
+        policy_cfg = dataclasses.replace(init.config, context_layers=max(init.config.context_layers,
+                                                                         policy_cfg.context_layers))
     else:  # normalisation statistics from the training frames, saved in config.json
         prop = np.concatenate([np.asarray(e.arrays()["proprio"]) for e in train_eps])
         prop = np.concatenate([prop[:, :3], prop[:, 7:8]], axis=1)
@@ -296,7 +301,11 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
 
     model = VLAPolicy(policy_cfg, text_encoder=encoder)
     if init is not None:
-        model.load_state_dict(init.state_dict())
+        missing, unexpected = model.load_state_dict(init.state_dict(), strict=False)
+        added = [k for k in missing if not k.startswith("context.")]
+        if added or unexpected:
+            raise ValueError(f"--init {cfg.init_from}: weights do not fit (missing {added[:3]}, "
+                             f"unexpected {unexpected[:3]})")
     model = model.to(device)
     if not cuda:
         model = model.to(memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU

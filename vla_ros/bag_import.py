@@ -197,6 +197,9 @@ class _BagConverter:
             "noisy": False,
             "source": {"bag": str(self.path), "start_ns": ep.start_ns, "end_ns": ep.end_ns},
         }
+        if values.get("refer"):  # how the instruction referred to the target (training treats kinds apart)
+            meta.update(refer=values["refer"], anchor=values.get("anchor") or None,
+                        target_instance=values.get("target_instance") or None)
         t = len(ep.frames)
         write_episode(self.out, self.index, {
             "frames": np.stack(ep.frames),

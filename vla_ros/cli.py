@@ -67,6 +67,27 @@ def target_colour(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{exc} (or 'random')") from None
 
 
+def refer_kinds(text: str) -> tuple[str, ...]:
+    """Comma-separated reference kinds, or 'relational' (every kind but colour)."""
+    from vla_sim.referring import KINDS, validate_kind
+
+    if text.strip() == "relational":
+        return tuple(k for k in KINDS if k != "colour")
+    try:
+        return tuple(validate_kind(k) for k in text.split(",") if k.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def refer_kind(text: str) -> str:
+    from vla_sim.referring import validate_kind
+
+    try:
+        return validate_kind(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def instruction_text(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("instruction must not be empty")
@@ -129,6 +150,8 @@ def _env_config(args: argparse.Namespace):
             num_cups=(lo + extra, hi + extra),
             target=args.target,
             target_absent=args.absent,
+            refer=args.refer,
+            anchor=args.anchor,
             render_images=args.policy != "expert",
             gui=args.gui,
         )
@@ -143,10 +166,17 @@ def _add_episode_args(parser: argparse.ArgumentParser, default_policy: str) -> N
     parser.add_argument("--distractors", type=distractor_range, default=(2, 4), metavar="MIN-MAX",
                         help="number of non-target cups, drawn uniformly per episode (default 2-4)")
     parser.add_argument("--target", type=target_colour, default="red",
-                        help="target colour, or 'random' per episode (default red)")
+                        help="target colour, or 'random' per episode (default red); used by the kinds that name "
+                             "a colour (colour, left, right)")
+    parser.add_argument("--refer", type=refer_kind, default="colour", metavar="KIND",
+                        help="how the instruction picks the cup: colour (default), left, right (two cups of the "
+                             "target colour), leftmost, rightmost, nearest, farthest (any colours), next-to "
+                             "(the cup nearest an anchor cup of a unique colour)")
+    parser.add_argument("--anchor", type=target_colour, default="random",
+                        help="anchor colour of --refer next-to, or 'random' per episode (default)")
     parser.add_argument("--instruction", type=instruction_text, default=None,
-                        help="instruction text given to the policy (default: 'pick up the <target> cup'); "
-                             "'{colour}' in it is replaced by the episode's target colour")
+                        help="instruction text (default: the kind's canonical one, e.g. 'pick up the red cup'); "
+                             "'{colour}' and '{anchor}' in it are replaced by the episode's target and anchor colours")
     parser.add_argument("--absent", action="store_true",
                         help="scenes without a cup of the target colour: success = abstain, nothing lifted")
     parser.add_argument("--gui", action="store_true", help="show the PyBullet GUI (needs a display; one worker)")
@@ -160,6 +190,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     factory = policy_factory(args.policy, args.understanding)
     config = _env_config(args)
+    if args.absent and args.refer != "colour":
+        raise SystemExit("vla: error: --absent works with --refer colour only")
     if args.paraphrases and args.instruction:
         raise SystemExit(f"vla: error: use either --instruction or --paraphrases {args.paraphrases}, not both")
     expect = "refuse" if args.paraphrases == "unsupported" or args.expect == "refuse" else "act"
@@ -167,9 +199,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         EpisodeSpec(
             seed=args.seed + i,
             target=args.target,
-            instruction=paraphrase_of(args.paraphrases, args.seed + i) if args.paraphrases else args.instruction,
+            instruction=paraphrase_of(args.paraphrases, args.seed + i, args.refer) if args.paraphrases
+            else args.instruction,
             video_path=video_path(args.video, args.seed + i) if args.video else None,
             expect=expect,
+            refer=args.refer,
+            anchor=args.anchor,
         )
         for i in range(args.episodes)
     ]
@@ -191,14 +226,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0  # the rate is a measurement, not a verdict
 
 
-def paraphrase_of(name: str, seed: int) -> dict[str, str]:
-    """One sentence of the set ``name`` per target colour, chosen by the episode seed."""
+def paraphrase_of(name: str, seed: int, refer: str = "colour") -> dict[str, str] | str:
+    """One sentence of the set ``name`` per target colour, chosen by the episode seed; for a relational
+    ``refer`` kind, a held-out template of that kind (``{colour}`` / ``{anchor}`` filled per episode)."""
     from vla_policy import language_corpus
     from vla_sim.config import COLOURS
     from vla_sim.instructions import HELD_OUT
 
     def pick(options: list[str]) -> str:
         return options[seed % len(options)]
+
+    if refer != "colour":
+        if name != "held-out":
+            raise SystemExit(f"vla: error: --paraphrases {name} works with --refer colour; "
+                             f"--refer {refer} takes --paraphrases held-out")
+        return pick(language_corpus.referring_held_out(refer))
 
     sets = {"held-out": lambda c: pick(HELD_OUT).replace("{colour}", c),
             "shades": lambda c: pick(language_corpus.shade_instructions(c)),
@@ -214,10 +256,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     factory = policy_factory(args.policy, args.understanding)
     env = PickCupEnv(_env_config(args))
     try:
-        result = run_episode(env, factory(env), EpisodeSpec(args.seed, args.target, args.instruction, args.out))
+        result = run_episode(env, factory(env), EpisodeSpec(args.seed, args.target, args.instruction, args.out,
+                                                                refer=args.refer, anchor=args.anchor))
     finally:
         env.close()
-    understood = f"understood: {result['understood']} cup" if result["understood"] else f"refused: {result['reason']}"
+    label = result["understood"]
+    understood = (f"understood: {label}{' cup' if result['refer'] == 'colour' else ''}" if label
+                  else f"refused: {result['reason']}")
     print(
         f"seed {result['seed']}: \"{result['instruction']}\" ({understood}) -> {result['outcome']} "
         f"({'success' if result['success'] else 'failure'}) after {result['steps']} steps "
@@ -231,14 +276,14 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     from vla_policy.demonstrations import GenerationConfig, generate
 
     policy = None
-    config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps)
+    config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps, refer=args.refer)
     if args.policy:  # DAgger: the policy acts, the corrective expert labels; target always present, no noise
         if args.policy == "expert":
             raise SystemExit("vla: error: --policy: DAgger needs a learned checkpoint ('default' or a folder); "
                              "without --policy the expert acts")
         policy = checkpoint_path(args.policy)
         config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps,
-                                  absent_fraction=0.0, noisy_fraction=0.0)
+                                  absent_fraction=0.0, noisy_fraction=0.0, refer=args.refer)
     summary = generate(args.out, args.episodes, seed=args.seed, workers=args.workers, config=config,
                        progress=not args.quiet, policy=policy)
     print(
@@ -270,6 +315,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SystemExit(f"vla: error: --data: {exc}") from None
     except CheckpointError as exc:
         raise SystemExit(f"vla: error: --init: {exc}") from None
+    except ValueError as exc:  # a config that does not fit the data or the --init weights
+        raise SystemExit(f"vla: error: {exc}") from None
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, only rank 0 reports
         print(f"trained {summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
               f"({summary['samples_per_s']:.0f} samples/s); checkpoint: {args.out}")
@@ -284,7 +331,8 @@ def cmd_understand(args: argparse.Namespace) -> int:
     for text in args.text:
         verdict = understanding.understand(text)
         if args.json:
-            print(json.dumps({"instruction": text, "target": verdict.target, "refusal": verdict.refusal,
+            print(json.dumps({"instruction": text, "target": verdict.target, "refer": verdict.refer,
+                              "anchor": verdict.anchor, "refusal": verdict.refusal,
                               "kind": verdict.kind, "confidence": round(verdict.confidence, 4),
                               "language": verdict.language, "ms": round(understanding.last_ms, 2)},
                              ensure_ascii=False))
@@ -304,6 +352,12 @@ def cmd_train_language(args: argparse.Namespace) -> int:
         print(f"{split}: picks understood {m['picks_understood']}/{m['picks']} ({m['pick_accuracy']:.1%}), "
               f"refusals refused {m['refusals_refused']}/{m['refusals']} ({m['refusal_rate']:.1%}), "
               f"wrong target {m.get('wrong_target', 0)}, false accepts {m.get('false_accepts', 0)}")
+    for language, m in metrics["referring_held_out"].items():
+        kinds = ", ".join(f"{k} {v['right']}/{v['total']}" for k, v in m["by_kind"].items())
+        print(f"referring held-out ({language}): {m['right']}/{m['total']} ({m['accuracy']:.1%}), "
+              f"wrong cup {m['wrong_cup']}; {kinds}")
+    u = metrics["unsupported"]
+    print(f"unsupported set: {u['acted_on']}/{u['sentences']} acted on")
     print(f"trained in {metrics['minutes']} min; model: {args.out}")
     return 0
 
@@ -363,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--policy", default=None, metavar="CHECKPOINT",
                      help="DAgger: this policy acts and the corrective expert labels the states it visits")
     gen.add_argument("--max-steps", type=positive_int, default=None, help="cut episodes after this many steps")
+    gen.add_argument("--refer", type=refer_kinds, default=("colour",), metavar="KIND[,KIND...]",
+                     help="reference kinds, one drawn per episode: colour (default), left, right, leftmost, "
+                          "rightmost, nearest, farthest, next-to, or 'relational' for all but colour")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_data_generate)
 
@@ -388,8 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tl = sub.add_parser("train-language", help="train and calibrate the instruction-understanding model")
     tl.add_argument("--out", required=True, help="folder for config.json + model.safetensors")
-    tl.add_argument("--english", type=positive_int, default=24000, help="English training sentences (default 24000)")
-    tl.add_argument("--korean", type=positive_int, default=15000, help="Korean training sentences (default 15000)")
+    tl.add_argument("--english", type=positive_int, default=30000, help="English training sentences (default 30000)")
+    tl.add_argument("--korean", type=positive_int, default=18000, help="Korean training sentences (default 18000)")
     tl.add_argument("--epochs", type=positive_int, default=6, help="epochs (default 6)")
     tl.add_argument("--seed", type=seed_int, default=0, help="seed (default 0)")
     tl.add_argument("--quiet", action="store_true", help="no progress bars")

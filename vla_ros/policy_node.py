@@ -471,7 +471,7 @@ class PolicyNode(Node):
         """The instruction, what was understood ("red cup" or "") and the refusal ("" if none) (lock held)."""
         verdict = self.core.verdict
         return {"instruction": self.instruction,
-                "understood": f"{verdict.target} cup" if verdict and verdict.understood else "",
+                "understood": verdict.reference.describe() if verdict and verdict.understood else "",
                 "refusal": (verdict.refusal or "") if verdict else ""}
 
     def _publish_status(self, force: bool = False) -> None:

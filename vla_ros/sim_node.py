@@ -8,6 +8,12 @@ does). Each tick advances the physics by one camera period, in real time by defa
 A frame shows the world at the *end* of the period its tick simulated, so it is held and
 released (stamped and published) when that instant comes: frames leave on an even
 30 Hz beat whatever each tick's render cost, as a camera's would.
+
+Episodes refer to their target by colour or by a relation (``refer``: "the leftmost cup", "the
+cup next to the blue cup"); left and right are the robot's own (+y of the base frame). Each
+episode's outcome on ``/sim/episode`` carries ``refer``, ``anchor``, ``target_instance`` and
+``wrong_instance``; the sim's ``/diagnostics`` status says on which side of the image the robot's
+left is (``robot_left_side``, from this episode's camera), for the video recorder.
 """
 
 from __future__ import annotations
@@ -29,11 +35,37 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
+from vla_sim.evaluation import fill_instruction
+from vla_sim.video import robot_left_side
+
 from . import qos, topics
 from .conversions import InputRejected, camera_info, finite_vector, key_values, rate_hz, rgb_to_image
 from .node_main import run_node, spin_forever
 
 JOINT_NAMES = list(topics.ARM_JOINTS + topics.FINGER_JOINTS)
+CANONICAL = "canonical"  # the instruction parameter's default: each episode's canonical instruction
+
+
+def _check_reference(refer: str, anchor: str, instruction: str) -> tuple[str, str]:
+    """(kind, anchor colour or "random") normalised; a ValueError naming the parameter otherwise."""
+    from vla_sim.config import validate_colour
+    from vla_sim.referring import validate_kind
+
+    try:
+        refer = validate_kind(refer)
+    except ValueError as exc:
+        raise ValueError(f"refer: {exc}") from None
+    if anchor.strip().lower() != "random":
+        try:
+            anchor = validate_colour(anchor)
+        except ValueError as exc:
+            raise ValueError(f"anchor: {exc} (or 'random')") from None
+    else:
+        anchor = "random"
+    if "{anchor}" in instruction and refer != "next-to":
+        raise ValueError(f"instruction {instruction!r} names an {{anchor}}, which only refer next-to has "
+                         f"(refer is {refer!r})")
+    return refer, anchor
 
 
 class SimNode(Node):
@@ -46,9 +78,17 @@ class SimNode(Node):
         self.episodes = p("episodes", 1, "episodes to run; 0 runs until stopped")
         self.min_cups = p("min_cups", 3, "fewest cups on the table, target included")
         self.max_cups = p("max_cups", 5, "most cups on the table, target included (at most 6)")
-        self.target = p("target", "red", "target colour (red, orange, yellow, green, blue, purple) or random")
-        self.instruction = p("instruction", "pick up the {colour} cup",
-                             "instruction published on /instruction at each episode start ({colour} = target); "
+        self.target = p("target", "red", "target colour (red, orange, yellow, green, blue, purple) or random; "
+                                         "used by refer colour, left and right (the other kinds pick by position)")
+        self.refer = p("refer", "colour",
+                       "how the instruction refers to the target: colour, left, right (two cups of the target "
+                       "colour), leftmost, rightmost, nearest, farthest or next-to; left/right are the robot's "
+                       "own (+y of the base frame, as seen standing behind the robot)")
+        self.anchor = p("anchor", "random", "colour of the cup a next-to target stands beside, or random")
+        self.instruction = p("instruction", CANONICAL,
+                             "instruction published on /instruction at each episode start: 'canonical' = the "
+                             "kind's canonical phrasing ('pick up the red cup', 'pick up the leftmost cup'); "
+                             "else a template ({colour} = target colour, {anchor} = anchor colour); "
                              "empty: publish none (a user or `vla instruct` gives it)")
         self.camera_rate = p("camera_rate_hz", 30.0, "camera and physics tick rate (240 must be a multiple of it)")
         self.image_size = p("image_size", 128, "square camera image size in pixels")
@@ -70,9 +110,11 @@ class SimNode(Node):
         from vla_sim import EnvConfig, PickCupEnv
 
         try:
+            self.refer, self.anchor = _check_reference(self.refer, self.anchor, self.instruction)
             self.env = PickCupEnv(EnvConfig(
                 num_cups=(self.min_cups, self.max_cups), target=self.target, control_hz=self.camera_rate,
                 episode_seconds=self.episode_seconds, camera={"width": self.image_size, "height": self.image_size},
+                refer=self.refer, anchor=self.anchor,
             ))
         except ValueError as exc:
             raise SystemExit(f"vla_sim: invalid parameters: {exc}") from None
@@ -140,6 +182,8 @@ class SimNode(Node):
         self.seed = self.get_parameter("seed").value
         self.target = self.get_parameter("target").value
         try:
+            self.refer, self.anchor = _check_reference(self.get_parameter("refer").value,
+                                                       self.get_parameter("anchor").value, self.instruction)
             self._start_episode()
         except ValueError as exc:
             response.success, response.message = False, str(exc)
@@ -150,7 +194,8 @@ class SimNode(Node):
     # -- episodes -----------------------------------------------------------------
     def _start_episode(self) -> None:
         seed = self.seed + self.episode_index
-        obs, info = self.env.reset(seed=seed, options={"target": self.target})
+        obs, info = self.env.reset(seed=seed, options={"target": self.target, "refer": self.refer,
+                                                       "anchor": self.anchor})
         self.velocity, self.gripper, self.pending = np.zeros(3), 1.0, False
         self.obs = obs
         cam = self.env.camera  # fixed for the episode: build its CameraInfo once, restamp per frame
@@ -159,14 +204,24 @@ class SimNode(Node):
         # in flight for the last episode arrives, and is dropped. The instruction goes out when the
         # pause ends, so a policy resets with only this episode's frames and states behind it.
         self.pause_ticks = max(1, int(round(self.episode_pause * self.camera_rate)))
-        if self.instruction:
-            self.current_instruction = self.instruction.replace("{colour}", info["target"])
-        self.get_logger().info(f"episode {self.episode_index}: seed {seed}, target {info['target']}")
+        if self.instruction == CANONICAL:
+            self.current_instruction = info["instruction"]
+        elif self.instruction:
+            self.current_instruction = fill_instruction(self.instruction, info)
+        # The image side of the robot's left (+y of the base frame) in this episode's camera, for the video.
+        self.left_side = robot_left_side(cam.K, cam.T_base_cam)
+        anchor = f", anchor {info['anchor']}" if info["anchor"] else ""
+        self.get_logger().info(f"episode {self.episode_index}: seed {seed}, refer {info['refer']}, target "
+                               f"{info['target_instance']}{anchor}")
+        self._publish_diagnostics()  # the new scene's details (and the image side of the robot's left) at once
 
     def _finish_episode(self, info: dict) -> None:
+        # ROS strings: an absent anchor / wrong cup is "".
         result = {"seed": info["seed"], "target": info["target"], "instruction": self.current_instruction,
                   "outcome": info["outcome"], "success": info["success"], "steps": info["steps"],
-                  "seconds": round(info["steps"] / self.camera_rate, 2)}
+                  "seconds": round(info["steps"] / self.camera_rate, 2), "refer": info["refer"],
+                  "anchor": info["anchor"] or "", "target_instance": info["target_instance"] or "",
+                  "wrong_instance": info["wrong_instance"] or ""}
         self.results.append(result)
         self.pub_episode.publish(DiagnosticStatus(
             level=DiagnosticStatus.OK if info["success"] else DiagnosticStatus.WARN,
@@ -255,6 +310,9 @@ class SimNode(Node):
                                   message="done" if self.done else f"episode {self.episode_index}")
         status.values = key_values({"tick_rate_hz": f"{rate:.1f}", "target_rate_hz": self.camera_rate * self.rtf,
                                     "seed": self.env.scene.seed, "target": self.env.scene.target,
+                                    "refer": self.env.scene.refer, "anchor": self.env.scene.anchor or "",
+                                    "target_instance": self.env.scene.target_instance or "",
+                                    "robot_left_side": self.left_side,
                                     "instruction": self.current_instruction, **self.counts})
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self._stamp()

@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
               "growth_after_warmup": growth, "wall_minutes": round((time.monotonic() - start) / 60.0, 1),
               "exit_status": status, "seed": args.seed, "clock": args.clock,
               "failures": [r for r in results if r["success"] != "True"],
-              "per_episode": [{"seed": r.get("seed"), "outcome": r["outcome"], "success": r.get("success") == "True"}
+              "per_episode": [{"seed": r.get("seed"), "outcome": r["outcome"], "success": r.get("success") == "True",
+                               **{k: r.get(k) or None for k in ("refer", "target_instance", "wrong_instance")}}
                               for r in results]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))

@@ -6,7 +6,9 @@ finalised when the node stops. Episode outcomes from the simulator are printed.
 The camera panel carries a caption (``vla_sim.video``): the instruction, what the policy understood
 (``/vla/status``: the target, or why it refused), what it is doing, and, once the episode ended,
 the outcome (``/sim/episode``), held on the last frame for ``outcome_seconds``; plus a marker of
-the side of the image the robot's left is on.
+the side of the image the robot's left is on (``left_side``: ``auto`` takes it from the simulator's
+``/diagnostics`` status, ``robot_left_side``, which it computes from the episode's camera; until the
+simulator has said, the side its nominal camera shows).
 
 The video starts when the episode does. The simulator publishes frames while it holds the episode
 clock (waiting for a commander, then ``episode_pause`` with the world frozen) and publishes the
@@ -17,12 +19,13 @@ until its instruction.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -33,6 +36,25 @@ from vla_sim.video import caption_lines, draw_status, robot_left_side
 from . import qos, topics
 from .conversions import InputRejected, image_to_rgb
 from .node_main import run_node
+
+
+LEFT_SIDES = ("auto", "left", "right", "none")
+SIM_STATUS = "vla_sim"  # the simulator's status in /diagnostics
+
+
+def marker_side(param: str, reported: str | None) -> str | None:
+    """The robot's-left marker side for the ``left_side`` parameter: left/right as given, none: None;
+    auto: the side the simulator reported, else the side of its nominal camera."""
+    if param == "none":
+        return None
+    if param in ("left", "right"):
+        return param
+    return reported if reported in ("left", "right") else _nominal_left_side()
+
+
+@functools.lru_cache(maxsize=1)
+def _nominal_left_side() -> str:
+    return robot_left_side()  # the sim's nominal camera looks at the robot from in front: "right"
 
 
 def _panel(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -49,9 +71,15 @@ class VideoRecorder(Node):
                                      "is drawn at this size")
         self.outcome_seconds = p("outcome_seconds", 1.0,
                                  "seconds the last frame of an episode is held with its outcome in the caption")
+        self.left_side_param = p("left_side", "auto",
+                                 "image side of the robot's-left marker: auto (what the simulator reports for "
+                                 "its camera), left, right, or none (no marker)")
         if not (isinstance(self.panel, int) and self.panel >= 128 and self.panel % 8 == 0):
             raise SystemExit(f"vla_video_recorder: panel must be a multiple of 8 and >= 128, got {self.panel!r}")
-        self.left_side = robot_left_side()  # the sim's camera looks at the robot from in front: "right"
+        if self.left_side_param not in LEFT_SIDES:
+            raise SystemExit(f"vla_video_recorder: left_side must be one of {', '.join(LEFT_SIDES)}, "
+                             f"got {self.left_side_param!r}")
+        self.reported_left_side: str | None = None  # from the simulator's /diagnostics
         self.attention: np.ndarray | None = None
         self.writer = None
         self.frames = 0
@@ -68,9 +96,23 @@ class VideoRecorder(Node):
         self.create_subscription(DiagnosticStatus, topics.EPISODE, self._on_episode, qos.COMMAND_QOS)
         self.create_subscription(DiagnosticStatus, topics.STATUS, self._on_status, qos.COMMAND_QOS)
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.INSTRUCTION_QOS)
+        if self.left_side_param == "auto":
+            self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, qos.COMMAND_QOS)
 
     def _declare(self, name: str, default, description: str):
         return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+    @property
+    def left_side(self) -> str | None:
+        """Image side ("left"/"right") of the robot's left for the marker, or None: no marker."""
+        return marker_side(self.left_side_param, self.reported_left_side)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == SIM_STATUS:
+                side = next((kv.value for kv in status.values if kv.key == "robot_left_side"), None)
+                if side in ("left", "right"):
+                    self.reported_left_side = side
 
     # -- what the caption says --------------------------------------------------------------------
     def _on_instruction(self, msg: String) -> None:
