@@ -104,14 +104,14 @@ eval-refer: setup
 	$(EVAL) --seed 120000 --refer right --target orange --distractors 2-4 --json outputs/eval_refer_held_out_right_orange.json
 	$(EVAL) --seed 130000 --refer next-to --anchor purple --distractors 2-4 --json outputs/eval_refer_held_out_next_to_purple.json
 
-# Fine-tune the shipped v2 checkpoint for referring expressions (v3 = the shipped one; resumable).
+# Fine-tune v2 for referring expressions (the candidate vla_policy/checkpoints/refer_wip; resumable).
 REFER_DATA ?= data/refer_v1
 COLOUR_DATA ?= data/colour_300
 POLICY_REFER ?= outputs/policy_refer
 policy-refer: setup
 	$(VENV)/bin/vla data generate --episodes 900 --seed 1100000 --refer relational --workers 2 --out $(REFER_DATA)
 	$(VENV)/bin/vla data generate --episodes 300 --workers 2 --out $(COLOUR_DATA)
-	$(VENV)/bin/vla train --config config/train_refer.yaml --init $(or $(INIT),vla_policy/checkpoints/v2) \
+	$(VENV)/bin/vla train --config config/train_refer.yaml --init $(or $(INIT),vla_policy/checkpoints/default) \
 		--data $(REFER_DATA) $(COLOUR_DATA) --out $(POLICY_REFER) \
 		$(if $(wildcard $(POLICY_REFER)/train_state/state.json),--resume)
 

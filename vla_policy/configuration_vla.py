@@ -68,6 +68,9 @@ class VLAConfig:
     colours: tuple[str, ...] = ("red", "orange", "yellow", "green", "blue", "purple")
     """Cup colours the policy was trained on (the understood task names one of them:
     ``vla_policy.understanding``)."""
+    refer_kinds: tuple[str, ...] = ("colour",)
+    """Reference kinds of the training episodes (``vla_sim.referring.KINDS``; set by training from the
+    data). The decision core refuses an instruction of any other kind, with the reason."""
     objects: tuple[str, ...] = ("cup", "mug")
     """Object words of the training instructions (kept for the record; understanding is learned)."""
     proprio_mean: list[float] = field(default_factory=lambda: [0.45, 0.0, 0.2, 0.04])
@@ -90,6 +93,9 @@ class VLAConfig:
             raise ValueError("proprio_mean/proprio_std must have proprio_dim entries")
         self.vision_channels = tuple(self.vision_channels)
         self.colours, self.objects = tuple(self.colours), tuple(self.objects)
+        self.refer_kinds = tuple(self.refer_kinds)
+        if not self.refer_kinds or not all(isinstance(k, str) for k in self.refer_kinds):
+            raise ValueError(f"refer_kinds must be a non-empty list of kinds, got {list(self.refer_kinds)}")
         for name in ("colours", "objects"):
             words = getattr(self, name)
             if not words or not all(isinstance(w, str) and w.isalpha() and w.islower() for w in words):

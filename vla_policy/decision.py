@@ -14,6 +14,7 @@ with the observation's stamp, reports usable frames and robot states with :meth:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,11 @@ class DecisionConfig:
     """Abstain when their mean target-present probability is below this."""
     ensemble_decay: float = 0.1
     """Temporal ensembling of overlapping chunks (see :class:`~vla_policy.ensemble.ChunkEnsembler`)."""
+    refer_kinds: tuple[str, ...] = ("colour",)
+    """Reference kinds the policy was trained on (its config's ``refer_kinds``). An understood
+    instruction of another kind ("the leftmost cup" for a colour-only policy) is refused: the
+    understanding model may know a relation the policy behind it never learned, and guessing
+    would lift a cup nobody asked for."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -65,7 +71,8 @@ class DecisionConfig:
 def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
     """The core's settings from a policy config (abstain threshold, ensembling)."""
     return DecisionConfig(abstain_threshold=policy_config.abstain_threshold,
-                          ensemble_decay=policy_config.ensemble_decay, **overrides)
+                          ensemble_decay=policy_config.ensemble_decay,
+                          refer_kinds=tuple(getattr(policy_config, "refer_kinds", ("colour",))), **overrides)
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,12 @@ class DecisionCore:
         """A new instruction replaces the task. An understood one starts afresh from an open
         gripper; a refused one holds the arm and keeps the gripper as it is (never drop a cup
         because of a sentence)."""
-        self.verdict = self.understanding.understand(text)
+        verdict = self.understanding.understand(text)
+        if verdict.understood and verdict.refer not in self.config.refer_kinds:
+            verdict = dataclasses.replace(
+                verdict, refusal=f"this policy was not trained to pick a cup that way ({verdict.reference.describe()}); "
+                f"it knows: {', '.join(self.config.refer_kinds)}", kind="untrained_reference")
+        self.verdict = verdict
         self.reset(open_gripper=self.verdict.understood)
         return self.verdict
 

@@ -64,6 +64,8 @@ from vla_policy.colour_names import named_colours, resolve, shade_words
 INTENTS = ("pick", "negation", "multiple", "other_task", "question", "relation", "no_target",
            "not_a_cup", "nonsense", "other_language")
 CUP_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple")
+REFER_KINDS = ("colour", "left", "right", "leftmost", "rightmost", "nearest", "farthest", "next-to")  # vla_sim.referring.KINDS
+RELATIONAL_KINDS = REFER_KINDS[1:]
 POOLS = ("train", "held_out")
 KOREAN_EXAMPLE = "테이블 위의 빨간 컵을 집어라"
 
@@ -81,6 +83,19 @@ class Example:
     language: str
     colour: str
     colour_spans: tuple[tuple[int, int], ...] = ()
+    refer: str = "colour"
+    """For ``pick``: how it picks the cup (:data:`REFER_KINDS`); "colour" for every other intent."""
+    anchor: str = "none"
+    """For ``pick`` with ``refer`` "next-to": the anchor cup's colour ("other" for a colour no cup has)."""
+    colour_roles: tuple[str, ...] = ()
+    """Per colour span: "target" (the cup to pick, or any colour of a refusal) or "anchor" (the cup
+    it is next to, behind, left of...); empty means every span is a target."""
+
+    def role(self, i: int) -> str:
+        return self.colour_roles[i] if self.colour_roles else "target"
+
+    def spans_of(self, role: str) -> tuple[tuple[int, int], ...]:
+        return tuple(s for i, s in enumerate(self.colour_spans) if self.role(i) == role)
 
 
 # Intent shares (per cent). Korean has no ``other_language``; its share goes to the others.
@@ -92,6 +107,48 @@ KOREAN_SHARES: dict[str, float] = {
     "pick": 45.0, "negation": 6.5, "multiple": 6.5, "other_task": 7.0, "question": 6.5, "relation": 6.5,
     "no_target": 8.5, "not_a_cup": 8.5, "nonsense": 5.0,
 }
+
+# How picks refer to their cup (per cent of picks). "left-plain": a side with no colour ("the cup on the
+# left", understood as the leftmost cup); "<kind>+colour": the target's colour named with a kind that
+# takes none ("the leftmost red cup"); "next-to-plain": a neighbour with no colour ("the cup next to
+# it"). The last two are refused by the understanding model's consistency check.
+REFER_SHARES: dict[str, float] = {
+    "colour": 45.0, "left": 8.0, "right": 8.0, "leftmost": 5.5, "rightmost": 5.5, "nearest": 6.0, "farthest": 6.0,
+    "next-to": 8.5, "left-plain": 1.0, "right-plain": 1.0, "leftmost+colour": 1.0, "rightmost+colour": 1.0,
+    "nearest+colour": 1.0, "farthest+colour": 1.0, "next-to+colour": 1.0, "next-to-plain": 0.5,
+}
+
+
+def canonical_instruction(kind: str, colour: str | None = None, anchor: str | None = None) -> str:
+    """The policy's phrasing of a reference (the same as ``vla_sim.referring.canonical_instruction``)."""
+    return {
+        "colour": f"pick up the {colour} cup", "left": f"pick up the {colour} cup on the left",
+        "right": f"pick up the {colour} cup on the right", "leftmost": "pick up the leftmost cup",
+        "rightmost": "pick up the rightmost cup", "nearest": "pick up the cup closest to you",
+        "farthest": "pick up the cup farthest from you", "next-to": f"pick up the cup next to the {anchor} cup",
+    }[kind]
+
+
+def expected_reference(ex: Example) -> tuple[str, str | None, str | None] | None:
+    """(kind, target colour, anchor colour) the robot should act on for ``ex``, or None (refuse).
+
+    A side with no colour ("the cup on the left") means the leftmost / rightmost cup; a colour no cup
+    has, a target colour with a kind that takes none ("the leftmost red cup") and a next-to with no
+    anchor colour are refused."""
+    if ex.intent != "pick" or ex.colour == "other" or ex.anchor == "other":
+        return None
+    colour = ex.colour if ex.colour in CUP_COLOURS else None
+    anchor = ex.anchor if ex.anchor in CUP_COLOURS else None
+    if ex.refer == "colour":
+        return ("colour", colour, None) if colour else None
+    if ex.refer in ("left", "right"):
+        return (ex.refer, colour, None) if colour else (ex.refer + "most", None, None)
+    if colour is not None:
+        return None
+    if ex.refer == "next-to":
+        return ("next-to", None, anchor) if anchor else None
+    return ex.refer, None, None
+
 
 # ============================================================================ shared core
 
@@ -367,20 +424,20 @@ ENGLISH_POOLS: dict[str, EnglishPool] = {
                 "can you tell me where {O} is? || @pick", "is {O} reachable? || @pick",
                 "what does {O} look like? || @pick", "why is {O} there? || @pick",
             ),
-            "relation": (
-                "{FRAME} || the {N} left of the {C} {N}", "{FRAME} || the {N} to the right of the {C} one",
-                "{FRAME} || the {N} next to the {C} one", "{FRAME} || the {N} beside the {C} {N}",
-                "{FRAME} || the {C} {N} on the left", "{FRAME} || the {C} {N} on the right",
-                "{FRAME} || the leftmost {N}", "{FRAME} || the rightmost {N}", "{FRAME} || the {N} closest to you",
-                "{FRAME} || the {N} nearest to the {C} one", "{FRAME} || the {ORD} {N} from the left",
-                "{FRAME} || the {ORD} {N} from the right", "{FRAME} || the {N} behind the {C} one",
-                "{FRAME} || the {N} in front of the {C} {N}", "{FRAME} || the biggest {N}",
-                "{FRAME} || the smallest {N}", "{FRAME} || the {N} in the middle",
-                "{FRAME} || the one between the {C} and {C2} {Ns}", "{FRAME} || the {N} farthest from you",
+            "relation": (  # relations the robot cannot do; {A} is a cup the target is placed against
+                "{FRAME} || the {N} left of the {A} {N}", "{FRAME} || the {N} to the right of the {A} one",
+                "{FRAME} || the {N} to the left of the {A} {N}", "{FRAME} || the {N} right of the {A} one",
+                "{FRAME} || the {N} on the left of the {A} one", "{FRAME} || the {N} on the right of the {A} {N}",
+                "{FRAME} || the {ORD} {N} from the left", "{FRAME} || the {ORD} {N} from the right",
+                "{FRAME} || the {N} behind the {A} one", "{FRAME} || the {N} in front of the {A} {N}",
+                "{FRAME} || the biggest {N}", "{FRAME} || the smallest {N}", "{FRAME} || the {N} in the middle",
+                "{FRAME} || the one between the {A} and {A2} {Ns}", "{FRAME} || the middle {N}",
                 "{FRAME} || the {C} {N} closest to the edge", "{FRAME} || the last {N}",
                 "{FRAME} || the first {N} on the left", "{FRAME} || the {ORD} {N}",
-                "{FRAME} || the {N} furthest to the left", "{FRAME} || the {C} {N} behind the {C2} one",
-                "{FRAME} || the taller {N}",
+                "{FRAME} || the {N} farthest from the {A} one", "{FRAME} || the {C} {N} behind the {C2} one",
+                "{FRAME} || the taller {N}", "{FRAME} || the {N} between the {A} {N} and the {A2} {N}",
+                "{FRAME} || the {ORD} {N} from you", "{FRAME} || the {ORD} closest {N}",
+                "{FRAME} || the {N} across from the {A} one", "{FRAME} || the {ORD} {N} to the left of the {A} one",
             ),
         },
         chat=("sing a song", "what's the weather", "hello robot", "tell me a joke", "how are you",
@@ -491,17 +548,18 @@ ENGLISH_POOLS: dict[str, EnglishPool] = {
                 "how much does {O} weigh? || @pick", "does {O} have a handle? || @pick",
             ),
             "relation": (
-                "{FRAME} || the {N} just left of the {C} one", "{FRAME} || the {N} adjacent to the {C} {N}",
-                "{FRAME} || the {N} immediately right of the {C} {N}", "{FRAME} || the {C} {N} at the far end",
-                "{FRAME} || the {N} furthest from the {C} one", "{FRAME} || the {N} that is {ORD} from the left",
-                "{FRAME} || the {N} on the far left", "{FRAME} || the {N} at the center",
+                "{FRAME} || the {N} just left of the {A} one", "{FRAME} || the {N} one place right of the {A} {N}",
+                "{FRAME} || the {N} immediately right of the {A} {N}", "{FRAME} || the {C} {N} at the far end",
+                "{FRAME} || the {N} furthest from the {A} one", "{FRAME} || the {N} that is {ORD} from the left",
+                "{FRAME} || the {N} at the center", "{FRAME} || the {N} behind the {A} {N}",
                 "{FRAME} || the largest {N}", "{FRAME} || the tiniest {N}",
-                "{FRAME} || the {N} in between the {C} one and the {C2} one", "{FRAME} || the {N} opposite the {C} one",
-                "{FRAME} || the {N} diagonal to the {C} one", "{FRAME} || the {C} {N} near the edge",
-                "{FRAME} || the {N} under the {C} one", "{FRAME} || the {N} on top of the {C} one",
+                "{FRAME} || the {N} in between the {A} one and the {A2} one", "{FRAME} || the {N} opposite the {A} one",
+                "{FRAME} || the {N} diagonal to the {A} one", "{FRAME} || the {C} {N} near the edge",
+                "{FRAME} || the {N} under the {A} one", "{FRAME} || the {N} on top of the {A} one",
                 "{FRAME} || the penultimate {N}", "{FRAME} || the {N} at the end of the row",
-                "{FRAME} || the {C} {N} that is furthest away", "{FRAME} || the {N} near you",
-                "{FRAME} || the {N} two places left of the {C} one", "{FRAME} || the {N} on the far right",
+                "{FRAME} || the {N} in front of the {A} one", "{FRAME} || the {N} in the centre",
+                "{FRAME} || the {N} two places left of the {A} one", "{FRAME} || the {N} that is {ORD} from the right",
+                "{FRAME} || the {N} sitting between the {A} and {A2} {Ns}", "{FRAME} || the {ORD} {N} in the row",
             ),
         },
         chat=("recite a poem", "how is the weather today", "hi there robot", "say something funny",
@@ -586,11 +644,12 @@ KOREAN_POOLS: dict[str, KoreanPool] = {
                 "테이블 위에 컵이 몇 개 있어?", "{O}{은} 어느 쪽에 있어?", "{O}{을} 집었어?",
                 "{O}{은} 비어 있어?", "{O}{은} 무거워?",
             ),
-            "relation": (
-                "{O} 왼쪽에 있는 컵{을} {V}", "가장 왼쪽 컵을 {V}", "가장 가까운 컵을 {V}", "두 번째 컵을 {V}",
-                "{O} 옆에 있는 컵{을} {V}", "왼쪽에 있는 {O}{을} {V}", "{O}{과} {O2} 사이에 있는 컵{을} {V}",
-                "제일 큰 컵을 {V}", "가운데 컵을 {V}", "오른쪽에서 세 번째 컵을 {V}", "{O} 뒤에 있는 컵{을} {V}",
-                "제일 먼 컵을 {V}", "오른쪽 {O}{을} {V}", "{O} 앞에 있는 컵{을} {V}",
+            "relation": (  # relations the robot cannot do ({A}: the cup the target is placed against)
+                "{A} 컵 왼쪽에 있는 컵을 {V}", "두 번째 컵을 {V}", "{A} 컵 오른쪽에 있는 컵을 {V}",
+                "{A} 컵과 {A2} 컵 사이에 있는 컵을 {V}", "제일 큰 컵을 {V}", "가운데 컵을 {V}",
+                "오른쪽에서 세 번째 컵을 {V}", "{A} 컵 뒤에 있는 컵을 {V}", "{A} 컵 앞에 있는 컵을 {V}",
+                "{A} 컵에서 가장 먼 컵을 {V}", "세 번째 컵을 {V}", "가운데에 있는 컵을 {V}", "{A} 컵 왼쪽 컵을 {V}",
+                "왼쪽에서 두 번째 컵을 {V}", "제일 작은 컵을 {V}", "마지막 컵을 {V}",
             ),
             "no_target": (
                 "컵을 {V}", "아무 컵이나 {V}", "컵 하나 {V}", "그거 {V}", "이거 {V}", "하나 {V}", "뭐든 {V}",
@@ -644,9 +703,9 @@ KOREAN_POOLS: dict[str, KoreanPool] = {
                 "{O}{은} 누구 거야?", "{O}{이} 테이블 위에 있니?", "지금 뭘 들고 있어?",
             ),
             "relation": (
-                "{O} 오른쪽 컵{을} {V}", "맨 왼쪽 컵을 {V}", "제일 오른쪽에 있는 컵을 {V}", "너한테서 가장 먼 컵을 {V}",
-                "왼쪽에서 두 번째 컵을 {V}", "{O} 바로 옆 컵{을} {V}", "가장 작은 컵을 {V}", "한가운데 있는 컵을 {V}",
-                "{O}{과} {O2} 사이의 컵{을} {V}", "맨 끝에 있는 컵을 {V}", "{O} 건너편 컵{을} {V}",
+                "{A} 컵 오른쪽 컵을 {V}", "왼쪽에서 세 번째 컵을 {V}", "가장 작은 컵을 {V}", "한가운데 있는 컵을 {V}",
+                "{A} 컵과 {A2} 컵 사이의 컵을 {V}", "맨 끝에 있는 컵을 {V}", "{A} 컵 건너편 컵을 {V}",
+                "{A} 컵 바로 뒤에 있는 컵을 {V}", "오른쪽에서 두 번째 컵을 {V}", "{A} 컵 바로 왼쪽에 있는 컵을 {V}",
             ),
             "no_target": (
                 "아무거나 하나 {V}", "저거 {V}", "머그를 {V}", "아무 잔이나 {V}", "탁자 위에 있는 컵을 {V}",
@@ -729,6 +788,184 @@ _closed_classes()
 KOREAN_PARTICLES: dict[str, tuple[str, str]] = {  # slot -> (after a final consonant, after a vowel)
     "을": ("을", "를"), "은": ("은", "는"), "이": ("이", "가"), "과": ("과", "와"), "이나": ("이나", "나"),
     "이랑": ("이랑", "랑"), "이야": ("이야", "야"),
+}
+
+# ============================================================================ referring expressions
+# Object phrases that pick a cup by side, distance or neighbour (``vla_sim.referring``). Slots: {C} the
+# target's colour (left / right only), {A} the anchor's colour (next-to), {N} / {Ns} a cup noun. The
+# right-hand forms are the left-hand ones mirrored. Each pool has its own phrasings, disjoint (a test
+# checks); the held-out ones are asked in trained frames with trained verbs by :func:`referring_held_out`,
+# so what it measures is whether a new way of saying the relation is understood.
+
+
+def _mirror(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p.replace("left", "right") for p in phrases)
+
+
+_REFER_EN_TRAIN_LEFT = (
+    "the {C} {N} on the left", "the {C} {N} on the left-hand side", "the {C} one on the left", "the left {C} {N}",
+    "the left-hand {C} {N}", "the {C} {N} to the left", "the {C} {N} that is on the left", "the {C} {N} on the left side",
+    "the left one of the {C} {Ns}", "the left {C} one", "the {C} {N} on your left",
+)
+_REFER_EN_TRAIN_LEFTMOST = (
+    "the leftmost {N}", "the leftmost one", "the {N} furthest to the left", "the {N} farthest to the left",
+    "the {N} furthest left", "the {N} on the far left", "the far left {N}", "the {N} all the way to the left",
+    "the {N} that is furthest to the left", "the one on the far left", "the {N} at the far left",
+)
+_REFER_EN_HELD_LEFT = (
+    "the {C} {N} over on the left", "the {C} {N} at the left", "the {C} {N} which is on the left",
+    "the {C} {N} that's to the left", "the {C} {N} that's on the left-hand side", "the {C} one on the left side",
+    "the {C} {N} sitting on the left",
+)
+_REFER_EN_HELD_LEFTMOST = (
+    "the {N} farthest left", "the leftmost of the {Ns}", "the {N} that's leftmost", "the {N} way over on the left",
+    "the {N} that is the furthest left", "the one furthest to the left", "the {N} that is all the way left",
+)
+
+REFERRING_EN: dict[str, dict[str, tuple[str, ...]]] = {
+    "train": {
+        "left": _REFER_EN_TRAIN_LEFT,
+        "right": _mirror(_REFER_EN_TRAIN_LEFT),
+        "leftmost": _REFER_EN_TRAIN_LEFTMOST,
+        "rightmost": _mirror(_REFER_EN_TRAIN_LEFTMOST),
+        "nearest": (
+            "the {N} closest to you", "the {N} nearest to you", "the {N} nearest you", "the {N} closest to the robot",
+            "the {N} nearest to the robot", "the closest {N}", "the nearest {N}", "the {N} that is closest to you",
+            "the nearest one", "the {N} closest to your arm", "the one closest to the robot",
+        ),
+        "farthest": (
+            "the {N} farthest from you", "the {N} furthest from you", "the {N} farthest away from you",
+            "the {N} furthest away from you", "the {N} furthest away", "the farthest {N}", "the furthest {N}",
+            "the {N} farthest from the robot", "the farthest one", "the {N} that is farthest from you",
+            "the one furthest from the robot",
+        ),
+        "next-to": (
+            "the {N} next to the {A} {N}", "the {N} next to the {A} one", "the {N} beside the {A} {N}",
+            "the {N} beside the {A} one", "the {N} by the {A} {N}", "the {N} near the {A} {N}",
+            "the {N} near the {A} one", "the {N} closest to the {A} {N}", "the {N} nearest to the {A} one",
+            "the one next to the {A} {N}", "the {N} that is next to the {A} {N}", "the {N} right next to the {A} one",
+            "the {N} sitting next to the {A} {N}",
+        ),
+        # next to a cup named by no colour: refused (it needs the anchor's colour)
+        "next-to-plain": ("the {N} next to it", "the {N} beside it", "the one next to it", "the {N} next to that one",
+                          "the {N} beside this one", "the one beside it"),
+    },
+    "held_out": {
+        "left": _REFER_EN_HELD_LEFT,
+        "right": _mirror(_REFER_EN_HELD_LEFT),
+        "leftmost": _REFER_EN_HELD_LEFTMOST,
+        "rightmost": _mirror(_REFER_EN_HELD_LEFTMOST),
+        "nearest": (
+            "the {N} that's nearest to you", "the one closest to you", "the {N} nearest the robot",
+            "the {N} that is nearest you", "the closest {N} to you", "the {N} closest to where you are",
+            "the {N} you are closest to",
+        ),
+        "farthest": (
+            "the {N} that's furthest from you", "the one farthest away", "the {N} furthest from the robot",
+            "the furthest {N} from you", "the {N} farthest away from the robot", "the {N} that is furthest away",
+            "the {N} furthest from where you are",
+        ),
+        "next-to": (
+            "the {N} that's beside the {A} one", "the {N} just next to the {A} {N}", "the {N} close to the {A} {N}",
+            "the one beside the {A} {N}", "the {N} right by the {A} one", "the {N} nearest the {A} {N}",
+            "the {N} sitting beside the {A} {N}",
+        ),
+    },
+}
+
+
+def _without_colour(phrase: str) -> str | None:
+    """"the red cup on the left" -> "the cup on the left" (a side with no colour)."""
+    out = phrase.replace("{C} ", "").replace(" {C}", "")
+    return None if "{C}" in out or "{Ns}" in out else out
+
+
+def _with_colour(phrase: str) -> str | None:
+    """"the leftmost cup" -> "the leftmost red cup": a colour named with a kind that takes none."""
+    if phrase.startswith("the one "):
+        return phrase.replace("the one ", "the {C} one ", 1)
+    if "{N}" in phrase:
+        return phrase.replace("{N}", "{C} {N}", 1)
+    return phrase[:-len(" one")] + " {C} one" if phrase.endswith(" one") else None
+
+
+@functools.lru_cache(maxsize=None)
+def referring_objects(pool: str) -> dict[str, tuple[str, ...]]:
+    """Object phrases by what they teach: the seven kinds; "left-plain" / "right-plain", a side with no
+    colour ("the cup on the left", understood as the leftmost / rightmost cup); "<kind>+colour", the
+    target's colour named with a kind that takes none ("the leftmost red cup", "the red cup next to the
+    blue one": refused)."""
+    _check_pool(pool)
+    spec = REFERRING_EN[pool]
+    out = dict(spec)
+    for side in ("left", "right"):
+        out[f"{side}-plain"] = tuple(dict.fromkeys(p for p in map(_without_colour, spec[side]) if p))
+    for kind in ("leftmost", "rightmost", "nearest", "farthest", "next-to"):
+        out[f"{kind}+colour"] = tuple(dict.fromkeys(p for p in map(_with_colour, spec[kind]) if p))
+    return out
+
+
+# Korean: whole sentences (the frame is part of the phrasing); {O} the target (colour + noun), {A} the
+# anchor's colour (before 컵 / 거), {V} a pick verb. Held-out ones are new combinations of trained words
+# (the character n-gram model refuses a word it never saw).
+_REFER_KO_TRAIN_LEFT = (
+    "왼쪽에 있는 {O}{을} {V}", "왼쪽 {O}{을} {V}", "{O} 중에 왼쪽 거 {V}", "{C} 컵 두 개 중 왼쪽 컵을 {V}",
+    "왼편에 있는 {O}{을} {V}", "왼쪽의 {O}{을} {V}", "{O} 중 왼쪽에 있는 것을 {V}", "왼쪽에 있는 {O} 좀 {V}",
+    "왼편의 {O}{을} {V}", "{O} 중에 왼편 거 {V}", "지금 왼쪽에 있는 {O}{을} {V}",
+)
+_REFER_KO_TRAIN_LEFTMOST = (
+    "가장 왼쪽에 있는 컵을 {V}", "맨 왼쪽 컵을 {V}", "제일 왼쪽에 있는 컵을 {V}", "가장 왼쪽 컵 {V}",
+    "맨 왼쪽에 있는 것을 {V}", "제일 왼쪽 거 {V}", "가장 왼쪽에 있는 거 좀 {V}", "지금 맨 왼쪽 컵을 {V}",
+)
+_REFER_KO_HELD_LEFT = (
+    "왼편에 있는 {O} 좀 {V}", "{O} 중에서 왼쪽에 있는 거 {V}", "{O} 두 개 중 왼쪽 거 {V}", "이제 왼쪽 {O}{을} {V}",
+    "저기 왼쪽에 있는 {O}{을} {V}", "왼편 {O}{을} {V}",
+)
+_REFER_KO_HELD_LEFTMOST = (
+    "제일 왼쪽 컵을 {V}", "맨 왼쪽에 있는 컵을 {V}", "가장 왼쪽에 있는 것을 {V}", "맨 왼쪽 거 {V}",
+    "이제 가장 왼쪽 컵을 {V}", "제일 왼쪽에 있는 거 {V}",
+)
+
+
+def _mirror_ko(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p.replace("왼", "오른") for p in phrases)
+
+
+REFERRING_KO: dict[str, dict[str, tuple[str, ...]]] = {
+    "train": {
+        "left": _REFER_KO_TRAIN_LEFT,
+        "right": _mirror_ko(_REFER_KO_TRAIN_LEFT),
+        "leftmost": _REFER_KO_TRAIN_LEFTMOST,
+        "rightmost": _mirror_ko(_REFER_KO_TRAIN_LEFTMOST),
+        "nearest": ("너에게 가장 가까운 컵을 {V}", "가장 가까운 컵을 {V}", "제일 가까운 컵 {V}", "로봇에게 가장 가까운 컵을 {V}",
+                    "너한테 제일 가까이 있는 컵을 {V}", "가장 가까이 있는 컵을 {V}", "너랑 제일 가까운 컵을 {V}",
+                    "지금 가장 가까운 컵을 {V}"),
+        "farthest": ("가장 먼 컵을 {V}", "너에게서 가장 먼 컵을 {V}", "제일 멀리 있는 컵을 {V}", "로봇에게서 제일 먼 컵 {V}",
+                     "가장 멀리 있는 컵을 {V}", "너한테서 가장 멀리 있는 컵을 {V}", "제일 먼 거 {V}", "지금 제일 먼 컵을 {V}"),
+        "next-to": ("{A} 컵 옆에 있는 컵을 {V}", "{A} 컵 옆 컵을 {V}", "{A} 컵 바로 옆에 있는 컵을 {V}", "{A} 컵 옆의 컵을 {V}",
+                    "{A} 거 옆에 있는 컵 {V}", "{A} 컵 근처에 있는 컵을 {V}", "{A} 컵이랑 붙어 있는 컵을 {V}",
+                    "지금 {A} 컵 옆에 있는 컵을 {V}"),
+        "left-plain": ("왼쪽에 있는 컵을 {V}", "왼쪽 컵을 {V}", "왼편에 있는 컵 {V}"),
+        "right-plain": ("오른쪽에 있는 컵을 {V}", "오른쪽 컵을 {V}", "오른편에 있는 컵 {V}"),
+        "next-to-plain": ("그 옆에 있는 컵을 {V}", "옆에 있는 컵을 {V}", "그 옆 컵을 {V}"),
+        "leftmost+colour": ("가장 왼쪽에 있는 {O}{을} {V}", "맨 왼쪽 {O}{을} {V}"),
+        "rightmost+colour": ("맨 오른쪽 {O}{을} {V}", "제일 오른쪽에 있는 {O}{을} {V}"),
+        "nearest+colour": ("가장 가까운 {O}{을} {V}", "너에게 제일 가까운 {O}{을} {V}"),
+        "farthest+colour": ("제일 먼 {O}{을} {V}", "너에게서 가장 먼 {O}{을} {V}"),
+        "next-to+colour": ("{A} 컵 옆에 있는 {O}{을} {V}", "{A} 컵 바로 옆 {O}{을} {V}"),
+    },
+    "held_out": {
+        "left": _REFER_KO_HELD_LEFT,
+        "right": _mirror_ko(_REFER_KO_HELD_LEFT),
+        "leftmost": _REFER_KO_HELD_LEFTMOST,
+        "rightmost": _mirror_ko(_REFER_KO_HELD_LEFTMOST),
+        "nearest": ("너한테 가장 가까운 컵을 {V}", "제일 가까운 컵을 {V}", "로봇에게 제일 가까운 컵을 {V}",
+                    "너에게 가장 가까이 있는 컵을 {V}", "가장 가까운 거 {V}", "너랑 가장 가까운 컵을 {V}"),
+        "farthest": ("제일 먼 컵을 {V}", "너한테서 가장 먼 컵을 {V}", "가장 멀리 있는 것을 {V}", "로봇에게서 가장 먼 컵을 {V}",
+                     "너에게서 제일 멀리 있는 컵을 {V}", "가장 먼 거 {V}"),
+        "next-to": ("{A} 컵 바로 옆 컵을 {V}", "{A} 컵 옆에 있는 거 {V}", "{A} 거 옆의 컵을 {V}", "{A} 컵 근처에 있는 거 {V}",
+                    "{A} 컵 바로 옆의 컵을 {V}", "{A} 컵이랑 붙어 있는 거 {V}"),
+    },
 }
 
 # ============================================================================ colour vocabulary
@@ -854,12 +1091,13 @@ def _has_batchim(ch: str) -> bool:
 class _Builder:
     """Text under construction, with the colour spans recorded so far."""
 
-    __slots__ = ("parts", "length", "spans")
+    __slots__ = ("parts", "length", "spans", "roles")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.length = 0
         self.spans: list[tuple[int, int]] = []
+        self.roles: list[str] = []
 
     def add(self, text: str) -> None:
         if text:
@@ -876,10 +1114,11 @@ class _Builder:
                 self.parts[-1] = prev[:-1] + "n "
                 self.length += 1
 
-    def add_colour(self, text: str) -> None:
+    def add_colour(self, text: str, role: str = "target") -> None:
         if text[:1] in ("a", "e", "i", "o", "u"):
             self._an()
         self.spans.append((self.length, self.length + len(text)))
+        self.roles.append(role)
         self.parts.append(text)
         self.length += len(text)
 
@@ -891,6 +1130,10 @@ class _Builder:
 
     def text(self) -> str:
         return "".join(self.parts)
+
+    def colour_roles(self) -> tuple[str, ...]:
+        """Per span roles, or () when every span is a target (the common case)."""
+        return tuple(self.roles) if "anchor" in self.roles else ()
 
 
 # ============================================================================ shared generation helpers
@@ -930,6 +1173,13 @@ def _english_colour_keys() -> frozenset[str]:
 
 
 # ============================================================================ English generator
+
+
+def _refer_kind(rng: random.Random, available: dict) -> str:
+    """A reference kind for a pick, by :data:`REFER_SHARES` among those the pool has phrases for."""
+    kinds = [k for k in REFER_SHARES if k == "colour" or available.get(k)]
+    return rng.choices(kinds, weights=[REFER_SHARES[k] for k in kinds])[0]
+
 
 
 class _EnglishGenerator:
@@ -978,11 +1228,11 @@ class _EnglishGenerator:
 
     def slot(self, name: str, ctx: dict, out: _Builder) -> None:
         rng = self.rng
-        if name in ("C", "C2", "C3"):
+        if name in ("C", "C2", "C3", "A", "A2"):
             if name not in ctx:
-                used = {ctx[k][1] for k in ("C", "C2", "C3") if k in ctx}
+                used = {ctx[k][1] for k in ("C", "C2", "C3", "A", "A2") if k in ctx}
                 ctx[name] = self.colour(ctx["mix"], used)
-            out.add_colour(ctx[name][0])
+            out.add_colour(ctx[name][0], "anchor" if name[0] == "A" else "target")
         elif name == "N":
             out.add(ctx.setdefault("N", self._cup_noun()))
         elif name == "Ns":
@@ -1034,8 +1284,10 @@ class _EnglishGenerator:
             text += "" if u < 0.55 else ("." if u < 0.85 else "!")
         return text, tuple(out.spans)
 
-    def sentence(self, template: str, ctx: dict, intent: str) -> tuple[str, tuple[tuple[int, int], ...]]:
-        """Render a template with an optional prefix and suffix (a suffix goes before a final '?')."""
+    def sentence(self, template: str, ctx: dict, intent: str
+                 ) -> tuple[str, tuple[tuple[int, int], ...], tuple[str, ...]]:
+        """Render a template with an optional prefix and suffix (a suffix goes before a final '?'):
+        (text, colour spans, their roles)."""
         rng = self.rng
         out = _Builder()
         if rng.random() < (0.2 if intent == "pick" else 0.1):
@@ -1050,10 +1302,16 @@ class _EnglishGenerator:
                 out.add(suffix)
         if question:
             out.add("?")
-        return self.finish(out, question, intent)
+        text, spans = self.finish(out, question, intent)
+        return text, spans, out.colour_roles()
 
     def pick(self, forced: tuple[str, str] | None = None, noun: str | None = None) -> Example:
-        """A request to pick one cup; ``forced`` = (colour phrase, label), ``noun`` a fixed cup noun."""
+        """A request to pick one cup; ``forced`` = (colour phrase, label), ``noun`` a fixed cup noun (both:
+        by colour only); otherwise by any reference kind (:data:`REFER_SHARES`)."""
+        if forced is None and noun is None:
+            kind = _refer_kind(self.rng, referring_objects(self.pool))
+            if kind != "colour":
+                return self.refer_pick(kind)
         if self.pool == "train" and forced is None and noun is None and self.rng.random() < 0.01:
             cup = self.rng.choice(CUP_COLOURS)  # the canonical sentence itself, as the policy was trained on it
             return Example(f"pick up the {cup} cup", "pick", "en", cup, ((12, 12 + len(cup)),))
@@ -1065,8 +1323,26 @@ class _EnglishGenerator:
             ctx["O"] = self.rng.choice(self.noun_objects)
         else:
             ctx["O"] = self.cup_object()
-        text, spans = self.sentence("{FRAME}", ctx, "pick")
+        text, spans, _ = self.sentence("{FRAME}", ctx, "pick")
         return Example(text, "pick", "en", ctx["C"][1], spans)
+
+    def refer_pick(self, kind: str, phrase: str | None = None, ctx: dict | None = None) -> Example:
+        """A pick by a referring phrase of ``kind`` (a key of :func:`referring_objects`); ``phrase`` and
+        ``ctx`` (colours, noun) may be fixed."""
+        rng = self.rng
+        refer = kind.split("+")[0].removesuffix("-plain")
+        if phrase is None and self.pool == "train" and kind in RELATIONAL_KINDS and rng.random() < 0.03:
+            colour, anchor = rng.choice(CUP_COLOURS), rng.choice(CUP_COLOURS)
+            text = canonical_instruction(kind, colour, anchor)
+            word = colour if kind in ("left", "right") else anchor if kind == "next-to" else None
+            spans = ((text.index(f" {word} ") + 1, text.index(f" {word} ") + 1 + len(word)),) if word else ()
+            return Example(text, "pick", "en", colour if kind in ("left", "right") else "none", spans, refer,
+                           anchor if kind == "next-to" else "none", ("anchor",) if kind == "next-to" else ())
+        ctx = {"mix": (0.5, 0.15, 0.25, 0.10), **(ctx or {})}
+        ctx["O"] = phrase if phrase is not None else rng.choice(referring_objects(self.pool)[kind])
+        text, spans, roles = self.sentence("{FRAME}", ctx, "pick")
+        return Example(text, "pick", "en", ctx["C"][1] if "C" in ctx else "none", spans, refer,
+                       ctx["A"][1] if "A" in ctx else "none", roles)
 
     def refusal(self, intent: str, colour: str | None = None) -> Example:
         """A refusal of ``intent`` (not nonsense / other_language); ``colour`` fixes its first colour."""
@@ -1092,9 +1368,12 @@ class _EnglishGenerator:
                 obj = rng.choice(self.plain_noun_objects)
         if obj is not None:
             ctx["O"] = obj
+        whole = template + (obj or "")
+        if colour is not None and "{A}" in whole and "{C}" not in whole:
+            ctx["A"] = ctx.pop("C")  # "the cup behind the <colour> one"
         ctx["obj_first"] = intent != "multiple"
-        text, spans = self.sentence(template, ctx, intent)
-        return Example(text, intent, "en", "none", spans)
+        text, spans, roles = self.sentence(template, ctx, intent)
+        return Example(text, intent, "en", "none", spans, colour_roles=roles)
 
     # ---------------------------------------------------------------- nonsense and other languages
     def _pseudo_word(self) -> str:
@@ -1246,12 +1525,12 @@ class _KoreanGenerator:
         if name in KOREAN_PARTICLES:
             after_consonant, after_vowel = KOREAN_PARTICLES[name]
             out.add(after_consonant if _has_batchim(out.last_char()) else after_vowel)
-        elif name in ("C", "C2", "C3", "CN"):
+        elif name in ("C", "C2", "C3", "CN", "A", "A2"):
             key = "C" if name == "CN" else name
             if key not in ctx:
-                used = {ctx[k][1] for k in ("C", "C2", "C3") if k in ctx}
+                used = {ctx[k][1] for k in ("C", "C2", "C3", "A", "A2") if k in ctx}
                 ctx[key] = self.colour(ctx["mix"], used, noun_form=(name == "CN"))
-            out.add_colour(ctx[key][0])
+            out.add_colour(ctx[key][0], "anchor" if key[0] == "A" else "target")
         elif name in ("O", "O2", "O3"):
             template = ctx.get(name) or (
                 SHARED_KO_OBJECT if rng.random() < 0.7 else rng.choice(self.spec.object_templates))
@@ -1270,7 +1549,9 @@ class _KoreanGenerator:
         else:
             raise KeyError(f"unknown slot {{{name}}}")
 
-    def sentence(self, template: str, ctx: dict, intent: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    def sentence(self, template: str, ctx: dict, intent: str
+                 ) -> tuple[str, tuple[tuple[int, int], ...], tuple[str, ...]]:
+        """(text, colour spans, their roles)."""
         rng = self.rng
         if "V" not in ctx:
             final_verb = template.endswith("{V}")
@@ -1283,10 +1564,16 @@ class _KoreanGenerator:
         if not text.endswith("?") and intent != "nonsense":
             u = rng.random()
             text += "" if u < 0.6 else ("." if u < 0.85 else ("!" if u < 0.95 else "~"))
-        return text, tuple(out.spans)
+        return text, tuple(out.spans), out.colour_roles()
 
     def pick(self, forced: tuple[str, str] | None = None) -> Example:
+        """A request to pick one cup: by colour (always when ``forced`` = (colour form, label)), or by any
+        reference kind (:data:`REFER_SHARES`)."""
         rng = self.rng
+        if forced is None:
+            kind = _refer_kind(rng, REFERRING_KO[self.pool])
+            if kind != "colour":
+                return self.refer_pick(kind)
         ctx: dict = {"mix": (0.5, 0.3, 0.1, 0.1) if forced is None else (0.6, 0.3, 0.1, 0.0)}
         if forced is not None:
             ctx["C"] = forced
@@ -1298,8 +1585,18 @@ class _KoreanGenerator:
         else:
             shared = u < 0.3 and not self.own_frames_only
             template = SHARED_KO_FRAME if shared else rng.choice(self.spec.frames)
-        text, spans = self.sentence(template, ctx, "pick")
+        text, spans, _ = self.sentence(template, ctx, "pick")
         return Example(text, "pick", "ko", ctx["C"][1], spans)
+
+    def refer_pick(self, kind: str, template: str | None = None, ctx: dict | None = None) -> Example:
+        """A pick by a referring sentence of ``kind`` (a key of :data:`REFERRING_KO`); ``template`` and
+        ``ctx`` (colours, verb) may be fixed."""
+        refer = kind.split("+")[0].removesuffix("-plain")
+        ctx = {"mix": (0.5, 0.3, 0.1, 0.1), **(ctx or {})}
+        template = template if template is not None else self.rng.choice(REFERRING_KO[self.pool][kind])
+        text, spans, roles = self.sentence(template, ctx, "pick")
+        return Example(text, "pick", "ko", ctx["C"][1] if "C" in ctx else "none", spans, refer,
+                       ctx["A"][1] if "A" in ctx else "none", roles)
 
     def nonsense(self) -> Example:
         rng = self.rng
@@ -1334,8 +1631,8 @@ class _KoreanGenerator:
             return self.nonsense()
         ctx: dict = {"mix": (0.6, 0.25, 0.05, 0.1)}
         template = self.rng.choice(self.spec.refusals[intent])
-        text, spans = self.sentence(template, ctx, intent)
-        return Example(text, intent, "ko", "none", spans)
+        text, spans, roles = self.sentence(template, ctx, intent)
+        return Example(text, intent, "ko", "none", spans, colour_roles=roles)
 
 
 # ============================================================================ public generators
@@ -1371,7 +1668,8 @@ PROTECTED_WORDS = frozenset(
     "left right first second third then next between behind where what which how is are there it one this "
     "that isn't aren't without besides apart save either plus along also too leftmost rightmost closest "
     "nearest farthest furthest middle biggest smallest largest front near beside last non can could would "
-    "will you did have do does".split())
+    "will you did have do does far most side hand away from near close closer by across opposite robot your "
+    "edge end centre center top under".split())
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 
@@ -1578,13 +1876,100 @@ def _bare(text: str) -> str:
 @functools.lru_cache(maxsize=1)
 def _korean_training_texts() -> frozenset[str]:
     """Korean sentences of the shipped model's training run (and of a larger sample), punctuation-free."""
-    texts = korean_examples("train", 15000, 0) + korean_examples("train", 60000, 0)
+    texts = korean_examples("train", 18000, 0) + korean_examples("train", 60000, 0)
     return frozenset(_bare(e.text) for e in texts)
 
 
 def korean_instructions(colour: str) -> list[str]:
     """>= 20 Korean requests to pick the ``colour`` cup that are not training sentences."""
     return [ex.text for ex in _korean_pick_examples(colour)]
+
+
+KOREAN_MAIN_COLOURS: dict[str, str] = {"red": "빨간", "orange": "주황", "yellow": "노란", "green": "초록", "blue": "파란",
+                                       "purple": "보라"}
+
+
+def _check_relational(kind: str) -> None:
+    if kind not in RELATIONAL_KINDS:
+        raise ValueError(f"kind must be one of {RELATIONAL_KINDS}, got {kind!r}")
+
+
+def _placeholder(kind: str) -> str | None:
+    return "colour" if kind in ("left", "right") else "anchor" if kind == "next-to" else None
+
+
+@functools.lru_cache(maxsize=None)
+def _referring_held_out(kind: str) -> tuple[str, ...]:
+    """Each held-out phrasing of ``kind`` in two trained frames with trained verbs and nouns."""
+    _check_relational(kind)
+    rng = random.Random(f"refer-held:{kind}")
+    gen = _EnglishGenerator("train", rng)
+    trained = _english_training_texts()
+    slot = {"colour": ("C", ("{colour}", "?")), "anchor": ("A", ("{anchor}", "?"))}.get(_placeholder(kind))
+    out: dict[str, None] = {}
+    for phrase in REFERRING_EN["held_out"][kind]:
+        found = 0
+        for _ in range(200):
+            if found == 2:
+                break
+            ctx = {"N": "cup" if rng.random() < 0.6 else rng.choice(gen.spec.cup_nouns)}
+            if slot:
+                ctx[slot[0]] = slot[1]
+            text = gen.refer_pick(kind, phrase, ctx).text
+            filled = text.format(colour="red", anchor="red")
+            if text not in out and _bare(filled.lower()) not in trained:
+                out[text] = None
+                found += 1
+    return tuple(out)
+
+
+def referring_held_out(kind: str) -> list[str]:
+    """English requests to pick a cup by a relational ``kind`` (not "colour"), each a phrasing of the
+    relation that no training sentence uses ("the red cup over on the left", "the cup you are closest
+    to") in trained frames with trained verbs: templates with a ``{colour}`` (left, right) or
+    ``{anchor}`` (next-to) placeholder, none for the others; >= 12 per kind."""
+    return list(_referring_held_out(kind))
+
+
+@functools.lru_cache(maxsize=None)
+def _referring_held_out_korean(kind: str) -> tuple[str, ...]:
+    """Each held-out Korean sentence frame of ``kind`` with two trained verbs; not a training sentence."""
+    _check_relational(kind)
+    rng = random.Random(f"refer-held-ko:{kind}")
+    gen = _KoreanGenerator("train", rng)
+    trained = _korean_training_texts()
+    slot = {"colour": ("C", ("{colour}", "?")), "anchor": ("A", ("{anchor}", "?"))}.get(_placeholder(kind))
+    out: dict[str, None] = {}
+    for template in REFERRING_KO["held_out"][kind]:
+        found = 0
+        for _ in range(200):
+            if found == 2:
+                break
+            ctx = {"V": rng.choice(gen.plain_verbs), "O": "{C} 컵"}
+            if slot:
+                ctx[slot[0]] = slot[1]
+            text = gen.refer_pick(kind, template, ctx).text
+            if text in out:
+                continue
+            if not any(_bare(text.format(colour=f, anchor=f)) in trained for f in KOREAN_MAIN_COLOURS.values()):
+                out[text] = None
+                found += 1
+    return tuple(out)
+
+
+def referring_held_out_korean(kind: str) -> list[str]:
+    """Korean requests to pick a cup by a relational ``kind``: sentence frames no training sentence has,
+    made of trained words (the character n-gram model refuses words it never saw), as templates with a
+    ``{colour}`` / ``{anchor}`` placeholder for a Korean colour form (:data:`KOREAN_MAIN_COLOURS`)."""
+    return list(_referring_held_out_korean(kind))
+
+
+@functools.lru_cache(maxsize=1)
+def _english_training_texts() -> frozenset[str]:
+    """English sentences of the shipped model's training run (and of a larger sample), lower case and
+    punctuation-free."""
+    texts = english_examples("train", 30000, 0) + english_examples("train", 60000, 0)
+    return frozenset(_bare(e.text.lower()) for e in texts)
 
 
 _CJK = {"red": ("拿起红色的杯子", "赤いカップを取って"), "orange": ("拿起橙色的杯子", "オレンジのカップを取って"),
@@ -1654,13 +2039,14 @@ def _unsupported_examples(colour: str) -> tuple[tuple[str, str], ...]:
                 text = ko.nonsense().text
             else:
                 template = rng.choice(ko.spec.refusals[intent])
-                if "{C" not in template and "{O" not in template and intent != "no_target" and rng.random() < 0.8:
+                if not re.search(r"\{[COA]", template) and intent != "no_target" and rng.random() < 0.8:
                     continue
                 forms = ko.by_cup[colour]
                 if "{CN}" in template:
                     forms = tuple(f for f in forms if f not in KO_ADJECTIVE_FORMS)
-                ctx: dict = {"mix": (0.7, 0.3, 0.0, 0.0), "C": (rng.choice(forms), colour)}
-                text, _ = ko.sentence(template, ctx, intent)
+                key = "A" if "{A}" in template and not re.search(r"\{[CO]", template) else "C"
+                ctx: dict = {"mix": (0.7, 0.3, 0.0, 0.0), key: (rng.choice(forms), colour)}
+                text = ko.sentence(template, ctx, intent)[0]
             if text not in out:
                 out[text] = intent
                 found += 1
@@ -1713,7 +2099,7 @@ PARITY: list[tuple[str, str | None]] = [
     ("is the orange cup visible?", None),
     ("which one of the cups is purple?", None),
     ("snatch the cup just left of the red one", None),
-    ("hoist the cup on the far right", None),
+    ("hoist the second cup from the right", None),
     ("snatch a single cup", None),
     ("clutch the red stapler", None),
     ("seize the blue glove", None),
@@ -1726,7 +2112,7 @@ PARITY: list[tuple[str, str | None]] = [
     ("빨간 컵과 파란 컵 둘 다 들어 올려라", None),
     ("파란 컵을 굴려", None),
     ("초록 컵은 어디에 있나요?", None),
-    ("맨 왼쪽 컵을 집어 올려라", None),
+    ("왼쪽에서 두 번째 컵을 집어 올려라", None),
     ("노란 인형을 집어 올려라", None),
     ("ㅠㅠ", None),
     ("", None),

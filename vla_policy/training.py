@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from vla_sim.referring import KINDS
+
 from .configuration_vla import VLAConfig
 from .dataset import Episode, list_episodes
 from .modeling_vla import VLAPolicy, count_parameters
@@ -292,6 +294,9 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
         policy_cfg.proprio_mean = prop.mean(0).round(5).tolist()
         policy_cfg.proprio_std = np.maximum(prop.std(0), 1e-3).round(5).tolist()
 
+    # The kinds of reference the policy learns are those of its data (and of the checkpoint it starts from).
+    kinds = {e.meta.get("refer", "colour") for e in episodes} | set(init.config.refer_kinds if init else ())
+    policy_cfg.refer_kinds = tuple(k for k in KINDS if k in kinds)
     encoder = TextEncoder(policy_cfg.text_encoder, policy_cfg.text_encoder_sha256, policy_cfg.max_text_tokens)
     recorded = [e.meta["instruction"] for e in episodes]
     texts = list(dict.fromkeys((all_training_instructions() if cfg.paraphrase else []) + recorded))

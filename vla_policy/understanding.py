@@ -8,27 +8,33 @@ for, and refuses when it asks for something else or when it is unsure:
    script (English and Korean are understood; other scripts, and sentences that mix them,
    are refused).
 2. English: the frozen MiniLM token features (the same encoder the policy uses) feed a small
-   trained head (:class:`InstructionModel`) with two outputs: the sentence's intent (pick, or
-   one of the refusal kinds: negation, several cups, another task, a question, a spatial
-   relation, no colour named, not a cup, nonsense, another language) and, per token, whether it
-   is part of the phrase naming the target's colour. That phrase is resolved to a cup colour by
+   trained head (:class:`InstructionModel`) with three outputs: the sentence's intent (pick, or
+   one of the refusal kinds: negation, several cups, another task, a question, a relation the
+   robot cannot do, no colour named, not a cup, nonsense, another language); how a pick refers
+   to its cup (:data:`REFER_KINDS`: by colour, the red cup on the left / right, the leftmost /
+   rightmost cup, the cup closest to / farthest from the robot, the cup next to the blue cup);
+   and, per token, whether it is part of the phrase naming the target's colour or the anchor's
+   (the cup it is next to). Each phrase is resolved to a cup colour by
    :mod:`vla_policy.colour_names` (matplotlib's 1,100 named colours, typo-tolerant), which is
    how "sapphire" means the blue cup though no training sentence said so.
 3. Korean: the bundled MiniLM tokenizer turns Hangul into jamo and maps words such as "빨간"
    to ``[UNK]``, so Korean goes through a small learned character n-gram model beside MiniLM
-   (:class:`KoreanModel`) that predicts the same intents and the cup colour.
+   (:class:`KoreanModel`) that predicts the same intents and reference kinds, the target's
+   colour and the anchor's. The kind and the colours must fit together (:func:`reference_verdict`):
+   "the cup on the left" means the leftmost cup; "the leftmost red cup" is refused.
 4. Both heads are trained on generated sentences (:mod:`vla_policy.language_corpus`, ``vla
    train-language``) and calibrated (temperature scaling) on held-out sentence frames and words
    never used in training. The robot acts only when the calibrated probability of "pick this
    cup" reaches ``accept_threshold``; below it, it says it is unsure.
 
-The policy is then given the resolved task in its training phrasing ("pick up the red cup"), so
-the cup the robot goes for is the cup it said it understood.
+The policy is then given the resolved task in its training phrasing ("pick up the red cup", "pick up
+the cup next to the blue cup"), so the cup the robot goes for is the cup it said it understood.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import time
@@ -47,47 +53,85 @@ from .checkpoint_files import WEIGHTS_NAME, CheckpointError, read_checkpoint, wr
 INTENTS = ("pick", "negation", "multiple", "other_task", "question", "relation", "no_target",
            "not_a_cup", "nonsense", "other_language")
 KO_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "none", "other")
+REFER_KINDS = ("colour", "left", "right", "leftmost", "rightmost", "nearest", "farthest", "next-to")  # vla_sim.referring.KINDS
+TAG_ROLES = ("other", "target", "anchor")  # per English token: no colour, the target's colour, the anchor's colour
+CUP_COLOURS = KO_COLOURS[:6]
 MAX_CHARS = 500
+SUPPORTED_REFERENCES = ("the red cup, the red cup on the left or right, the leftmost or rightmost cup, the cup "
+                        "closest to or farthest from you, or the cup next to the blue cup")
 REASONS = {
     "negation": "it says which cup not to take (a negation): name the cup to pick up",
     "multiple": "it names more than one cup: this robot picks up one cup at a time",
     "other_task": "it asks for another task: this robot only picks up cups",
     "question": "it is a question, not an instruction",
-    "relation": "it picks a cup by place or order (a spatial relation this robot cannot do yet): name its colour",
+    "relation": "it picks a cup by a relation this robot cannot do (an order, behind, in front, between, the "
+                f"middle, or left/right of another cup): it can take {SUPPORTED_REFERENCES}",
     "no_target": "it names no colour: say which cup, e.g. 'the red cup'",
     "not_a_cup": "it asks for an object that is not a cup: this robot only picks up cups",
     "nonsense": "it is not an instruction this robot understands",
     "other_language": "that language is not supported: this robot understands English and Korean",
+    # consistency of a pick's reference (not intents)
+    "no_anchor": "it says next to which cup without its colour: name it, e.g. 'the cup next to the blue cup'",
 }
+_KIND_WORDS = {"leftmost": "the leftmost cup", "rightmost": "the rightmost cup", "nearest": "the cup closest to you",
+               "farthest": "the cup farthest from you"}
+
+
+def combination_reason(refer: str, target: str, anchor: str | None = None) -> str:
+    """Why a target colour named with a kind that takes none is refused ("the leftmost red cup")."""
+    if refer == "next-to":
+        return (f"it names the cup's own colour ({target}) and the cup it is next to: say 'the cup next to the "
+                f"{anchor or 'blue'} cup' or 'the {target} cup'")
+    side = f", or 'the {target} cup on the {refer[:-4]}'" if refer in ("leftmost", "rightmost") else ""
+    return (f"it names a colour ({target}) together with '{_KIND_WORDS[refer].removeprefix('the ')}', which this robot "
+            f"cannot combine: say '{_KIND_WORDS[refer]}' or 'the {target} cup'{side}")
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What an instruction means to the robot: a target cup colour, or a one-line refusal."""
+    """What an instruction means to the robot: which cup (a reference: a kind and the colours it
+    names), or a one-line refusal."""
 
     text: str
-    target: str | None = None
+    target: str | None = None  # the target's colour, for the kinds that name one (colour, left, right)
     refusal: str | None = None
-    kind: str = "pick"  # the intent, or "bad_input" / "unknown_colour" / "unsure"
+    kind: str = "pick"  # the intent, or "bad_input" / "unknown_colour" / "unknown_words" / "unsure" / "combination" / "no_anchor"
     confidence: float = 1.0
     language: str = "en"
     colour_phrase: str | None = None  # the words that named the colour ("sky blue", "rde")
+    refer: str = "colour"  # how it picks the cup (vla_sim.referring.KINDS)
+    anchor: str | None = None  # the anchor cup's colour (refer == "next-to")
 
     @property
     def understood(self) -> bool:
-        return self.target is not None
+        return self.refusal is None
+
+    @property
+    def reference(self):
+        """The understood :class:`vla_sim.referring.Reference`."""
+        from vla_sim.referring import Reference
+
+        if self.refusal is not None:
+            raise ValueError(f"refused instruction has no task: {self.refusal}")
+        return Reference(self.refer, self.target, self.anchor)
 
     @property
     def task_instruction(self) -> str:
-        """The resolved task in the policy's training phrasing."""
-        if self.target is None:
-            raise ValueError(f"refused instruction has no task: {self.refusal}")
-        return f"pick up the {self.target} cup"
+        """The resolved task in the policy's training phrasing ("pick up the red cup on the left")."""
+        return self.reference.instruction
+
+    @property
+    def label(self) -> str | None:
+        """Compact name of the understood target: its colour for a colour reference ("red"), else the
+        referent ("leftmost cup", "cup next to the blue cup"); None when refused."""
+        if self.refusal is not None:
+            return None
+        return self.target if self.refer == "colour" else self.reference.describe()
 
     def summary(self) -> str:
-        if self.target is not None:
-            via = f" (from '{self.colour_phrase}')" if self.colour_phrase and self.colour_phrase != self.target else ""
-            return f"{self.target} cup{via}"
+        if self.refusal is None:
+            via = f" (from '{self.colour_phrase}')" if self.colour_phrase not in (None, self.target, self.anchor) else ""
+            return f"{self.reference.describe()}{via}"
         return f"refused: {self.refusal}"
 
 
@@ -117,9 +161,14 @@ class UnderstandingConfig:
     temperature_en: float = 1.0
     """Calibrated softmax temperature of the English intent head (set by training)."""
     temperature_ko: float = 1.0
-    """Calibrated softmax temperature of the Korean heads (set by training)."""
+    """Calibrated softmax temperature of the Korean intent head (set by training)."""
+    temperature_refer_en: float = 1.0
+    """Calibrated softmax temperature of the English reference-kind head (set by training, on picks)."""
+    temperature_aux_ko: float = 1.0
+    """Calibrated softmax temperature of the Korean colour, reference-kind and anchor heads (set by training)."""
     accept_threshold: float = 0.9
-    """Act only when the calibrated P(pick) (Korean: times P(colour)) reaches this; else refuse as unsure."""
+    """Act only when the calibrated P(pick) times P(reference kind) (Korean: times P(colour), P(anchor)) reaches
+    this; else refuse as unsure."""
     tag_threshold: float = 0.5
     """A token belongs to the colour phrase when its calibrated probability reaches this."""
     text_encoder: str = "minilm"
@@ -131,7 +180,7 @@ class UnderstandingConfig:
         self.ko_ngrams = tuple(self.ko_ngrams)
         if not 0.0 < self.accept_threshold < 1.0 or not 0.0 < self.tag_threshold < 1.0:
             raise ValueError("accept_threshold and tag_threshold must be in (0, 1)")
-        if self.temperature_en <= 0 or self.temperature_ko <= 0:
+        if min(self.temperature_en, self.temperature_ko, self.temperature_refer_en, self.temperature_aux_ko) <= 0:
             raise ValueError("temperatures must be > 0")
 
     def to_json(self) -> str:
@@ -150,7 +199,8 @@ class UnderstandingConfig:
 
 
 class InstructionModel(nn.Module):
-    """English head over frozen token features: intent logits and per-token colour-phrase logits.
+    """English head over frozen token features: intent logits, per-token colour-role logits (the
+    target's colour phrase, the anchor's) and the reference kind (colour, left, ..., next-to).
     Small and regularised (feature dropout and noise while training): it must carry what MiniLM
     knows about words it never saw in a training sentence, not memorise the training words."""
 
@@ -159,18 +209,21 @@ class InstructionModel(nn.Module):
         self.proj = nn.Sequential(nn.Dropout(0.2), nn.Linear(c.text_dim, c.dim), nn.GELU())
         self.layer = nn.TransformerEncoderLayer(c.dim, c.heads, 2 * c.dim, dropout=0.2, batch_first=True,
                                                 norm_first=True)
-        self.tag_head = nn.Linear(c.dim, 1)
+        self.tag_head = nn.Linear(c.dim, len(TAG_ROLES))
         self.intent_head = nn.Sequential(nn.Linear(2 * c.dim, c.dim), nn.GELU(), nn.Linear(c.dim, len(INTENTS)))
+        self.refer_head = nn.Sequential(nn.Linear(2 * c.dim, c.dim), nn.GELU(), nn.Linear(c.dim, len(REFER_KINDS)))
 
-    def forward(self, feats: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """feats (B, L, Dt), pad (B, L) True = padding -> intent logits (B, I), tag logits (B, L)."""
+    def forward(self, feats: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """feats (B, L, Dt), pad (B, L) True = padding -> intent logits (B, I), per-token role logits
+        (B, L, 3: other / target colour / anchor colour), reference-kind logits (B, K)."""
         if self.training:
             feats = feats + 0.1 * feats.std() * torch.randn_like(feats)
         h = self.layer(self.proj(feats), src_key_padding_mask=pad)  # (B, L, D)
         keep = (~pad).unsqueeze(-1).float()  # (B, L, 1)
         mean = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, D)
         peak = h.masked_fill(pad.unsqueeze(-1), -1e4).amax(1)  # (B, D)
-        return self.intent_head(torch.cat([mean, peak], -1)), self.tag_head(h).squeeze(-1)
+        pooled = torch.cat([mean, peak], -1)
+        return self.intent_head(pooled), self.tag_head(h), self.refer_head(pooled)
 
 
 def korean_ngrams(text: str, ngrams: tuple[int, ...]) -> list[str]:
@@ -180,8 +233,8 @@ def korean_ngrams(text: str, ngrams: tuple[int, ...]) -> list[str]:
 
 
 class KoreanModel(nn.Module):
-    """Character n-gram bag -> intent logits and cup-colour logits. Index 0 stands for every
-    n-gram outside the vocabulary and is fixed at zero."""
+    """Character n-gram bag -> intent, target colour, reference kind and anchor colour logits. Index 0
+    stands for every n-gram outside the vocabulary and is fixed at zero."""
 
     def __init__(self, c: UnderstandingConfig) -> None:
         super().__init__()
@@ -190,11 +243,15 @@ class KoreanModel(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(c.ko_dim, 2 * c.ko_dim), nn.GELU(), nn.Dropout(0.1))
         self.intent_head = nn.Linear(2 * c.ko_dim, len(INTENTS))
         self.colour_head = nn.Linear(2 * c.ko_dim, len(KO_COLOURS))
+        self.refer_head = nn.Linear(2 * c.ko_dim, len(REFER_KINDS))
+        self.anchor_head = nn.Linear(2 * c.ko_dim, len(KO_COLOURS))
 
-    def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flat n-gram ids (N,) with per-sentence offsets (B,) -> (B, I), (B, C)."""
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flat n-gram ids (N,) with per-sentence offsets (B,) -> intent (B, I), target colour (B, C),
+        reference kind (B, K), anchor colour (B, C)."""
         h = self.mlp(self.embed(ids, offsets))  # (B, 2 * ko_dim)
-        return self.intent_head(h), self.colour_head(h)
+        return self.intent_head(h), self.colour_head(h), self.refer_head(h), self.anchor_head(h)
 
 
 def batch_ngrams(texts: list[str], model: KoreanModel, c: UnderstandingConfig,
@@ -306,62 +363,66 @@ class Understanding:
         model = self.encoder.model
         hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state.float()  # (1, L, Dt)
         pad = torch.zeros(ids.shape, dtype=torch.bool)
-        intent_logits, tag_logits = self.english(hidden, pad)
+        intent_logits, tag_logits, refer_logits = self.english(hidden, pad)
         probs = torch.softmax(intent_logits[0] / c.temperature_en, -1)
-        tags = torch.sigmoid(tag_logits[0]).numpy()
         intent = INTENTS[int(probs.argmax())]
-        p_pick = float(probs[0])
-        spans = colour_spans(text, tok["offset_mapping"], tags, c.tag_threshold)
         if intent != "pick":
             return Verdict(text, refusal=REASONS[intent], kind=intent, confidence=float(probs.max()))
-        unknown = self.words.unknown(text, spans)
+        roles = torch.softmax(tag_logits[0], -1).numpy()  # (L, 3)
+        targets = colour_spans(text, tok["offset_mapping"], roles[:, 1], c.tag_threshold)
+        anchors = colour_spans(text, tok["offset_mapping"], roles[:, 2], c.tag_threshold)
+        p_pick = float(probs[0])
+        unknown = self.words.unknown(text, targets + anchors)
         if unknown:
             return Verdict(text, refusal=f"it uses words this robot was not taught ({', '.join(unknown[:3])}): "
                            "say it with other words", kind="unknown_words", confidence=p_pick)
-        if p_pick < c.accept_threshold:
-            return Verdict(text, refusal=f"unsure what it asks (confidence {p_pick:.2f} < {c.accept_threshold:.2f})",
-                           kind="unsure", confidence=p_pick)
-        return self._resolve_colours(text, spans, p_pick)
-
-    def _resolve_colours(self, text: str, spans: list[str], confidence: float) -> Verdict:
-        if not spans:
-            return Verdict(text, refusal=REASONS["no_target"], kind="no_target", confidence=confidence)
-        meanings = [colour_names.resolve(s) for s in spans]
-        for m in meanings:
-            if m.cup is None:
-                return Verdict(text, refusal=m.refusal, kind="unknown_colour", confidence=confidence,
-                               colour_phrase=m.phrase)
-        cups = sorted({m.cup for m in meanings if m.cup})
-        if len(cups) > 1:
-            return Verdict(text, refusal=f"it names {len(cups)} colours ({', '.join(cups)}): "
-                           "this robot picks up one cup at a time", kind="multiple", confidence=confidence)
-        return Verdict(text, target=cups[0], confidence=confidence, colour_phrase=" / ".join(dict.fromkeys(spans)))
+        refer_probs = torch.softmax(refer_logits[0] / c.temperature_refer_en, -1)
+        refer = REFER_KINDS[int(refer_probs.argmax())]
+        confidence = p_pick * float(refer_probs.max())
+        if confidence < c.accept_threshold:
+            return Verdict(text, refusal=f"unsure what it asks (confidence {confidence:.2f} < "
+                           f"{c.accept_threshold:.2f})", kind="unsure", confidence=confidence)
+        if refer == "next-to" and len(targets + anchors) > 1 and not (targets and anchors):
+            # "the red cup next to the blue cup" with both colours tagged alike: the last one is the anchor
+            # (refused as a combination either way; this only gives the right reason)
+            both = targets + anchors
+            targets, anchors = both[:-1], both[-1:]
+        target = _resolve_phrases(targets)
+        anchor = _resolve_phrases(anchors)
+        for cup, phrase, refusal, kind in (target, anchor):
+            if refusal is not None:
+                return Verdict(text, refusal=refusal, kind=kind, confidence=confidence, colour_phrase=phrase)
+        phrase = " / ".join(p for p in (target[1], anchor[1]) if p) or None
+        return reference_verdict(text, refer, target[0], anchor[0], confidence, "en", phrase)
 
     @torch.no_grad()
     def _korean(self, text: str) -> Verdict:
         c = self.config
         ids, offsets = batch_ngrams([text], self.korean, c)
-        intent_logits, colour_logits = self.korean(ids, offsets)
-        probs = torch.softmax(intent_logits[0] / c.temperature_ko, -1)
-        colour_probs = torch.softmax(colour_logits[0] / c.temperature_ko, -1)
-        intent = INTENTS[int(probs.argmax())]
+        intent_logits, *aux_logits = self.korean(ids, offsets)
+        intent_probs = torch.softmax(intent_logits[0] / c.temperature_ko, -1)
+        colour_probs, refer_probs, anchor_probs = (torch.softmax(x[0] / c.temperature_aux_ko, -1) for x in aux_logits)
+        intent = INTENTS[int(intent_probs.argmax())]
         if intent != "pick":
-            return Verdict(text, refusal=REASONS[intent], kind=intent, confidence=float(probs.max()), language="ko")
+            return Verdict(text, refusal=REASONS[intent], kind=intent, confidence=float(intent_probs.max()),
+                           language="ko")
         unknown = [w for w in korean_words(text) if not all(g in self.ko_grams for g in korean_ngrams(w, (2,)))]
         if unknown:
             return Verdict(text, refusal=f"it uses words this robot was not taught ({', '.join(unknown[:3])}): "
-                           "say it with other words", kind="unknown_words", confidence=float(probs[0]), language="ko")
+                           "say it with other words", kind="unknown_words", confidence=float(intent_probs[0]),
+                           language="ko")
         colour = KO_COLOURS[int(colour_probs.argmax())]
-        confidence = float(probs[0] * colour_probs.max())
-        if colour == "none":
-            return Verdict(text, refusal=REASONS["no_target"], kind="no_target", confidence=confidence, language="ko")
-        if colour == "other":
+        anchor = KO_COLOURS[int(anchor_probs.argmax())]
+        refer = REFER_KINDS[int(refer_probs.argmax())]
+        confidence = float(intent_probs[0] * colour_probs.max() * refer_probs.max() * anchor_probs.max())
+        if "other" in (colour, anchor):
             return Verdict(text, refusal="it names a colour no cup has", kind="unknown_colour",
                            confidence=confidence, language="ko")
         if confidence < c.accept_threshold:
             return Verdict(text, refusal=f"unsure what it asks (confidence {confidence:.2f} < "
                            f"{c.accept_threshold:.2f})", kind="unsure", confidence=confidence, language="ko")
-        return Verdict(text, target=colour, confidence=confidence, language="ko")
+        return reference_verdict(text, refer, None if colour == "none" else colour,
+                                 None if anchor == "none" else anchor, confidence, "ko")
 
     # -- persistence ---------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
@@ -386,6 +447,49 @@ class Understanding:
             raise CheckpointError(f"{directory}: trained on {config.text_dim}-d text features, "
                                   f"the encoder gives {text_encoder.dim}")
         return cls(config, english, korean, text_encoder)
+
+
+def _resolve_phrases(spans: list[str]) -> tuple[str | None, str | None, str | None, str | None]:
+    """(cup colour, phrase, refusal, refusal kind) of the colour phrases of one role; all None without any."""
+    if not spans:
+        return None, None, None, None
+    phrase = " / ".join(dict.fromkeys(spans))
+    meanings = [colour_names.resolve(s) for s in spans]
+    for m in meanings:
+        if m.cup is None:
+            return None, m.phrase, m.refusal, "unknown_colour"
+    cups = sorted({m.cup for m in meanings if m.cup})
+    if len(cups) > 1:
+        return None, phrase, (f"it names {len(cups)} colours ({', '.join(cups)}): this robot picks up one cup at "
+                              "a time"), "multiple"
+    return cups[0], phrase, None, None
+
+
+def reference_verdict(text: str, refer: str, target: str | None, anchor: str | None, confidence: float,
+                      language: str = "en", phrase: str | None = None) -> Verdict:
+    """The verdict for a pick whose reference kind, target colour and anchor colour were read: acted on
+    when they fit together, else refused with the reason.
+
+    - ``left`` / ``right`` with no colour ("the cup on the left") means the leftmost / rightmost cup;
+    - a target colour with a kind that takes none ("the leftmost red cup", "the red cup next to the blue
+      one") is refused: the robot cannot combine them;
+    - an anchor colour with a kind other than next-to is a relation to another cup ("the cup left of the
+      blue one"): refused as a relation; next-to with no anchor colour is refused as well."""
+    refused = functools.partial(Verdict, text, confidence=confidence, language=language, colour_phrase=phrase)
+    if anchor is not None and refer != "next-to":
+        return refused(refusal=REASONS["relation"], kind="relation")
+    if refer == "colour":
+        if target is None:
+            return refused(refusal=REASONS["no_target"], kind="no_target")
+    elif refer in ("left", "right"):
+        if target is None:
+            refer = f"{refer}most"
+    elif target is not None:
+        return refused(refusal=combination_reason(refer, target, anchor), kind="combination")
+    elif refer == "next-to" and anchor is None:
+        return refused(refusal=REASONS["no_anchor"], kind="no_anchor")
+    return Verdict(text, target=target, confidence=confidence, language=language, colour_phrase=phrase,
+                   refer=refer, anchor=anchor)
 
 
 def english_words(text: str) -> list[tuple[int, int, str]]:
@@ -419,9 +523,21 @@ class WordList:
         return bool(variants & self.words) or word in self.deletions or bool(variants & self.deletions)
 
     def unknown(self, text: str, colour_phrases: list[str]) -> list[str]:
-        """Words of ``text`` outside the colour phrases that are not known."""
-        inside = {w for phrase in colour_phrases for _, _, w in english_words(phrase)}
+        """Words of ``text`` that are not known, other than the words of a colour phrase up to its last
+        colour word ("school bus yellow", "sapphrie"). A word after it is a noun the tagger took in
+        ("the green umbrella"): it must be known like any other."""
+        inside: set[str] = set()
+        for phrase in colour_phrases:
+            words = [w for _, _, w in english_words(phrase)]
+            last = max((i for i, w in enumerate(words) if _is_colour_word(w)), default=len(words) - 1)
+            inside.update(words[:last + 1])
         return list(dict.fromkeys(w for _, _, w in english_words(text) if w not in inside and not self.known(w)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_colour_word(word: str) -> bool:
+    """A word of a named colour or a modifier, or one that means a cup colour alone (a typo: "rde")."""
+    return word in colour_names.colour_words() or colour_names.resolve(word).cup is not None
 
 
 def colour_spans(text: str, offsets: list[tuple[int, int]], tags: np.ndarray, threshold: float) -> list[str]:
