@@ -4,7 +4,7 @@ Data: generated sentences (:mod:`vla_policy.language_corpus`). The ``train`` poo
 heads (with typos, casing and punctuation noise); the ``held_out`` pool, whose sentence frames,
 verbs, nouns and colour words never occur in training, is split in two: one half calibrates
 (softmax temperature, acceptance threshold), the other measures (figures in ``config.json``).
-About 8 minutes on 2 CPU cores, most of it running MiniLM over the sentences once.
+About 10-15 minutes on 2 CPU cores, most of it running MiniLM over the sentences once.
 """
 
 from __future__ import annotations

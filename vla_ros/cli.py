@@ -331,7 +331,8 @@ def cmd_understand(args: argparse.Namespace) -> int:
     for text in args.text:
         verdict = understanding.understand(text)
         if args.json:
-            print(json.dumps({"instruction": text, "target": verdict.target, "refer": verdict.refer,
+            print(json.dumps({"instruction": text, "target": verdict.target,
+                              "refer": verdict.refer if verdict.understood else None,
                               "anchor": verdict.anchor, "refusal": verdict.refusal,
                               "kind": verdict.kind, "confidence": round(verdict.confidence, 4),
                               "language": verdict.language, "ms": round(understanding.last_ms, 2)},
