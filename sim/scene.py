@@ -11,7 +11,7 @@ import numpy as np
 
 from .config import COLOURS, EnvConfig, validate_colour
 from .cups import CupSpec
-from .referring import MARGIN, Reference, is_held_out, referent, validate_kind
+from .referring import MARGIN, NAMES_COLOUR, Reference, is_held_out, referent, validate_kind
 
 # Reachable with the gripper pointing down (beyond x ~ 0.62 m or |y| ~ 0.2 m it is not).
 WORKSPACE_X = (0.36, 0.60)
@@ -46,8 +46,6 @@ class SceneSpec:
 
     @property
     def reference(self) -> Reference:
-        from .referring import NAMES_COLOUR
-
         return Reference(self.refer, self.target if self.refer in NAMES_COLOUR else None, self.anchor)
 
     @property

@@ -213,6 +213,28 @@ def _darkened_from(camera_panel: np.ndarray) -> int:
     return int(dark.min()) if dark.size else len(edge)
 
 
+def _recorder_publishers(probe, rec, *specs):
+    """Publishers for (msg type, topic, QoS) specs, returned once the recorder has subscribed to each."""
+    pubs = tuple(probe.node.create_publisher(*spec) for spec in specs)
+    probe.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs), 60,
+                     "the recorder's subscriptions", alive=(rec,))
+    return pubs
+
+
+def _publish_frames(probe, image_pub, colour, n: int) -> None:
+    """n flat frames from a 30 Hz camera, all delivered."""
+    from rclpy.duration import Duration
+
+    from vla_ros import topics
+    from vla_ros.conversions import rgb_to_image
+
+    for _ in range(n):
+        rgb = np.full((128, 128, 3), colour, np.uint8)
+        image_pub.publish(rgb_to_image(rgb, probe.node.get_clock().now().to_msg(), topics.CAMERA_FRAME))
+        probe.spin_for(1 / 30)
+    assert image_pub.wait_for_all_acked(Duration(seconds=10))
+
+
 def test_recorder_starts_with_the_episode_and_draws_the_caption(ros_env, tmp_path):
     pytest.importorskip("rclpy")
     import imageio.v2 as imageio
@@ -223,7 +245,7 @@ def test_recorder_starts_with_the_episode_and_draws_the_caption(ros_env, tmp_pat
 
     from ros_probe import Probe, start_node
     from vla_ros import qos, topics
-    from vla_ros.conversions import key_values, rgb_to_image
+    from vla_ros.conversions import key_values
 
     out = tmp_path / "caption.mp4"
     rec = start_node("vla_video_recorder", ros_env, f"output:={out}", "outcome_seconds:=0.5", "fps:=30")
@@ -232,27 +254,15 @@ def test_recorder_starts_with_the_episode_and_draws_the_caption(ros_env, tmp_pat
     reader.start()
     probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
     try:
-        image_pub = probe.node.create_publisher(Image, topics.CAMERA_IMAGE, qos.IMAGE_QOS)
-        status_pub = probe.node.create_publisher(DiagnosticStatus, topics.STATUS, qos.COMMAND_QOS)
-        episode_pub = probe.node.create_publisher(DiagnosticStatus, topics.EPISODE, qos.COMMAND_QOS)
-        instruction_pub = probe.node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
-        pubs = (image_pub, status_pub, episode_pub, instruction_pub)
-        probe.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs), 60,
-                         "the recorder's subscriptions", alive=(rec,))
+        image_pub, status_pub, episode_pub, instruction_pub = _recorder_publishers(
+            probe, rec, (Image, topics.CAMERA_IMAGE, qos.IMAGE_QOS), (DiagnosticStatus, topics.STATUS, qos.COMMAND_QOS),
+            (DiagnosticStatus, topics.EPISODE, qos.COMMAND_QOS), (String, topics.INSTRUCTION, qos.INSTRUCTION_QOS))
         acked = Duration(seconds=10)
-
-        def frames(colour, n: int) -> None:
-            for _ in range(n):
-                rgb = np.full((128, 128, 3), colour, np.uint8)
-                image_pub.publish(rgb_to_image(rgb, probe.node.get_clock().now().to_msg(), topics.CAMERA_FRAME))
-                probe.spin_for(1 / 30)  # a 30 Hz camera
-            assert image_pub.wait_for_all_acked(acked)
-
-        frames((40, 40, 220), 6)  # the simulator holding its episode clock: no instruction yet
+        _publish_frames(probe, image_pub, (40, 40, 220), 6)  # the simulator holding its episode clock: no instruction yet
         status_pub.publish(DiagnosticStatus(message=HOLDING["state"], values=key_values(HOLDING)))
         instruction_pub.publish(String(data="pick up the red cup"))  # the episode starts
         assert status_pub.wait_for_all_acked(acked) and instruction_pub.wait_for_all_acked(acked)
-        frames((40, 200, 40), 10)
+        _publish_frames(probe, image_pub, (40, 200, 40), 10)
         episode_pub.publish(DiagnosticStatus(message="success", values=key_values(
             {"seed": 3, "target": "red", "instruction": "pick up the red cup", "outcome": "success",
              "success": True, "steps": 10, "seconds": 0.33})))
@@ -305,7 +315,7 @@ def test_recorder_puts_the_marker_where_the_simulator_says(ros_env, tmp_path):
 
     from ros_probe import Probe, start_node, stop
     from vla_ros import qos, topics
-    from vla_ros.conversions import key_values, rgb_to_image
+    from vla_ros.conversions import key_values
 
     bad = start_node("vla_video_recorder", ros_env, "left_side:=up")
     try:
@@ -318,24 +328,16 @@ def test_recorder_puts_the_marker_where_the_simulator_says(ros_env, tmp_path):
     rec = start_node("vla_video_recorder", ros_env, f"output:={video_path}", "outcome_seconds:=0.2")
     probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
     try:
-        image_pub = probe.node.create_publisher(Image, topics.CAMERA_IMAGE, qos.IMAGE_QOS)
-        diag_pub = probe.node.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.COMMAND_QOS)
-        episode_pub = probe.node.create_publisher(DiagnosticStatus, topics.EPISODE, qos.COMMAND_QOS)
-        instruction_pub = probe.node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
-        pubs = (image_pub, diag_pub, episode_pub, instruction_pub)
-        probe.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs), 60,
-                         "the recorder's subscriptions", alive=(rec,))
+        image_pub, diag_pub, episode_pub, instruction_pub = _recorder_publishers(
+            probe, rec, (Image, topics.CAMERA_IMAGE, qos.IMAGE_QOS), (DiagnosticArray, topics.DIAGNOSTICS, qos.COMMAND_QOS),
+            (DiagnosticStatus, topics.EPISODE, qos.COMMAND_QOS), (String, topics.INSTRUCTION, qos.INSTRUCTION_QOS))
         acked = Duration(seconds=10)
         # a camera mounted behind the robot would show its left on the image's left
         diag_pub.publish(DiagnosticArray(status=[DiagnosticStatus(name="vla_sim", values=key_values(
             {"seed": 1, "robot_left_side": "left"}))]))
         instruction_pub.publish(String(data="pick up the leftmost cup"))
         assert diag_pub.wait_for_all_acked(acked) and instruction_pub.wait_for_all_acked(acked)
-        for _ in range(5):
-            image_pub.publish(rgb_to_image(np.full((128, 128, 3), 128, np.uint8),
-                                           probe.node.get_clock().now().to_msg(), topics.CAMERA_FRAME))
-            probe.spin_for(1 / 30)
-        assert image_pub.wait_for_all_acked(acked)
+        _publish_frames(probe, image_pub, (128, 128, 128), 5)
         episode_pub.publish(DiagnosticStatus(message="success", values=key_values(
             {"seed": 1, "instruction": "pick up the leftmost cup", "success": True, "seconds": 0.2})))
         probe.spin_until(lambda: episode_pub.wait_for_all_acked(acked), 30, "the outcome", alive=(rec,))

@@ -53,7 +53,7 @@ import random
 import re
 import zlib
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -1898,6 +1898,27 @@ def _placeholder(kind: str) -> str | None:
     return "colour" if kind in ("left", "right") else "anchor" if kind == "next-to" else None
 
 
+def _held_out_phrasings(kind: str, gen: Any, templates: Iterable[str], context: Callable[[], dict[str, str]],
+                        is_trained: Callable[[str], bool]) -> tuple[str, ...]:
+    """Two sentences per held-out ``template`` of ``kind``: ``gen.refer_pick`` with a fresh ``context()``,
+    the colour or anchor slot left as a placeholder, and none that ``is_trained``."""
+    slot = {"colour": ("C", ("{colour}", "?")), "anchor": ("A", ("{anchor}", "?"))}.get(_placeholder(kind))
+    out: dict[str, None] = {}
+    for template in templates:
+        found = 0
+        for _ in range(200):
+            if found == 2:
+                break
+            ctx = context()
+            if slot:
+                ctx[slot[0]] = slot[1]
+            text = gen.refer_pick(kind, template, ctx).text
+            if text not in out and not is_trained(text):
+                out[text] = None
+                found += 1
+    return tuple(out)
+
+
 @functools.lru_cache(maxsize=None)
 def _referring_held_out(kind: str) -> tuple[str, ...]:
     """Each held-out phrasing of ``kind`` in two trained frames with trained verbs and nouns."""
@@ -1905,22 +1926,10 @@ def _referring_held_out(kind: str) -> tuple[str, ...]:
     rng = random.Random(f"refer-held:{kind}")
     gen = _EnglishGenerator("train", rng)
     trained = _english_training_texts()
-    slot = {"colour": ("C", ("{colour}", "?")), "anchor": ("A", ("{anchor}", "?"))}.get(_placeholder(kind))
-    out: dict[str, None] = {}
-    for phrase in REFERRING_EN["held_out"][kind]:
-        found = 0
-        for _ in range(200):
-            if found == 2:
-                break
-            ctx = {"N": "cup" if rng.random() < 0.6 else rng.choice(gen.spec.cup_nouns)}
-            if slot:
-                ctx[slot[0]] = slot[1]
-            text = gen.refer_pick(kind, phrase, ctx).text
-            filled = text.format(colour="red", anchor="red")
-            if text not in out and _bare(filled.lower()) not in trained:
-                out[text] = None
-                found += 1
-    return tuple(out)
+    return _held_out_phrasings(
+        kind, gen, REFERRING_EN["held_out"][kind],
+        lambda: {"N": "cup" if rng.random() < 0.6 else rng.choice(gen.spec.cup_nouns)},
+        lambda text: _bare(text.format(colour="red", anchor="red").lower()) in trained)
 
 
 def referring_held_out(kind: str) -> list[str]:
@@ -1938,23 +1947,10 @@ def _referring_held_out_korean(kind: str) -> tuple[str, ...]:
     rng = random.Random(f"refer-held-ko:{kind}")
     gen = _KoreanGenerator("train", rng)
     trained = _korean_training_texts()
-    slot = {"colour": ("C", ("{colour}", "?")), "anchor": ("A", ("{anchor}", "?"))}.get(_placeholder(kind))
-    out: dict[str, None] = {}
-    for template in REFERRING_KO["held_out"][kind]:
-        found = 0
-        for _ in range(200):
-            if found == 2:
-                break
-            ctx = {"V": rng.choice(gen.plain_verbs), "O": "{C} 컵"}
-            if slot:
-                ctx[slot[0]] = slot[1]
-            text = gen.refer_pick(kind, template, ctx).text
-            if text in out:
-                continue
-            if not any(_bare(text.format(colour=f, anchor=f)) in trained for f in KOREAN_MAIN_COLOURS.values()):
-                out[text] = None
-                found += 1
-    return tuple(out)
+    return _held_out_phrasings(
+        kind, gen, REFERRING_KO["held_out"][kind],
+        lambda: {"V": rng.choice(gen.plain_verbs), "O": "{C} 컵"},
+        lambda text: any(_bare(text.format(colour=f, anchor=f)) in trained for f in KOREAN_MAIN_COLOURS.values()))
 
 
 def referring_held_out_korean(kind: str) -> list[str]:
