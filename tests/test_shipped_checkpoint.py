@@ -58,7 +58,7 @@ REFER_FACTORY = functools.partial(make_policy_agent, checkpoint=str(REFER_CHECKP
 # Two seeds per kind among the first that succeeded there (the split measures the rates, this checks the
 # candidate still does each kind).
 REFER_SEEDS = {"left": (100000, 100001), "right": (100000, 100002), "leftmost": (100000, 100001),
-               "rightmost": (100000, 100001), "nearest": (100001, 100002), "farthest": (100000, 100001),
+               "rightmost": (100000, 100001), "nearest": (100000, 100001), "farthest": (100000, 100001),
                "next-to": (100000, 100001)}
 
 
