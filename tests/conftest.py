@@ -28,7 +28,8 @@ def _ros_env_for(patch) -> dict:
 
     domain = 1 + (os.getpid() * 7 + next(_domains)) % 100  # distinct per test and (likely) per concurrent run
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
+               PYTHONFAULTHANDLER="1")  # a hung node killed by SIGABRT prints every thread's stack
     patch.setenv("ROS_DOMAIN_ID", str(domain))
     patch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -22,12 +23,22 @@ def start_node(executable: str, env: dict, *params: str) -> subprocess.Popen:
 def stop(proc: subprocess.Popen, timeout: float = 20.0) -> str:
     """SIGINT, then kill if needed; the process's output."""
     if proc.poll() is None:
-        proc.send_signal(2)
+        proc.send_signal(signal.SIGINT)
+    return wait_output(proc, timeout)
+
+
+def wait_output(proc: subprocess.Popen, timeout: float) -> str:
+    """The process's output once it exits; a process still running after ``timeout`` s gets SIGABRT
+    first, so that its output ends with the stack of every thread (PYTHONFAULTHANDLER in ros_env)."""
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
+        proc.send_signal(signal.SIGABRT)
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
     return out or ""
 
 

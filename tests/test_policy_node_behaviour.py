@@ -4,7 +4,6 @@ control periods when it must (an instruction it refuses, a pose that stops comin
 read), clears its queue on ``~/reset``, publishes nothing in ``dry_run``, and refuses bad parameters
 with one line. One node serves the tests that need it acting; each of them starts by making it act."""
 
-import subprocess
 import time
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from ros_probe import Probe, start_node, stop  # noqa: E402
+from ros_probe import Probe, start_node, stop, wait_output  # noqa: E402
 
 CONTROL_PERIOD = 0.1  # s, control_rate_hz 10 (the default)
 STATE_TIMEOUT = 0.5  # s, the default state_timeout
@@ -298,11 +297,7 @@ def test_invalid_parameters_exit_at_once_with_one_line_naming_the_parameter(ros_
     procs = {param: start_node("vla_policy_node", ros_env, param) for param in cases}  # all at once: 2 cores
     outs = {}
     for param, proc in procs.items():
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = wait_output(proc, 60)  # a hang shows every thread's stack in the failure
         outs[param] = (proc.returncode, out)
     print(f"[figure] invalid parameters: all {len(cases)} exited after {time.monotonic() - start:.1f} s")
     for param, (rc, out) in outs.items():
