@@ -104,13 +104,14 @@ eval-refer: setup
 	$(EVAL) --seed 120000 --refer right --target orange --distractors 2-4 --json outputs/eval_refer_held_out_right_orange.json
 	$(EVAL) --seed 130000 --refer next-to --anchor purple --distractors 2-4 --json outputs/eval_refer_held_out_next_to_purple.json
 
-# Fine-tune v2 for referring expressions in two stages (the candidate vla_policy/checkpoints/refer_wip is
-# stage 2, outputs/policy_refer2; resumable).
+# Fine-tune v2 for referring expressions in three stages (the candidate vla_policy/checkpoints/refer_wip is
+# stage 3, outputs/policy_refer3: next-to with the anchor marker; resumable).
 REFER_DATA ?= data/refer_v1
 COLOUR_DATA ?= data/colour_300
 POLICY_REFER ?= outputs/policy_refer
 REFER_DATA_2 ?= data/refer_v2
 POLICY_REFER_2 ?= outputs/policy_refer2
+POLICY_REFER_3 ?= outputs/policy_refer3
 policy-refer: setup
 	$(VENV)/bin/vla data generate --episodes 900 --seed 1100000 --refer relational --workers 2 --out $(REFER_DATA)
 	$(VENV)/bin/vla data generate --episodes 300 --workers 2 --out $(COLOUR_DATA)
@@ -121,6 +122,9 @@ policy-refer: setup
 	$(VENV)/bin/vla train --config config/train_refer_stage2.yaml --init $(POLICY_REFER) \
 		--data $(REFER_DATA) $(REFER_DATA_2) $(COLOUR_DATA) --out $(POLICY_REFER_2) \
 		$(if $(wildcard $(POLICY_REFER_2)/train_state/state.json),--resume)
+	$(VENV)/bin/vla train --config config/train_refer_marker.yaml --init $(POLICY_REFER_2) \
+		--data $(REFER_DATA) $(REFER_DATA_2) $(COLOUR_DATA) --out $(POLICY_REFER_3) \
+		$(if $(wildcard $(POLICY_REFER_3)/train_state/state.json),--resume)
 
 # The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~15 min on 2 cores.
 language-model: setup

@@ -23,7 +23,7 @@ MAX_CUPS = len(COLOURS)
 
 def validate_colour(name: str) -> str:
     """Return ``name`` normalised, or raise a ValueError listing the known colours."""
-    key = name.strip().lower()
+    key = name.strip().lower() if isinstance(name, str) else None
     if key not in COLOURS:
         raise ValueError(f"unknown colour {name!r}; choose one of {', '.join(COLOURS)}")
     return key

@@ -163,3 +163,30 @@ def test_an_understood_reference_the_policy_never_learned_is_refused():
     core = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour", "leftmost")))
     assert core.set_instruction("pick up the leftmost cup").understood
     assert core.policy_instruction() == "pick up the leftmost cup"
+
+
+def test_a_marker_policy_locates_the_anchor_once_then_acts_on_colour_free_words():
+    from vla_policy.decision import MARKED_TEXT
+    from vla_policy.understanding import Verdict
+
+    class Understands:
+        def understand(self, text):
+            return Verdict(text, refer="next-to", anchor="purple") if "next" in text else Verdict(text, target="red")
+
+    c = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour", "next-to"), anchor_marker=True))
+    c.set_instruction("the cup next to the purple one")
+    assert c.policy_instruction() == MARKED_TEXT["next-to"] and "purple" not in c.policy_instruction()
+    assert c.locate_instruction() == "pick up the purple cup" and c.marker_uv is None
+    generation = c.generation
+    assert c.set_marker(np.array([40.0, 70.0]), generation)
+    assert c.locate_instruction() is None and np.allclose(c.marker_uv, (40.0, 70.0))  # located once
+    with pytest.raises(ValueError, match="finite"):
+        c.set_marker(np.array([np.nan, 1.0]))
+    c.set_instruction("the cup next to the purple one")  # a new task locates again
+    assert c.marker_uv is None and c.locate_instruction() == "pick up the purple cup"
+    assert not c.set_marker(np.array([1.0, 2.0]), generation)  # located for the old task: dropped
+    c.set_instruction("red")
+    assert c.locate_instruction() is None and c.policy_instruction() == "pick up the red cup"
+    plain = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour", "next-to")))
+    plain.set_instruction("next to the purple one")
+    assert plain.locate_instruction() is None and plain.policy_instruction() == "pick up the cup next to the purple cup"

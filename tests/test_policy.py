@@ -379,3 +379,88 @@ def test_ddp_two_gloo_processes(tiny_dataset, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "world 2" in proc.stdout and "trained 3 steps" in proc.stdout
     VLAPolicy.from_pretrained(tmp_path / "ddp")
+
+
+def test_anchor_marker_starts_as_identity_marks_the_anchor_cell_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    plain = VLAPolicy(VLAConfig(**SMALL)).eval()
+    marked = VLAPolicy(VLAConfig(**SMALL, anchor_marker=True)).eval()
+    missing, unexpected = marked.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["marker_embed"] and not unexpected  # what `vla train --init` allows to be new
+    batch = _batch(marked.config)
+    uv = torch.tensor([[41.0, 13.0], [float("nan")] * 2, [3.0, 60.0]])
+    with torch.no_grad():  # a zero embedding: the fine-tune starts from the init's behaviour
+        assert torch.equal(plain(**batch)["heatmap_logits"], marked(**batch, marker_uv=uv)["heatmap_logits"])
+    bump = marked.marker_map(uv)  # (B, N)
+    grid, cell = marked.config.token_grid, marked.config.image_size / marked.config.token_grid
+    assert bump.shape == (3, grid * grid) and torch.equal(bump[1], torch.zeros(grid * grid))  # NaN: no marker
+    assert int(bump[0].argmax()) == int(13 // cell) * grid + int(41 // cell) and 0.9 < float(bump[0].max()) <= 1.0
+    with torch.no_grad():
+        marked.marker_embed.normal_()
+        out = marked(**batch, marker_uv=uv)["heatmap_logits"]
+        assert not torch.equal(out[0], plain(**batch)["heatmap_logits"][0])  # marked rows change ...
+        assert torch.allclose(out[1], plain(**batch)["heatmap_logits"][1])  # ... the unmarked one does not
+    marked.save_pretrained(tmp_path)
+    loaded = VLAPolicy.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(**batch, marker_uv=uv)["heatmap_logits"], out)
+
+
+def test_locate_finds_the_peak_of_the_target_heatmap(text_encoder):
+    model = VLAPolicy(VLAConfig(**SMALL), text_encoder=text_encoder).eval()
+    grid, cell = model.config.token_grid, model.config.image_size / model.config.token_grid
+    with torch.no_grad():  # a heatmap head that reads only the positions: peak where we put it
+        model.heatmap_head.weight.zero_()
+        model.heatmap_head.bias.zero_()
+    logits = torch.full((1, grid * grid), -20.0)
+    logits[0, 5 * grid + 9] = 5.0  # row 5, column 9
+    logits[0, 0] = 4.0  # a far-off second mode, which the plain soft-argmax would average in
+    model.forward = lambda *a, **k: {"heatmap_logits": logits}
+    obs = {"image": np.zeros((64, 64, 3), np.uint8), "ee_pose": np.zeros(3), "gripper_width": np.array([0.08]),
+           "instruction": "pick up the blue cup"}
+    u, v = model.locate(obs)
+    assert abs(u - 9.5 * cell) < 0.1 and abs(v - 5.5 * cell) < 0.1
+
+
+def test_next_to_episodes_record_their_anchor_and_a_marker_policy_trains_on_it(tmp_path):
+    from vla_policy.decision import MARKED_TEXT
+    from vla_policy.demonstrations import GenerationConfig
+    from vla_policy.training import policy_text
+
+    generate(tmp_path, episodes=1, seed=3_100_000, workers=1, progress=False,
+             config=GenerationConfig(refer=("next-to",), distractors=(2, 3), max_steps=3))
+    (episode,) = list_episodes(tmp_path)
+    meta = episode.meta
+    assert meta["refer"] == "next-to" and len(meta["anchor_uv"]) == 2
+    target_uv = np.asarray(episode.arrays()["target_uv"][0])
+    assert np.linalg.norm(np.asarray(meta["anchor_uv"]) - target_uv) > 3.0  # the anchor, not the target
+    cfg = VLAConfig(**{**SMALL, "image_size": 128}, anchor_marker=True)
+    text = policy_text(meta, cfg)
+    assert text == MARKED_TEXT["next-to"] and "purple" not in text and meta["anchor"] not in text
+    assert policy_text(meta, VLAConfig(**SMALL)) == meta["instruction"]  # no marker: the canonical phrasing
+    sampler = DemoSampler([episode], cfg, TrainConfig(paraphrase=False), {text: 0}, np.random.default_rng(0))
+    batch = sampler.sample(8, augment=False)
+    assert torch.allclose(batch["marker_uv"], torch.tensor(meta["anchor_uv"]).expand(8, 2))
+    jittered = sampler.sample(8, augment=True)["marker_uv"]  # shifted with the frame, and jittered
+    assert (jittered - torch.tensor(meta["anchor_uv"])).abs().max() < 5 + 6 * 1.5
+    del meta["anchor_uv"]
+    with pytest.raises(DatasetError, match="anchor_uv"):
+        DemoSampler([episode], cfg, TrainConfig(paraphrase=False), {text: 0}, np.random.default_rng(0)).sample(2)
+
+
+def test_kind_weights_draw_a_kind_more_often_and_are_validated(tmp_path):
+    from vla_policy.demonstrations import GenerationConfig
+
+    for kind in ("next-to", "colour"):
+        generate(tmp_path / kind, episodes=1, seed=3_200_000, workers=1, progress=False,
+                 config=GenerationConfig(refer=(kind,), distractors=(2, 3), max_steps=3, absent_fraction=0.0))
+    episodes = list_episodes(tmp_path / "next-to") + list_episodes(tmp_path / "colour")
+    assert [e.length for e in episodes] == [3, 3]
+    ids = {e.meta["instruction"]: i for i, e in enumerate(episodes)}
+    sampler = DemoSampler(episodes, VLAConfig(), TrainConfig(paraphrase=False, kind_weights={"next-to": 3.0}), ids,
+                          np.random.default_rng(0))
+    share = float((sampler.sample(2000, augment=False)["text_ids"] == ids[episodes[0].meta["instruction"]]).float().mean())
+    assert abs(share - 0.75) < 0.04, share  # 3 x 3 frames against 1 x 3
+    for bad, match in (({"sideways": 2.0}, "unknown reference kind"), ({"left": 0}, "must be in"), ([1], "mapping")):
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(kind_weights=bad)

@@ -1,7 +1,10 @@
 """Policy step latency (image in -> command out, through the decision core, batch 1) and the cost of
 understanding an instruction once (a benchmark: prints only, never fails).
 
-    python -m vla_policy.benchmark [--policy DIR] [--threads 2] [--steps 200]
+    python -m vla_policy.benchmark [--policy DIR] [--reference DIR] [--threads 2] [--steps 200]
+
+With ``--reference`` both policies run on the same frames, step by step in alternating order, so a
+busy or throttled machine slows both alike and the ratio of their p50s is what compares.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def percentiles(ms: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", default=None, help="checkpoint folder (default: untrained default config)")
+    parser.add_argument("--reference", default=None, help="a second checkpoint timed in the same run (ratio of p50s)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
@@ -56,21 +60,30 @@ def main() -> None:
         times.append((time.perf_counter() - t0) * 1e3)
     print(f"understanding, once per instruction ({len(texts)} sentences, English and Korean): {percentiles(times)}")
 
-    agent = PolicyAgent(model, understanding)
+    agents = {args.policy or "untrained default config": PolicyAgent(model, understanding)}
+    if args.reference:
+        reference = VLAPolicy.from_pretrained(args.reference, text_encoder=model.text_encoder)
+        agents[f"{args.reference} (reference)"] = PolicyAgent(reference, load_understanding(text_encoder=model.text_encoder))
     size = model.config.image_size
     rng = np.random.default_rng(0)
     obs = {"image": rng.integers(0, 256, (size, size, 3), dtype=np.uint8), "ee_pose": np.zeros(7),
            "gripper_width": np.array([0.08])}
-    agent.start("pick up the red cup")
-    for step in range(10):  # warm-up, and the task's text gets encoded and cached
-        agent.step(obs, step * 0.1)
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in agents}
+    for agent in agents.values():
+        agent.start("pick up the red cup")
+        for step in range(10):  # warm-up, and the task's text gets encoded and cached
+            agent.step(obs, step * 0.1)
+    names = list(agents)
     for step in range(10, 10 + args.steps):
         obs["image"] = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        t0 = time.perf_counter()
-        agent.step(obs, step * 0.1)
-        times.append((time.perf_counter() - t0) * 1e3)
-    print(f"policy step latency (decision core + policy), batch 1, {size}x{size}: {percentiles(times)}")
+        for name in names if step % 2 else names[::-1]:  # alternate who goes first
+            t0 = time.perf_counter()
+            agents[name].step(obs, step * 0.1)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    for name, ms in times.items():
+        print(f"policy step latency (decision core + policy), batch 1, {size}x{size}, {name}: {percentiles(ms)}")
+    if len(names) == 2:
+        print(f"ratio of p50s: {np.percentile(times[names[0]], 50) / np.percentile(times[names[1]], 50):.2f}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ class VLAConfig:
     depend on the whole scene ("the leftmost cup", "the red cup on the right", "the cup next to the
     blue cup"). 0 (v2) leaves the heatmap local. Added to a checkpoint by fine-tuning with ``--init``:
     the layers start as the identity (zero-initialised outputs)."""
+    anchor_marker: bool = False
+    """``next-to`` in two steps: the anchor ("the blue cup") is first located with the colour query
+    the policy already knows, then marked on the visual tokens, and the relation is conditioned on a
+    text that names no colour (:data:`vla_policy.decision.MARKED_TEXT`). The relation then never
+    sees the anchor's colour word, so an anchor colour it was not trained with works as any other.
+    Added to a checkpoint by fine-tuning with ``--init`` (the marker embedding starts at zero)."""
     chunk_size: int = 8
     """Actions predicted per call (K)."""
     fusion: str = "film_xattn"

@@ -27,6 +27,15 @@ if TYPE_CHECKING:  # the core itself needs no torch: the ROS node imports it bef
     from .understanding import Verdict
 
 ACT, HOLD, REFUSED, ABSTAINED = "act", "hold", "refused", "abstained"
+# What a policy with ``anchor_marker`` is conditioned on for these kinds, once the anchor is marked:
+# no colour word, so the relation cannot lean on the anchor's colour (it is found by the colour query).
+MARKED_TEXT = {"next-to": "pick up the cup next to the marked cup"}
+
+
+def conditioning_text(kind: str, canonical: str, anchor_marker: bool) -> str:
+    """The text a policy is conditioned on for a task of ``kind`` with canonical phrasing ``canonical``
+    (training and the core share this, so both feed the policy the same words)."""
+    return MARKED_TEXT[kind] if anchor_marker and kind in MARKED_TEXT else canonical
 
 
 @dataclass
@@ -55,6 +64,9 @@ class DecisionConfig:
     instruction of another kind ("the leftmost cup" for a colour-only policy) is refused: the
     understanding model may know a relation the policy behind it never learned, and guessing
     would lift a cup nobody asked for."""
+    anchor_marker: bool = False
+    """The policy takes ``next-to`` in two steps (its config's ``anchor_marker``): locate the anchor
+    with the colour query (:meth:`DecisionCore.locate_instruction`), then act on the marked text."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -72,7 +84,8 @@ def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
     """The core's settings from a policy config (abstain threshold, ensembling)."""
     return DecisionConfig(abstain_threshold=policy_config.abstain_threshold,
                           ensemble_decay=policy_config.ensemble_decay,
-                          refer_kinds=tuple(getattr(policy_config, "refer_kinds", ("colour",))), **overrides)
+                          refer_kinds=tuple(getattr(policy_config, "refer_kinds", ("colour",))),
+                          anchor_marker=bool(getattr(policy_config, "anchor_marker", False)), **overrides)
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ class DecisionCore:
         self.frame_times: deque[float] = deque(maxlen=16)  # arrival of recent usable frames
         self.state_time: float | None = None
         self.predictions = 0
+        self.marker_uv: np.ndarray | None = None  # (2,) pixels of the located anchor (anchor_marker)
 
     # -- task --------------------------------------------------------------------------
     def set_instruction(self, text: Any) -> "Verdict":
@@ -130,12 +144,33 @@ class DecisionCore:
             self.gripper = 1.0
         self.present_prob = 1.0
         self.last_prediction = None
+        self.marker_uv = None
 
     def policy_instruction(self) -> str | None:
         """Text the policy conditions on: the understood task, or None (nothing to predict)."""
         if self.verdict is None or not self.verdict.understood or self.vote.abstained:
             return None
-        return self.verdict.task_instruction
+        return conditioning_text(self.verdict.refer, self.verdict.task_instruction, self.config.anchor_marker)
+
+    def locate_instruction(self) -> str | None:
+        """The colour query that locates the anchor ("pick up the blue cup"), while a marker policy's
+        next-to task has no marker yet; else None. The caller runs the policy's ``locate`` on the
+        frame it is about to predict from and hands the pixels to :meth:`set_marker`. The anchor is
+        located once per task, before the arm moves: later frames may hide it behind the arm."""
+        if self.marker_uv is not None or self.policy_instruction() is None or self.verdict.refer not in MARKED_TEXT \
+                or not self.config.anchor_marker:
+            return None
+        return f"pick up the {self.verdict.anchor} cup"
+
+    def set_marker(self, uv: np.ndarray, generation: int | None = None) -> bool:
+        """The located anchor's pixels (2,); False (ignored) if located before the last reset."""
+        if generation is not None and generation != self.generation:
+            return False
+        uv = np.asarray(uv, dtype=np.float32).reshape(2)
+        if not np.isfinite(uv).all():
+            raise ValueError(f"marker pixels must be finite, got {uv}")
+        self.marker_uv = uv
+        return True
 
     # -- inputs ------------------------------------------------------------------------
     def note_frame(self, now: float) -> None:

@@ -85,6 +85,16 @@ def _load_policy(path: str):
     return VLAPolicy.from_pretrained(path)
 
 
+def first_anchor_uv(env) -> list[float] | None:
+    """Pixels [u, v] of a next-to scene's anchor cup as the episode starts (None for other kinds):
+    a marker policy (``anchor_marker``) is trained with it where inference uses the located anchor."""
+    scene = env.scene
+    if scene.anchor is None or scene.refer != "next-to":
+        return None
+    (index,) = [i for i, cup in enumerate(scene.cups) if cup.colour == scene.anchor]
+    return [round(float(x), 3) for x in env.camera.project(env.cup_states()[index].position[None])[0]]
+
+
 def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, policy_path: str | None = None) -> dict:
     """One episode. Without a policy the scripted expert acts (its actions are the labels); with one
     (DAgger) the policy acts and the corrective expert labels every state it visits."""
@@ -105,6 +115,7 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
             policy.reset()
         frames, proprio, actions, uvs = [], [], [], []
         target_index = env.scene.target_index
+        anchor_uv = first_anchor_uv(env)
         for step in range(min(env.config.max_steps, config.max_steps or env.config.max_steps)):
             if policy is not None:
                 label = corrective.label(obs)
@@ -144,6 +155,7 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
             "target_present": not absent,
             "refer": info["refer"],
             "anchor": info["anchor"],
+            **({"anchor_uv": anchor_uv} if anchor_uv is not None else {}),
             "target_instance": info["target_instance"],
             "outcome": info["outcome"],
             "success": info["success"],

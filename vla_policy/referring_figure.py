@@ -2,7 +2,8 @@
 
 For each kind it builds an evaluation scene, runs the decision core's first prediction and draws,
 on the 128x128 frame the policy sees (enlarged), the target heatmap, the target keypoint (cross)
-and the true referent's centre (circle), with the instruction and the robot's left marked. The
+and the true referent's centre (circle), for next-to the anchor the policy located first (square),
+with the instruction and the robot's left marked. The
 grid PNG is the README's picture of the referring expressions.
 """
 
@@ -20,8 +21,9 @@ SCALE = 3  # 128 px -> 384 px panels
 
 
 def panel(frame: np.ndarray, heatmap: np.ndarray, keypoint: np.ndarray | None, truth: np.ndarray,
-          caption: str, left_on_right: bool) -> np.ndarray:
-    """(H*SCALE + 40, W*SCALE, 3) RGB: frame blended with the heatmap, keypoint, truth and a caption."""
+          caption: str, left_on_right: bool, anchor: np.ndarray | None = None) -> np.ndarray:
+    """(H*SCALE + 40, W*SCALE, 3) RGB: frame blended with the heatmap, keypoint, truth, the located
+    anchor (a marker policy's next-to) and a caption."""
     h, w = frame.shape[:2]
     big = cv2.resize(frame, (w * SCALE, h * SCALE), interpolation=cv2.INTER_NEAREST)
     heat = cv2.resize((heatmap / max(float(heatmap.max()), 1e-8)).astype(np.float32), (w * SCALE, h * SCALE),
@@ -34,6 +36,9 @@ def panel(frame: np.ndarray, heatmap: np.ndarray, keypoint: np.ndarray | None, t
     if keypoint is not None:
         ku, kv = (keypoint * SCALE).astype(int)
         cv2.drawMarker(out, (int(ku), int(kv)), (0, 255, 255), cv2.MARKER_CROSS, 22, 3, cv2.LINE_AA)
+    if anchor is not None:
+        au, av = (anchor * SCALE).astype(int)
+        cv2.rectangle(out, (int(au) - 14, int(av) - 14), (int(au) + 14, int(av) + 14), (80, 200, 255), 2, cv2.LINE_AA)
     side = "robot's left ->" if left_on_right else "<- robot's left"
     (tw, _), _ = cv2.getTextSize(side, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
     x = out.shape[1] - tw - 6 if left_on_right else 6
@@ -54,7 +59,8 @@ def render_kind(env, agent, kind: str, seed: int) -> tuple[np.ndarray, dict]:
     cam = env.camera
     origin, left = cam.project(np.array([[0.45, 0.0, 0.0], [0.45, 0.1, 0.0]]))
     caption = f'"{info["instruction"]}"'
-    image = panel(obs["image"], policy.last_target_heatmap, keypoint, truth, caption, bool(left[0] > origin[0]))
+    image = panel(obs["image"], policy.last_target_heatmap, keypoint, truth, caption, bool(left[0] > origin[0]),
+                  agent.core.marker_uv)
     error = None if keypoint is None else float(np.linalg.norm(keypoint - truth))
     return image, {"kind": kind, "seed": seed, "instruction": info["instruction"], "understood": verdict.label,
                    "target_instance": info["target_instance"], "keypoint_error_px": error}

@@ -24,10 +24,12 @@ from tqdm import tqdm
 from vla_sim.referring import KINDS
 
 from .configuration_vla import VLAConfig
-from .dataset import Episode, list_episodes
+from .dataset import DatasetError, Episode, list_episodes
+from .decision import MARKED_TEXT, conditioning_text
 from .modeling_vla import VLAPolicy, count_parameters
 
 STATE_DIR = "train_state"
+MARKER_JITTER = 1.5  # pixels (std): training markers are moved by about the located anchor's error
 
 
 @dataclass
@@ -69,7 +71,20 @@ class TrainConfig:
     init_from: str | None = None
     """Checkpoint folder to start from (fine-tuning, e.g. on DAgger or relational data). Its config,
     normalisation statistics included, replaces the ``policy:`` section, except that ``policy:`` may
-    add ``context_layers`` (new layers start as the identity); the optimiser starts fresh."""
+    add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity); the
+    optimiser starts fresh."""
+    kind_weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Sampling weight of the frames of each reference kind's episodes (default 1): ``{next-to: 3}``
+    draws a next-to frame three times as often as one of another kind."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind_weights, dict):
+            raise ValueError(f"kind_weights must be a mapping of kind to weight, got {self.kind_weights!r}")
+        for kind, weight in self.kind_weights.items():
+            if kind not in KINDS:
+                raise ValueError(f"kind_weights: unknown reference kind {kind!r}; choose from {', '.join(KINDS)}")
+            if not isinstance(weight, (int, float)) or not 0 < weight <= 100:
+                raise ValueError(f"kind_weights: weight of {kind!r} must be in (0, 100], got {weight!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -101,6 +116,11 @@ def load_run_config(path: str | os.PathLike) -> tuple[VLAConfig, TrainConfig]:
     return policy, train
 
 
+def policy_text(meta: dict[str, Any], cfg: VLAConfig) -> str:
+    """The text a recorded episode conditions the policy on (the marked text for a marker policy's next-to)."""
+    return conditioning_text(meta.get("refer", "colour"), meta["instruction"], cfg.anchor_marker)
+
+
 class DemoSampler:
     """Random (episode, step) samples from memory-mapped episodes, with augmentation."""
 
@@ -113,6 +133,10 @@ class DemoSampler:
         self.arrays = [e.arrays(mmap=True) for e in episodes]
         self.lengths = np.array([e.length for e in episodes])
         self.cum = np.concatenate([[0], np.cumsum(self.lengths)])
+        # Per-episode draw probability: its frames times its kind's weight (uniform over frames by default).
+        weights = self.lengths * np.array([train_cfg.kind_weights.get(e.meta.get("refer", "colour"), 1.0)
+                                           for e in episodes])
+        self.episode_p = weights / weights.sum()
         self.cfg, self.tcfg, self.rng = policy_cfg, train_cfg, rng
         self.instructions = instructions
         # End-effector pixels, from the recorded pose and the episode's camera calibration (NaN without one).
@@ -130,21 +154,30 @@ class DemoSampler:
         return int(self.cum[-1])
 
     def sample(self, batch_size: int, augment: bool = True) -> dict[str, Any]:
-        flat = self.rng.integers(0, len(self), batch_size)
-        ep = np.searchsorted(self.cum, flat, side="right") - 1
-        t = flat - self.cum[ep]
+        if self.tcfg.kind_weights:
+            ep = self.rng.choice(len(self.episodes), batch_size, p=self.episode_p)
+            t = (self.rng.random(batch_size) * self.lengths[ep]).astype(np.int64)
+        else:  # the draws of earlier runs, unchanged
+            flat = self.rng.integers(0, len(self), batch_size)
+            ep = np.searchsorted(self.cum, flat, side="right") - 1
+            t = flat - self.cum[ep]
         k, s = self.cfg.chunk_size, self.tcfg.shift_pixels if augment else 0
-        images, proprio, actions, pads, present, uvs, ee_uvs, text_ids = [], [], [], [], [], [], [], []
+        images, proprio, actions, pads, present, uvs, ee_uvs, text_ids, markers = [], [], [], [], [], [], [], [], []
         for e, ti in zip(ep, t):
             arr, meta = self.arrays[e], self.episodes[e].meta
             frame = np.asarray(arr["frames"][ti])
             uv = np.asarray(arr["target_uv"][ti], dtype=np.float32).copy()
             ee_uv = self.ee_uv[e][ti].copy()
+            marker = self._marker(meta)
+            if augment and np.isfinite(marker).all():  # the located anchor is a few pixels off at inference
+                marker += self.rng.normal(0.0, MARKER_JITTER, 2).astype(np.float32)
             if s:
                 dx, dy = self.rng.integers(-s, s + 1, 2)
                 frame = np.roll(np.pad(frame, ((s, s), (s, s), (0, 0)), mode="edge"), (dy, dx), (0, 1))[s:-s, s:-s]
                 uv += (dx, dy)
                 ee_uv += (dx, dy)
+                marker += (dx, dy)
+            markers.append(marker)
             images.append(frame)
             proprio.append(np.concatenate([arr["proprio"][ti, :3], arr["proprio"][ti, 7:8]]))
             end = min(ti + k, self.lengths[e])
@@ -162,7 +195,7 @@ class DemoSampler:
                 options = self.phrasings[meta["target"]]
                 text_ids.append(options[int(self.rng.integers(len(options)))])
             else:
-                text_ids.append(self.instructions[meta["instruction"]])
+                text_ids.append(self.instructions[policy_text(meta, self.cfg)])
         imgs = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # (B, 3, H, W) uint8
         if augment and self.tcfg.brightness > 0:
             scale = torch.from_numpy(self.rng.uniform(1 - self.tcfg.brightness, 1 + self.tcfg.brightness,
@@ -177,7 +210,18 @@ class DemoSampler:
             "target_uv": torch.from_numpy(np.stack(uvs)),
             "ee_uv": torch.from_numpy(np.stack(ee_uvs)),
             "text_ids": torch.tensor(text_ids),
+            **({"marker_uv": torch.from_numpy(np.stack(markers))} if self.cfg.anchor_marker else {}),
         }
+
+    def _marker(self, meta: dict[str, Any]) -> np.ndarray:
+        """The anchor's pixels at the episode's first frame (``meta["anchor_uv"]``) for a marker
+        policy's next-to episodes, else NaN (no marker)."""
+        if self.cfg.anchor_marker and meta.get("refer") in MARKED_TEXT:
+            if "anchor_uv" not in meta:
+                raise DatasetError(f"episode seed {meta['seed']}: next-to without anchor_uv (regenerate it with "
+                                   "`vla data generate`, which records it)")
+            return np.asarray(meta["anchor_uv"], dtype=np.float32).copy()
+        return np.full(2, np.nan, np.float32)
 
 
 def _usable(episodes: list[Episode]) -> list[Episode]:
@@ -287,7 +331,8 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     init = VLAPolicy.from_pretrained(cfg.init_from) if cfg.init_from else None
     if init is not None:  # architecture and normalisation come with the weights; context layers may be added
         policy_cfg = dataclasses.replace(init.config, context_layers=max(init.config.context_layers,
-                                                                         policy_cfg.context_layers))
+                                                                         policy_cfg.context_layers),
+                                         anchor_marker=init.config.anchor_marker or policy_cfg.anchor_marker)
     else:  # normalisation statistics from the training frames, saved in config.json
         prop = np.concatenate([np.asarray(e.arrays()["proprio"]) for e in train_eps])
         prop = np.concatenate([prop[:, :3], prop[:, 7:8]], axis=1)
@@ -298,7 +343,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     kinds = {e.meta.get("refer", "colour") for e in episodes} | set(init.config.refer_kinds if init else ())
     policy_cfg.refer_kinds = tuple(k for k in KINDS if k in kinds)
     encoder = TextEncoder(policy_cfg.text_encoder, policy_cfg.text_encoder_sha256, policy_cfg.max_text_tokens)
-    recorded = [e.meta["instruction"] for e in episodes]
+    recorded = [policy_text(e.meta, policy_cfg) for e in episodes]
     texts = list(dict.fromkeys((all_training_instructions() if cfg.paraphrase else []) + recorded))
     text_ids = {t: i for i, t in enumerate(texts)}
     text_feats, text_pad = encoder.encode(texts)  # (T, L, Dt), (T, L)
@@ -307,7 +352,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     model = VLAPolicy(policy_cfg, text_encoder=encoder)
     if init is not None:
         missing, unexpected = model.load_state_dict(init.state_dict(), strict=False)
-        added = [k for k in missing if not k.startswith("context.")]
+        added = [k for k in missing if not k.startswith("context.") and k != "marker_embed"]
         if added or unexpected:
             raise ValueError(f"--init {cfg.init_from}: weights do not fit (missing {added[:3]}, "
                              f"unexpected {unexpected[:3]})")
@@ -333,7 +378,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
 
     def run(batch: dict[str, Any], net) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            out = net(batch["images"], batch["proprio"], batch["text"], batch["text_pad"])
+            out = net(batch["images"], batch["proprio"], batch["text"], batch["text_pad"], marker_uv=batch.get("marker_uv"))
         return model.loss(out, batch)
 
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=not (progress and is_main),

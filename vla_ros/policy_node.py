@@ -301,6 +301,7 @@ class PolicyNode(Node):
                 msg, rgb, _ = self.frame
                 seq = self.frame_seq_used = self.frame_seq
                 instruction, generation = self.core.policy_instruction(), self.core.generation
+                locate, marker = self.core.locate_instruction(), self.core.marker_uv
                 if not instruction or self.pose is None:
                     self.frame_seq_done = seq
                     continue
@@ -310,7 +311,7 @@ class PolicyNode(Node):
                     continue
                 xyz, width = self._state_at(stamp_seconds(msg.header.stamp))
             try:
-                accepted = self._infer(msg, rgb, instruction, xyz, width, generation)
+                accepted = self._infer(msg, rgb, instruction, xyz, width, generation, locate, marker)
             finally:
                 with self.lock:
                     self.frame_seq_done = max(self.frame_seq_done, seq)
@@ -348,12 +349,17 @@ class PolicyNode(Node):
         return next_ready <= tick
 
     def _infer(self, msg: Image, rgb: np.ndarray, instruction: str, ee_position: np.ndarray, width: float,
-               generation: int) -> bool:
-        """Predict a chunk from one frame and hand it to the core; False if the task changed meanwhile."""
+               generation: int, locate: str | None = None, marker: np.ndarray | None = None) -> bool:
+        """Predict a chunk from one frame and hand it to the core; False if the task changed meanwhile.
+        ``locate``: the core's query for the anchor (next-to), located on this frame first."""
         t0 = time.perf_counter()
-        obs = {"image": rgb, "ee_pose": ee_position, "gripper_width": np.array([width], np.float32),
-               "instruction": instruction}
-        chunk, present = self.policy.predict_action_chunk(obs)
+        obs = {"image": rgb, "ee_pose": ee_position, "gripper_width": np.array([width], np.float32)}
+        if locate is not None:
+            marker = self.policy.locate({**obs, "instruction": locate})
+            with self.lock:
+                if not self.core.set_marker(marker, generation):
+                    return False  # re-targeted while locating
+        chunk, present = self.policy.predict_action_chunk({**obs, "instruction": instruction, "marker_uv": marker})
         self.inference_ms.append((time.perf_counter() - t0) * 1e3)
         stamp = stamp_seconds(msg.header.stamp)
         with self.lock:
