@@ -93,7 +93,8 @@ eval-policy: setup
 	$(EVAL) --seed 70000 --target random --distractors 2-4 --paraphrases korean --json outputs/eval_korean.json
 
 # Referring expressions (N = EVAL_N per kind, seeds 100000+): each relational kind with its canonical
-# instruction and with held-out paraphrases, then the combinations held out from training.
+# instruction and with held-out paraphrases, then the combinations held out from training, then next-to
+# an anchor colour missing from the scene (success: abstain, nothing lifted).
 REFER_KINDS := left right leftmost rightmost nearest farthest next-to
 eval-refer: setup
 	@for kind in $(REFER_KINDS); do \
@@ -103,6 +104,8 @@ eval-refer: setup
 	done
 	$(EVAL) --seed 120000 --refer right --target orange --distractors 2-4 --json outputs/eval_refer_held_out_right_orange.json
 	$(EVAL) --seed 130000 --refer next-to --anchor purple --distractors 2-4 --json outputs/eval_refer_held_out_next_to_purple.json
+	$(EVAL) --seed 140000 --absent --target random --distractors 2-4 --instruction "pick up the cup next to the {colour} cup" \
+		--json outputs/eval_refer_absent_anchor.json
 
 # Fine-tune v2 for referring expressions in three stages (the candidate vla_policy/checkpoints/refer_wip is
 # stage 3, outputs/policy_refer3: next-to with the anchor marker; resumable).

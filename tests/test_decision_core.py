@@ -165,7 +165,7 @@ def test_an_understood_reference_the_policy_never_learned_is_refused():
     assert core.policy_instruction() == "pick up the leftmost cup"
 
 
-def test_a_marker_policy_locates_the_anchor_once_then_acts_on_colour_free_words():
+def test_a_marker_policy_locates_the_anchor_while_it_votes_then_acts_on_colour_free_words():
     from vla_policy.decision import MARKED_TEXT
     from vla_policy.understanding import Verdict
 
@@ -173,18 +173,31 @@ def test_a_marker_policy_locates_the_anchor_once_then_acts_on_colour_free_words(
         def understand(self, text):
             return Verdict(text, refer="next-to", anchor="purple") if "next" in text else Verdict(text, target="red")
 
-    c = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour", "next-to"), anchor_marker=True))
+    c = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour", "next-to"), anchor_marker=True,
+                                                   abstain_window=2))
     c.set_instruction("the cup next to the purple one")
     assert c.policy_instruction() == MARKED_TEXT["next-to"] and "purple" not in c.policy_instruction()
     assert c.locate_instruction() == "pick up the purple cup" and c.marker_uv is None
     generation = c.generation
-    assert c.set_marker(np.array([40.0, 70.0]), generation)
-    assert c.locate_instruction() is None and np.allclose(c.marker_uv, (40.0, 70.0))  # located once
+    for t, uv in ((0.0, (40.0, 70.0)), (0.1, (41.0, 70.0))):  # located on each frame the vote decides on
+        alive(c, t)
+        assert c.locate_instruction() == "pick up the purple cup"
+        assert c.set_marker(np.array(uv), 0.9, generation)
+        assert c.add_prediction(t, chunk(0.1), 0.95)
+    assert c.vote.decided and c.locate_instruction() is None and np.allclose(c.marker_uv, (41.0, 70.0))
+    assert c.command(0.1).kind == ACT  # then never again: the moving arm may hide the anchor
     with pytest.raises(ValueError, match="finite"):
         c.set_marker(np.array([np.nan, 1.0]))
     c.set_instruction("the cup next to the purple one")  # a new task locates again
     assert c.marker_uv is None and c.locate_instruction() == "pick up the purple cup"
-    assert not c.set_marker(np.array([1.0, 2.0]), generation)  # located for the old task: dropped
+    assert not c.set_marker(np.array([1.0, 2.0]), 0.9, generation)  # located for the old task: dropped
+    # No purple cup in view: the colour query's present head says so, and the robot abstains.
+    for t in (0.2, 0.3):
+        alive(c, t)
+        c.set_marker(np.array([60.0, 60.0]), 0.1)
+        c.add_prediction(t, chunk(0.1), 0.95)  # the relation alone would have acted
+    cmd = c.command(0.3)
+    assert cmd.kind == ABSTAINED and cmd.state == "abstained: no purple cup in view", cmd
     c.set_instruction("red")
     assert c.locate_instruction() is None and c.policy_instruction() == "pick up the red cup"
     plain = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour", "next-to")))

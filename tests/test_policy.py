@@ -415,11 +415,12 @@ def test_locate_finds_the_peak_of_the_target_heatmap(text_encoder):
     logits = torch.full((1, grid * grid), -20.0)
     logits[0, 5 * grid + 9] = 5.0  # row 5, column 9
     logits[0, 0] = 4.0  # a far-off second mode, which the plain soft-argmax would average in
-    model.forward = lambda *a, **k: {"heatmap_logits": logits}
+    model.forward = lambda *a, **k: {"heatmap_logits": logits, "present_logit": torch.tensor([-2.0])}
     obs = {"image": np.zeros((64, 64, 3), np.uint8), "ee_pose": np.zeros(3), "gripper_width": np.array([0.08]),
            "instruction": "pick up the blue cup"}
-    u, v = model.locate(obs)
+    (u, v), present = model.locate(obs)
     assert abs(u - 9.5 * cell) < 0.1 and abs(v - 5.5 * cell) < 0.1
+    assert abs(present - 1 / (1 + np.exp(2.0))) < 1e-6  # the colour query's present head: is the anchor there?
 
 
 def test_next_to_episodes_record_their_anchor_and_a_marker_policy_trains_on_it(tmp_path):

@@ -14,7 +14,7 @@ from ros_probe import Probe, diagnostics_of, start_node, stop  # noqa: E402
 VLA = str(Path(sys.executable).parent / "vla")
 # The referring-expressions candidate (the shipped default is colour-only and refuses relations).
 REFER_CHECKPOINT = Path(__file__).resolve().parents[1] / "vla_policy" / "checkpoints" / "refer_wip"
-RELATIONAL_KIND, RELATIONAL_SEED = "leftmost", 100000  # the canonical split's first seed (a success in `vla eval`)
+RELATIONAL_KIND, RELATIONAL_SEED = "next-to", 100000  # the canonical split's first seed (a success in `vla eval`)
 
 
 def expected_scene(seed: int, refer: str, target: str = "red", anchor: str = "random"):
@@ -70,8 +70,9 @@ def test_sim_publishes_the_instruction_and_scene_of_its_kind(ros_env, refer, par
 
 
 def test_relational_episode_through_the_graph(ros_env, tmp_path):
-    """One 'leftmost' episode with the referring checkpoint, sim + policy + recorder as `vla launch` starts
-    them: it succeeds, and /sim/episode says which kind it was and which cup was meant."""
+    """One 'next-to' episode with the referring checkpoint, sim + policy + recorder as `vla launch` starts
+    them: the policy node locates the anchor, marks it and picks its neighbour; /sim/episode says which
+    kind it was, which anchor and which cup was meant."""
     from diagnostic_msgs.msg import DiagnosticStatus
 
     from vla_ros import qos, topics
@@ -79,7 +80,7 @@ def test_relational_episode_through_the_graph(ros_env, tmp_path):
     scene = expected_scene(RELATIONAL_SEED, RELATIONAL_KIND)
     launch = subprocess.Popen([VLA, "launch", "sim_demo", f"seed:={RELATIONAL_SEED}", f"refer:={RELATIONAL_KIND}",
                                f"checkpoint:={REFER_CHECKPOINT}",
-                               f"video:={tmp_path / 'leftmost.mp4'}"],
+                               f"video:={tmp_path / 'next_to.mp4'}"],
                               env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
     episodes: list[dict] = []
@@ -97,7 +98,8 @@ def test_relational_episode_through_the_graph(ros_env, tmp_path):
     summary = {k: record.get(k) for k in ("instruction", "outcome", "target_instance", "wrong_instance", "seconds")}
     print(f"[figure] {RELATIONAL_KIND} seed {RELATIONAL_SEED}: {summary}")
     assert record["refer"] == RELATIONAL_KIND and record["target_instance"] == scene.target_instance, record
-    assert record["instruction"] == "pick up the leftmost cup" and record["anchor"] == "", record
+    assert scene.anchor and record["anchor"] == scene.anchor, (record, scene.anchor)
+    assert record["instruction"] == f"pick up the cup next to the {scene.anchor} cup", record
     assert launch.returncode == 0 and "Traceback" not in output, output[-3000:]
     assert record["outcome"] == "success" and record["success"] == "True", (record, output[-3000:])
     assert record["wrong_instance"] == "", record

@@ -30,20 +30,22 @@ class PolicyAgent:
         text = core.policy_instruction()
         # Chunk queue mode (ensemble_decay < 0) predicts only when the queue is used up.
         if text is not None and (core.config.ensemble_decay >= 0 or core.ensembler.action(t) is None):
-            locate = core.locate_instruction()
-            if locate is not None:  # next-to with a marker policy: find the anchor first, on this frame
-                core.set_marker(self.policy.locate({**obs, "instruction": locate}))
-            inputs = {**obs, "instruction": text, "marker_uv": core.marker_uv}
-            chunk, present = self.policy.predict_action_chunk(inputs)
-            core.add_prediction(t, chunk, present)
+            self._predict(obs, t, text)
             # While the abstain vote is open the arm holds still, so the camera keeps showing this view:
             # the ROS node gets the vote's frames from a 30 Hz camera within its first control period.
             # On the simulator's 10 Hz step clock that is this same frame, predicted until the vote is in
             # (holding 0.2 s for two more steps instead cost 7 of 9 failed episodes in split B, measured).
             while not core.vote.decided and core.policy_instruction() is not None:
-                chunk, present = self.policy.predict_action_chunk(inputs)
-                core.add_prediction(t, chunk, present)
+                self._predict(obs, t, text)
         return core.command(t)
+
+    def _predict(self, obs: dict[str, Any], t: float, text: str) -> None:
+        core = self.core
+        locate = core.locate_instruction()
+        if locate is not None:  # next-to with a marker policy: find the anchor first, on this frame
+            core.set_marker(*self.policy.locate({**obs, "instruction": locate}))
+        chunk, present = self.policy.predict_action_chunk({**obs, "instruction": text, "marker_uv": core.marker_uv})
+        core.add_prediction(t, chunk, present)
 
 
 class ExpertAgent:

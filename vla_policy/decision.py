@@ -120,6 +120,7 @@ class DecisionCore:
         self.state_time: float | None = None
         self.predictions = 0
         self.marker_uv: np.ndarray | None = None  # (2,) pixels of the located anchor (anchor_marker)
+        self.anchor_present: float | None = None  # P(the anchor is in view), from the locating pass
 
     # -- task --------------------------------------------------------------------------
     def set_instruction(self, text: Any) -> "Verdict":
@@ -145,6 +146,7 @@ class DecisionCore:
         self.present_prob = 1.0
         self.last_prediction = None
         self.marker_uv = None
+        self.anchor_present = None
 
     def policy_instruction(self) -> str | None:
         """Text the policy conditions on: the understood task, or None (nothing to predict)."""
@@ -153,23 +155,27 @@ class DecisionCore:
         return conditioning_text(self.verdict.refer, self.verdict.task_instruction, self.config.anchor_marker)
 
     def locate_instruction(self) -> str | None:
-        """The colour query that locates the anchor ("pick up the blue cup"), while a marker policy's
-        next-to task has no marker yet; else None. The caller runs the policy's ``locate`` on the
-        frame it is about to predict from and hands the pixels to :meth:`set_marker`. The anchor is
-        located once per task, before the arm moves: later frames may hide it behind the arm."""
-        if self.marker_uv is not None or self.policy_instruction() is None or self.verdict.refer not in MARKED_TEXT \
-                or not self.config.anchor_marker:
+        """The colour query that locates the anchor ("pick up the blue cup") for a marker policy's
+        next-to task, on every frame the abstain vote decides on; else None. The caller runs the
+        policy's ``locate`` on the frame it is about to predict from and hands the result to
+        :meth:`set_marker`. The anchor is not located again once the arm moves: it may hide it."""
+        if self.policy_instruction() is None or self.verdict.refer not in MARKED_TEXT or not self.config.anchor_marker:
+            return None
+        if self.marker_uv is not None and self.vote.decided:
             return None
         return f"pick up the {self.verdict.anchor} cup"
 
-    def set_marker(self, uv: np.ndarray, generation: int | None = None) -> bool:
-        """The located anchor's pixels (2,); False (ignored) if located before the last reset."""
+    def set_marker(self, uv: np.ndarray, present_prob: float = 1.0, generation: int | None = None) -> bool:
+        """The located anchor's pixels (2,) and the probability that it is in view (the colour query's
+        target-present head, trained on scenes without the named colour); False (ignored) if located
+        before the last reset. The vote counts the lower of the anchor's and the referent's
+        presence, so a missing anchor abstains instead of marking a random place."""
         if generation is not None and generation != self.generation:
             return False
         uv = np.asarray(uv, dtype=np.float32).reshape(2)
         if not np.isfinite(uv).all():
             raise ValueError(f"marker pixels must be finite, got {uv}")
-        self.marker_uv = uv
+        self.marker_uv, self.anchor_present = uv, float(present_prob)
         return True
 
     # -- inputs ------------------------------------------------------------------------
@@ -191,6 +197,8 @@ class DecisionCore:
             # The arm holds until the vote is in: chunks planned for an arm that was to move from
             # their frame on no longer fit, keep only the newest.
             self.ensembler.clear()
+        if self.anchor_present is not None:
+            present_prob = min(float(present_prob), self.anchor_present)
         self.vote.add(present_prob)
         self.present_prob = float(present_prob)
         self.ensembler.add(stamp, chunk)
@@ -219,7 +227,9 @@ class DecisionCore:
         elif self.state_time is None or now - self.state_time > self.config.state_timeout:
             state = "no end-effector pose"
         elif self.vote.abstained:
-            kind, state = ABSTAINED, f"abstained: no {self.verdict.reference.describe()} in view"
+            missing = f"{self.verdict.anchor} cup" if self.anchor_present is not None and \
+                self.anchor_present < self.config.abstain_threshold else self.verdict.reference.describe()
+            kind, state = ABSTAINED, f"abstained: no {missing} in view"
         elif self.config.hold_until_vote and not self.vote.decided:
             state = "checking the named cup is in view"
         else:

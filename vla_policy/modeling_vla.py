@@ -329,17 +329,19 @@ class VLAPolicy(nn.Module):
                     marker_uv=marker)
 
     @torch.no_grad()
-    def locate(self, obs: dict[str, Any]) -> np.ndarray:
-        """Pixels (2,) of the cup ``obs["instruction"]`` names, from the target heatmap: the
-        probability-weighted centre of the 3 x 3 cells around its peak (a far-off second mode does
-        not pull it, as the plain soft-argmax would)."""
+    def locate(self, obs: dict[str, Any]) -> tuple[np.ndarray, float]:
+        """Pixels (2,) of the cup ``obs["instruction"]`` names and P(it is in view). The pixels come
+        from the target heatmap: the probability-weighted centre of the 3 x 3 cells around its peak
+        (a far-off second mode does not pull it, as the plain soft-argmax would)."""
         grid = self.config.token_grid
-        heat = torch.softmax(self._forward_one(obs, False)["heatmap_logits"][0].float(), -1).reshape(grid, grid)
+        out = self._forward_one(obs, False)
+        heat = torch.softmax(out["heatmap_logits"][0].float(), -1).reshape(grid, grid)
         r, c = divmod(int(heat.argmax()), grid)
         rows, cols = slice(max(0, r - 1), r + 2), slice(max(0, c - 1), c + 2)
         window = heat[rows, cols]
         xs, ys = (t.reshape(grid, grid)[rows, cols] for t in self._cell_centres(heat.device))
-        return (torch.stack([(window * xs).sum(), (window * ys).sum()]) / window.sum()).cpu().numpy()
+        uv = torch.stack([(window * xs).sum(), (window * ys).sum()]) / window.sum()
+        return uv.cpu().numpy(), float(torch.sigmoid(out["present_logit"][0]))
 
     @torch.no_grad()
     def predict_action_chunk(self, obs: dict[str, Any]) -> tuple[np.ndarray, float]:

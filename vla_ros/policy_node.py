@@ -355,9 +355,9 @@ class PolicyNode(Node):
         t0 = time.perf_counter()
         obs = {"image": rgb, "ee_pose": ee_position, "gripper_width": np.array([width], np.float32)}
         if locate is not None:
-            marker = self.policy.locate({**obs, "instruction": locate})
+            marker, anchor_present = self.policy.locate({**obs, "instruction": locate})
             with self.lock:
-                if not self.core.set_marker(marker, generation):
+                if not self.core.set_marker(marker, anchor_present, generation):
                     return False  # re-targeted while locating
         chunk, present = self.policy.predict_action_chunk({**obs, "instruction": instruction, "marker_uv": marker})
         self.inference_ms.append((time.perf_counter() - t0) * 1e3)
