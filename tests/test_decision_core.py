@@ -187,7 +187,10 @@ def test_a_marker_policy_locates_the_anchor_while_it_votes_then_acts_on_colour_f
     assert c.vote.decided and c.locate_instruction() is None and np.allclose(c.marker_uv, (41.0, 70.0))
     assert c.command(0.1).kind == ACT  # then never again: the moving arm may hide the anchor
     with pytest.raises(ValueError, match="finite"):
-        c.set_marker(np.array([np.nan, 1.0]))
+        c.set_marker(np.array([np.nan, 1.0]), 0.9)
+    for bad in (float("nan"), 1.5, -0.1):
+        with pytest.raises(ValueError, match="probability"):
+            c.set_marker(np.array([1.0, 2.0]), bad)
     c.set_instruction("the cup next to the purple one")  # a new task locates again
     assert c.marker_uv is None and c.locate_instruction() == "pick up the purple cup"
     assert not c.set_marker(np.array([1.0, 2.0]), 0.9, generation)  # located for the old task: dropped

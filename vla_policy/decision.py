@@ -165,7 +165,7 @@ class DecisionCore:
             return None
         return f"pick up the {self.verdict.anchor} cup"
 
-    def set_marker(self, uv: np.ndarray, present_prob: float = 1.0, generation: int | None = None) -> bool:
+    def set_marker(self, uv: np.ndarray, present_prob: float, generation: int | None = None) -> bool:
         """The located anchor's pixels (2,) and the probability that it is in view (the colour query's
         target-present head, trained on scenes without the named colour); False (ignored) if located
         before the last reset. The vote counts the lower of the anchor's and the referent's
@@ -175,7 +175,10 @@ class DecisionCore:
         uv = np.asarray(uv, dtype=np.float32).reshape(2)
         if not np.isfinite(uv).all():
             raise ValueError(f"marker pixels must be finite, got {uv}")
-        self.marker_uv, self.anchor_present = uv, float(present_prob)
+        present_prob = float(present_prob)
+        if not 0.0 <= present_prob <= 1.0:  # also NaN, which min() in the vote would silently drop
+            raise ValueError(f"anchor presence must be a probability in [0, 1], got {present_prob}")
+        self.marker_uv, self.anchor_present = uv, present_prob
         return True
 
     # -- inputs ------------------------------------------------------------------------
