@@ -107,14 +107,18 @@ eval-refer: setup
 	$(EVAL) --seed 140000 --absent --target random --distractors 2-4 --instruction "pick up the cup next to the {colour} cup" \
 		--json outputs/eval_refer_absent_anchor.json
 
-# Fine-tune v2 for referring expressions in three stages (the candidate vla_policy/checkpoints/refer_wip is
-# stage 3, outputs/policy_refer3: next-to with the anchor marker; resumable).
+# Fine-tune v2 for referring expressions in four stages (the candidate vla_policy/checkpoints/refer_wip is
+# stage 4, outputs/policy_refer4: stage 3 taught next-to with the anchor marker, stage 4 adds absent scenes
+# and more next-to; resumable).
 REFER_DATA ?= data/refer_v1
 COLOUR_DATA ?= data/colour_300
 POLICY_REFER ?= outputs/policy_refer
 REFER_DATA_2 ?= data/refer_v2
 POLICY_REFER_2 ?= outputs/policy_refer2
 POLICY_REFER_3 ?= outputs/policy_refer3
+ABSENT_DATA ?= data/absent_300
+NEXT_TO_DATA ?= data/refer_next_to
+POLICY_REFER_4 ?= outputs/policy_refer4
 policy-refer: setup
 	$(VENV)/bin/vla data generate --episodes 900 --seed 1100000 --refer relational --workers 2 --out $(REFER_DATA)
 	$(VENV)/bin/vla data generate --episodes 300 --workers 2 --out $(COLOUR_DATA)
@@ -128,6 +132,11 @@ policy-refer: setup
 	$(VENV)/bin/vla train --config config/train_refer_marker.yaml --init $(POLICY_REFER_2) \
 		--data $(REFER_DATA) $(REFER_DATA_2) $(COLOUR_DATA) --out $(POLICY_REFER_3) \
 		$(if $(wildcard $(POLICY_REFER_3)/train_state/state.json),--resume)
+	$(VENV)/bin/vla data generate --episodes 300 --seed 1300000 --absent-fraction 1 --workers 2 --out $(ABSENT_DATA)
+	$(VENV)/bin/vla data generate --episodes 600 --seed 1400000 --refer next-to --workers 2 --out $(NEXT_TO_DATA)
+	$(VENV)/bin/vla train --config config/train_refer_stage4.yaml --init $(POLICY_REFER_3) \
+		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(COLOUR_DATA) $(ABSENT_DATA) --out $(POLICY_REFER_4) \
+		$(if $(wildcard $(POLICY_REFER_4)/train_state/state.json),--resume)
 
 # The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~15 min on 2 cores.
 language-model: setup

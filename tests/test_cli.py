@@ -147,6 +147,39 @@ def test_train_and_generate_reject_bad_input(tmp_path):
     assert proc.returncode != 0 and "no such dataset folder" in proc.stderr and "Traceback" not in proc.stderr
     proc = _run("data", "generate", "--episodes", "0", "--out", str(tmp_path / "d"))
     assert proc.returncode == 2 and "positive integer" in proc.stderr
+    for bad_share in ("1.5", "-0.1", "nan", "half"):
+        proc = _run("data", "generate", "--episodes", "1", "--absent-fraction", bad_share, "--out", str(tmp_path / "d"))
+        assert proc.returncode == 2 and "expected a number in [0, 1]" in proc.stderr, bad_share
+    proc = _run("data", "generate", "--episodes", "1", "--refer", "left", "--absent-fraction", "0.5",
+                "--out", str(tmp_path / "d"))
+    assert proc.returncode != 0 and "--refer colour only" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_generate_absent_fraction_one_writes_only_absent_scenes(tmp_path):
+    """`--absent-fraction 1`: every scene lacks the named cup and is labelled abstain (a top-up set)."""
+    import json
+
+    from vla_policy.demonstrations import ABSENT_FRAMES
+
+    out = tmp_path / "absent"
+    proc = _run("data", "generate", "--episodes", "2", "--seed", "1300000", "--absent-fraction", "1",
+                "--quiet", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    metas = [json.loads(p.read_text()) for p in sorted(out.glob("episode_*/meta.json"))]
+    assert len(metas) == 2
+    for meta in metas:
+        assert meta["target_present"] is False
+        assert meta["steps"] == ABSENT_FRAMES, meta
+
+
+def test_generation_config_rejects_shares_outside_unit_interval():
+    from vla_policy.demonstrations import GenerationConfig
+
+    for field in ("absent_fraction", "noisy_fraction"):
+        for value in (-0.01, 1.01, float("nan")):
+            with pytest.raises(ValueError, match=field):
+                GenerationConfig(**{field: value})
 
 
 def test_record_and_from_bag_take_their_options_through_vla(tmp_path, capsys):

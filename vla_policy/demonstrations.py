@@ -51,6 +51,10 @@ class GenerationConfig:
 
         if not self.refer:
             raise ValueError("refer needs at least one kind")
+        for name in ("absent_fraction", "noisy_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:  # also rejects nan
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
         object.__setattr__(self, "refer", tuple(validate_kind(k) for k in self.refer))
 
 

@@ -38,6 +38,17 @@ def seed_int(text: str) -> int:
     return value
 
 
+def fraction(text: str) -> float:
+    """A share in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def distractor_range(text: str) -> tuple[int, int]:
     """``N`` or ``MIN-MAX`` non-target cups, 0..MAX_CUPS-1."""
     from vla_sim.config import MAX_CUPS
@@ -275,12 +286,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_data_generate(args: argparse.Namespace) -> int:
     from vla_policy.demonstrations import GenerationConfig, generate
 
+    from vla_policy.demonstrations import ABSENT_FRACTION
+
     policy = None
-    config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps, refer=args.refer)
+    if args.absent_fraction and "colour" not in args.refer:
+        raise SystemExit("vla: error: --absent-fraction: scenes without the named cup exist for --refer colour "
+                         "only (relational episodes always hold their referent)")
+    absent = ABSENT_FRACTION if args.absent_fraction is None else args.absent_fraction
+    if "colour" not in args.refer:
+        absent = 0.0
+    config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps, refer=args.refer,
+                              absent_fraction=absent)
     if args.policy:  # DAgger: the policy acts, the corrective expert labels; target always present, no noise
         if args.policy == "expert":
             raise SystemExit("vla: error: --policy: DAgger needs a learned checkpoint ('default' or a folder); "
                              "without --policy the expert acts")
+        if args.absent_fraction:
+            raise SystemExit("vla: error: --absent-fraction: DAgger episodes always hold the named cup "
+                             "(an absent scene has nothing to correct)")
         policy = checkpoint_path(args.policy)
         config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps,
                                   absent_fraction=0.0, noisy_fraction=0.0, refer=args.refer)
@@ -421,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--refer", type=refer_kinds, default=("colour",), metavar="KIND[,KIND...]",
                      help="reference kinds, one drawn per episode: colour (default), left, right, leftmost, "
                           "rightmost, nearest, farthest, next-to, or 'relational' for all but colour")
+    gen.add_argument("--absent-fraction", type=fraction, default=None, metavar="P",
+                     help="share of colour scenes without the named cup, labelled 'abstain' "
+                          "(default 0.12; 1 for a set of absent scenes only)")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_data_generate)
 
