@@ -118,6 +118,7 @@ POLICY_REFER_2 ?= outputs/policy_refer2
 POLICY_REFER_3 ?= outputs/policy_refer3
 ABSENT_DATA ?= data/absent_300
 NEXT_TO_DATA ?= data/refer_next_to
+NEXT_TO_NEAREST_DATA ?= data/refer_next_to_nearest
 POLICY_REFER_4 ?= outputs/policy_refer4
 policy-refer: setup
 	$(VENV)/bin/vla data generate --episodes 900 --seed 1100000 --refer relational --workers 2 --out $(REFER_DATA)
@@ -134,8 +135,11 @@ policy-refer: setup
 		$(if $(wildcard $(POLICY_REFER_3)/train_state/state.json),--resume)
 	$(VENV)/bin/vla data generate --episodes 300 --seed 1300000 --absent-fraction 1 --workers 2 --out $(ABSENT_DATA)
 	$(VENV)/bin/vla data generate --episodes 600 --seed 1400000 --refer next-to --workers 2 --out $(NEXT_TO_DATA)
+	$(VENV)/bin/vla data generate --episodes 900 --seed 1500000 --refer next-to,nearest --workers 2 \
+		--out $(NEXT_TO_NEAREST_DATA)
 	$(VENV)/bin/vla train --config config/train_refer_stage4.yaml --init $(POLICY_REFER_3) \
-		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(COLOUR_DATA) $(ABSENT_DATA) --out $(POLICY_REFER_4) \
+		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(NEXT_TO_NEAREST_DATA) $(COLOUR_DATA) $(ABSENT_DATA) \
+		--out $(POLICY_REFER_4) \
 		$(if $(wildcard $(POLICY_REFER_4)/train_state/state.json),--resume)
 
 # The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~15 min on 2 cores.

@@ -79,3 +79,14 @@ def test_referring_checkpoint_picks_the_referred_cup():
         by_kind[r["refer"]] = by_kind.get(r["refer"], 0) + r["success"]
     assert all(by_kind.get(kind, 0) >= 1 for kind in REFER_SEEDS), (by_kind, summary["per_episode"])
     assert summary["successes"] >= 12, summary["per_episode"]
+
+
+def test_referring_checkpoint_abstains_next_to_an_absent_anchor():
+    """The scenes where the referring fine-tunes once called a missing colour present (stage 3 lifted a cup
+    on both): no blue / no orange cup on the table, so there is nothing to be next to."""
+    specs = [EpisodeSpec(seed=140007, target="random", instruction="pick up the cup next to the {colour} cup"),
+             EpisodeSpec(seed=140012, target="random", instruction="pick up the cup next to the {colour} cup")]
+    config = EnvConfig(num_cups=(2, 4), target="random", target_absent=True)
+    summary = evaluate(config, REFER_FACTORY, specs, workers=2, progress=False)
+    assert summary["lifted"] == 0, summary["per_episode"]
+    assert summary["outcomes"] == {"abstained": 2}, summary["per_episode"]
