@@ -134,8 +134,8 @@ policy-refer: setup
 		--data $(REFER_DATA) $(REFER_DATA_2) $(COLOUR_DATA) --out $(POLICY_REFER_3) \
 		$(if $(wildcard $(POLICY_REFER_3)/train_state/state.json),--resume)
 	$(VENV)/bin/vla data generate --episodes 300 --seed 1300000 --absent-fraction 1 --workers 2 --out $(ABSENT_DATA)
-	$(VENV)/bin/vla data generate --episodes 600 --seed 1400000 --refer next-to --workers 2 --out $(NEXT_TO_DATA)
-	$(VENV)/bin/vla data generate --episodes 900 --seed 1500000 --refer next-to,nearest --workers 2 \
+	$(VENV)/bin/vla data generate --episodes 600 --seed 1400000 --refer next-to --absent-fraction 0 --workers 2 --out $(NEXT_TO_DATA)
+	$(VENV)/bin/vla data generate --episodes 900 --seed 1500000 --refer next-to,nearest --absent-fraction 0 --workers 2 \
 		--out $(NEXT_TO_NEAREST_DATA)
 	$(VENV)/bin/vla train --config config/train_refer_stage4.yaml --init $(POLICY_REFER_3) \
 		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(NEXT_TO_NEAREST_DATA) $(COLOUR_DATA) $(ABSENT_DATA) \

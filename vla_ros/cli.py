@@ -284,17 +284,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_data_generate(args: argparse.Namespace) -> int:
-    from vla_policy.demonstrations import GenerationConfig, generate
-
-    from vla_policy.demonstrations import ABSENT_FRACTION
+    from vla_policy.demonstrations import ABSENT_FRACTION, GenerationConfig, generate
 
     policy = None
     if args.absent_fraction and "colour" not in args.refer:
         raise SystemExit("vla: error: --absent-fraction: scenes without the named cup exist for --refer colour "
                          "only (relational episodes always hold their referent)")
+    # The absent draw comes before the kind's, so it also decides which relational episodes skip the noise
+    # draw: the default keeps the data of earlier runs reproducible.
     absent = ABSENT_FRACTION if args.absent_fraction is None else args.absent_fraction
-    if "colour" not in args.refer:
-        absent = 0.0
     config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps, refer=args.refer,
                               absent_fraction=absent)
     if args.policy:  # DAgger: the policy acts, the corrective expert labels; target always present, no noise
