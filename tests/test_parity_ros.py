@@ -47,3 +47,59 @@ def test_every_parity_sentence_gets_the_same_verdict_over_dds(ros_env):
         probe.close()
         out = stop(policy)
     assert "Traceback" not in out, out[-3000:]
+
+
+@pytest.mark.parametrize("checkpoint", ["refer_wip", "default"])
+def test_referring_sentences_get_the_same_verdict_over_dds(ros_env, checkpoint):
+    """Relational instructions: the node with a checkpoint decides each one as `vla eval`'s decision core
+    does with that checkpoint's config (the referring candidate understands the relations; the colour-only
+    default refuses them itself; relations no policy does are refused by both)."""
+    import json
+    from pathlib import Path
+
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from std_msgs.msg import String
+
+    from vla_policy.configuration_vla import VLAConfig
+    from vla_policy.decision import DecisionCore, decision_config_for
+    from vla_policy.language_corpus import PARITY_REFERRING
+    from vla_policy.understanding import load_understanding
+    from vla_ros import qos, topics
+
+    folder = Path(__file__).resolve().parents[1] / "vla_policy" / "checkpoints" / checkpoint
+    config = VLAConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    core = DecisionCore(load_understanding(), decision_config_for(config))  # what vla eval decides
+    expected = {}
+    for text in PARITY_REFERRING:
+        verdict = core.set_instruction(text)
+        expected[text] = (verdict.text, verdict.reference.describe() if verdict.understood else "",
+                          verdict.refusal or "")
+    understood = sum(bool(e[1]) for e in expected.values())
+    # The sentences mean what they say: the candidate understands all but the three unsupported relations,
+    # the colour-only default only the colour one.
+    assert understood == (len(PARITY_REFERRING) - 3 if checkpoint == "refer_wip" else 1), expected
+
+    policy = start_node("vla_policy_node", ros_env, "torch_threads:=1", "publish_attention:=false",
+                        f"checkpoint:={folder}")
+    probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        statuses: list[dict] = []
+        probe.node.create_subscription(DiagnosticStatus, topics.STATUS, lambda m: statuses.append(
+            {kv.key: kv.value for kv in m.values}), qos.COMMAND_QOS)
+        pub = probe.node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
+        probe.spin_until(lambda: pub.get_subscription_count() > 0 and statuses, 120,
+                         "the policy node (model loading)", alive=(policy,))
+        mismatches = []
+        for text, (normalised, described, refusal) in expected.items():
+            seen = len(statuses)
+            pub.publish(String(data=text))
+            probe.spin_until(lambda: any(s["instruction"] == normalised for s in statuses[seen:]), 10,
+                             f"the node's status for {text!r}", alive=(policy,))
+            ros = next(s for s in statuses[seen:] if s["instruction"] == normalised)
+            if (ros["understood"], ros["refusal"]) != (described, refusal):
+                mismatches.append((text, described, refusal, ros["understood"], ros["refusal"]))
+        assert not mismatches, mismatches
+    finally:
+        probe.close()
+        out = stop(policy)
+    assert "Traceback" not in out, out[-3000:]

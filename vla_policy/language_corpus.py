@@ -2117,3 +2117,14 @@ PARITY: list[tuple[str, str | None]] = [
     ("x" * 10_000, None),
 ]
 PARITY_ANCHORS = frozenset({"pick up the red cup", KOREAN_EXAMPLE, "the red one, pick it up"})
+
+# Referring expressions the ROS node and `vla eval` must decide alike (tests/test_parity_ros.py): each kind in a
+# trained and a new wording, Korean, and relations no policy does (refused by the understanding model); a
+# colour-only policy refuses the relational ones itself ("this policy was not trained to pick a cup that way").
+PARITY_REFERRING: tuple[str, ...] = (
+    "pick up the red cup on the left", "lift the orange mug on the right, please", "grab the mug furthest to the left",
+    "could you grab the rightmost cup?", "pick up the cup closest to you", "take the cup farthest from the robot",
+    "pick up the cup next to the blue one", "가장 왼쪽에 있는 컵을 집어", "파란 컵 옆에 있는 컵을 집어",
+    "pick up the second cup from the left", "pick up the cup behind the green one", "pick up the cup next to it",
+    "pick up the green cup",
+)
