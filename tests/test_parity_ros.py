@@ -1,8 +1,6 @@
 """Parity: the shared sentence list gets the same verdict through the ROS graph (the policy
 node over DDS) as through `vla eval`'s decision core in this process."""
 
-import time
-
 import pytest
 
 pytest.importorskip("rclpy")
@@ -10,18 +8,17 @@ pytest.importorskip("rclpy")
 from ros_probe import Probe, start_node, stop  # noqa: E402
 
 
-def test_every_parity_sentence_gets_the_same_verdict_over_dds(ros_env):
+def statuses_over_dds(ros_env: dict, normalised: dict[str, str], *params: str) -> dict[str, dict]:
+    """Publish each sentence on /instruction to a policy node started with ``params``; the node's
+    /vla/status values for it, found by the normalised instruction text ``normalised[sentence]``."""
     from diagnostic_msgs.msg import DiagnosticStatus
     from std_msgs.msg import String
 
-    from vla_policy.language_corpus import PARITY
-    from vla_policy.understanding import load_understanding
     from vla_ros import qos, topics
 
-    assert len(PARITY) >= 40
-    local = load_understanding()  # what vla eval decides
-    policy = start_node("vla_policy_node", ros_env, "torch_threads:=1", "publish_attention:=false")
+    policy = start_node("vla_policy_node", ros_env, "torch_threads:=1", "publish_attention:=false", *params)
     probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    found: dict[str, dict] = {}
     try:
         statuses: list[dict] = []
         probe.node.create_subscription(DiagnosticStatus, topics.STATUS, lambda m: statuses.append(
@@ -29,24 +26,36 @@ def test_every_parity_sentence_gets_the_same_verdict_over_dds(ros_env):
         pub = probe.node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
         probe.spin_until(lambda: pub.get_subscription_count() > 0 and statuses, 120,
                          "the policy node (model loading)", alive=(policy,))
-        mismatches = []
-        for text, expected in PARITY:
+        for text, norm in normalised.items():
             seen = len(statuses)
             pub.publish(String(data=text))
-            probe.spin_until(lambda: any(s["instruction"] == local.understand(text).text for s in statuses[seen:]),
-                             10, f"the node's status for {text[:40]!r}", alive=(policy,))
-            ros = next(s for s in statuses[seen:] if s["instruction"] == local.understand(text).text)
-            verdict = local.understand(text)
-            ros_target = ros["understood"].removesuffix(" cup") or None
-            if ros_target != verdict.target or ros["refusal"] != (verdict.refusal or "") or ros_target != expected:
-                mismatches.append((text[:60], expected, verdict.target, ros_target, ros["refusal"]))
-            if expected is None:
-                assert ros["state"].startswith("refused: "), ros
-        assert not mismatches, mismatches
+            probe.spin_until(lambda: any(s["instruction"] == norm for s in statuses[seen:]), 10,
+                             f"the node's status for {text[:40]!r}", alive=(policy,))
+            found[text] = next(s for s in statuses[seen:] if s["instruction"] == norm)
     finally:
         probe.close()
         out = stop(policy)
     assert "Traceback" not in out, out[-3000:]
+    return found
+
+
+def test_every_parity_sentence_gets_the_same_verdict_over_dds(ros_env):
+    from vla_policy.language_corpus import PARITY
+    from vla_policy.understanding import load_understanding
+
+    assert len(PARITY) >= 40
+    local = load_understanding()  # what vla eval decides
+    verdicts = {text: local.understand(text) for text, _ in PARITY}
+    statuses = statuses_over_dds(ros_env, {text: v.text for text, v in verdicts.items()})
+    mismatches = []
+    for text, expected in PARITY:
+        ros, verdict = statuses[text], verdicts[text]
+        ros_target = ros["understood"].removesuffix(" cup") or None
+        if ros_target != verdict.target or ros["refusal"] != (verdict.refusal or "") or ros_target != expected:
+            mismatches.append((text[:60], expected, verdict.target, ros_target, ros["refusal"]))
+        if expected is None:
+            assert ros["state"].startswith("refused: "), ros
+    assert not mismatches, mismatches
 
 
 @pytest.mark.parametrize("checkpoint", ["refer_wip", "default"])
@@ -57,14 +66,10 @@ def test_referring_sentences_get_the_same_verdict_over_dds(ros_env, checkpoint):
     import json
     from pathlib import Path
 
-    from diagnostic_msgs.msg import DiagnosticStatus
-    from std_msgs.msg import String
-
     from vla_policy.configuration_vla import VLAConfig
     from vla_policy.decision import DecisionCore, decision_config_for
     from vla_policy.language_corpus import PARITY_REFERRING
     from vla_policy.understanding import load_understanding
-    from vla_ros import qos, topics
 
     folder = Path(__file__).resolve().parents[1] / "vla_policy" / "checkpoints" / checkpoint
     config = VLAConfig.from_dict(json.loads((folder / "config.json").read_text()))
@@ -79,27 +84,8 @@ def test_referring_sentences_get_the_same_verdict_over_dds(ros_env, checkpoint):
     # the colour-only default only the colour one.
     assert understood == (len(PARITY_REFERRING) - 3 if checkpoint == "refer_wip" else 1), expected
 
-    policy = start_node("vla_policy_node", ros_env, "torch_threads:=1", "publish_attention:=false",
-                        f"checkpoint:={folder}")
-    probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
-    try:
-        statuses: list[dict] = []
-        probe.node.create_subscription(DiagnosticStatus, topics.STATUS, lambda m: statuses.append(
-            {kv.key: kv.value for kv in m.values}), qos.COMMAND_QOS)
-        pub = probe.node.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
-        probe.spin_until(lambda: pub.get_subscription_count() > 0 and statuses, 120,
-                         "the policy node (model loading)", alive=(policy,))
-        mismatches = []
-        for text, (normalised, described, refusal) in expected.items():
-            seen = len(statuses)
-            pub.publish(String(data=text))
-            probe.spin_until(lambda: any(s["instruction"] == normalised for s in statuses[seen:]), 10,
-                             f"the node's status for {text!r}", alive=(policy,))
-            ros = next(s for s in statuses[seen:] if s["instruction"] == normalised)
-            if (ros["understood"], ros["refusal"]) != (described, refusal):
-                mismatches.append((text, described, refusal, ros["understood"], ros["refusal"]))
-        assert not mismatches, mismatches
-    finally:
-        probe.close()
-        out = stop(policy)
-    assert "Traceback" not in out, out[-3000:]
+    statuses = statuses_over_dds(ros_env, {text: e[0] for text, e in expected.items()}, f"checkpoint:={folder}")
+    mismatches = [(text, described, refusal, statuses[text]["understood"], statuses[text]["refusal"])
+                  for text, (_, described, refusal) in expected.items()
+                  if (statuses[text]["understood"], statuses[text]["refusal"]) != (described, refusal)]
+    assert not mismatches, mismatches
