@@ -107,9 +107,9 @@ eval-refer: setup
 	$(EVAL) --seed 140000 --absent --target random --distractors 2-4 --instruction "pick up the cup next to the {colour} cup" \
 		--json outputs/eval_refer_absent_anchor.json
 
-# Fine-tune v2 for referring expressions in four stages (the candidate vla_policy/checkpoints/refer_wip is
-# stage 4, outputs/policy_refer4: stage 3 taught next-to with the anchor marker, stage 4 adds absent scenes
-# and more next-to; resumable).
+# Fine-tune v2 for referring expressions in five stages (the candidate vla_policy/checkpoints/refer_wip is
+# stage 5, outputs/policy_refer5: stage 3 taught next-to with the anchor marker, stage 4 adds absent scenes
+# and more next-to, stage 5 more next-to and left/right pairs with colour scenes drawn 2.5x; resumable).
 REFER_DATA ?= data/refer_v1
 COLOUR_DATA ?= data/colour_300
 POLICY_REFER ?= outputs/policy_refer
@@ -120,6 +120,9 @@ ABSENT_DATA ?= data/absent_300
 NEXT_TO_DATA ?= data/refer_next_to
 NEXT_TO_NEAREST_DATA ?= data/refer_next_to_nearest
 POLICY_REFER_4 ?= outputs/policy_refer4
+NEXT_TO_DATA_2 ?= data/refer_next_to_2
+LEFT_RIGHT_DATA ?= data/refer_left_right
+POLICY_REFER_5 ?= outputs/policy_refer5
 policy-refer: setup
 	$(VENV)/bin/vla data generate --episodes 900 --seed 1100000 --refer relational --workers 2 --out $(REFER_DATA)
 	$(VENV)/bin/vla data generate --episodes 300 --workers 2 --out $(COLOUR_DATA)
@@ -141,6 +144,13 @@ policy-refer: setup
 		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(NEXT_TO_NEAREST_DATA) $(COLOUR_DATA) $(ABSENT_DATA) \
 		--out $(POLICY_REFER_4) \
 		$(if $(wildcard $(POLICY_REFER_4)/train_state/state.json),--resume)
+	$(VENV)/bin/vla data generate --episodes 600 --seed 1600000 --refer next-to --absent-fraction 0 --workers 2 --out $(NEXT_TO_DATA_2)
+	$(VENV)/bin/vla data generate --episodes 400 --seed 1700000 --refer left,right --absent-fraction 0 --workers 2 \
+		--out $(LEFT_RIGHT_DATA)
+	$(VENV)/bin/vla train --config config/train_refer_stage5.yaml --init $(POLICY_REFER_4) \
+		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(NEXT_TO_NEAREST_DATA) $(NEXT_TO_DATA_2) $(LEFT_RIGHT_DATA) \
+		$(COLOUR_DATA) $(ABSENT_DATA) --out $(POLICY_REFER_5) \
+		$(if $(wildcard $(POLICY_REFER_5)/train_state/state.json),--resume)
 
 # The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~15 min on 2 cores.
 language-model: setup
