@@ -465,3 +465,47 @@ def test_kind_weights_draw_a_kind_more_often_and_are_validated(tmp_path):
     for bad, match in (({"sideways": 2.0}, "unknown reference kind"), ({"left": 0}, "must be in"), ([1], "mapping")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(kind_weights=bad)
+
+
+def test_split_colour_feeds_film_the_colour_and_attention_the_side(text_encoder):
+    """``split_colour``: training and the decision core give a left/right task "colour | side"; FiLM
+    reads the colour part, the attention layers the side part; other texts and policies are unchanged."""
+    from vla_policy.decision import DecisionConfig, DecisionCore, decision_config_for
+    from vla_policy.modeling_vla import encode_texts, pooled
+    from vla_policy.training import policy_text
+    from vla_policy.understanding import Verdict
+
+    meta = {"refer": "right", "instruction": "pick up the orange cup on the right", "target": "orange"}
+    split = VLAConfig(**SMALL, split_colour=True, refer_kinds=("colour", "right"))
+    text = policy_text(meta, split)
+    assert text == "pick up the orange cup | pick up the cup on the right"
+    assert policy_text(meta, VLAConfig(**SMALL)) == meta["instruction"]
+    for refer, instruction in (("colour", "pick up the orange cup"), ("leftmost", "pick up the leftmost cup")):
+        assert policy_text({"refer": refer, "instruction": instruction}, split) == instruction
+
+    class Understands:
+        def understand(self, text):
+            return Verdict(text, refer="right", target="orange")
+
+    core = DecisionCore(Understands(), decision_config_for(split))
+    core.set_instruction("grab the orange one on the right")
+    assert core.policy_instruction() == text  # the core feeds the policy what training fed it
+    plain = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour", "right")))
+    plain.set_instruction("grab the orange one on the right")
+    assert plain.policy_instruction() == meta["instruction"]
+
+    feats, pad, film = encode_texts(text_encoder, [text, "pick up the red cup"])
+    side_feats, side_pad = text_encoder.encode(["pick up the cup on the right"])
+    colour_feats, colour_pad = text_encoder.encode(["pick up the orange cup"])
+    assert torch.equal(feats[0], side_feats[0]) and torch.equal(pad[0], side_pad[0])
+    assert torch.allclose(film[0], pooled(colour_feats, colour_pad)[0])
+    assert torch.allclose(film[1], pooled(feats[1:], pad[1:])[0])  # no separator: FiLM pools the same text
+    torch.manual_seed(0)
+    model = VLAPolicy(split).eval()
+    torch.nn.init.normal_(model.film[-1].weight, std=0.5)  # FiLM starts at zero: give it something to say
+    obs = {"image": np.full((64, 64, 3), 90, np.uint8), "ee_pose": np.zeros(7, np.float32),
+           "gripper_width": np.array([0.08], np.float32)}
+    model._text_encoder = text_encoder
+    by_colour = [model.predict_action_chunk({**obs, "instruction": f"pick up the {c} cup | pick up the cup on the right"})[0]
+                 for c in ("orange", "blue")]
+    assert not np.allclose(*by_colour)  # the colour part reaches the actions (through FiLM alone)
