@@ -36,11 +36,6 @@ class VLAConfig:
     text that names no colour (:data:`vla_policy.decision.MARKED_TEXT`). The relation then never
     sees the anchor's colour word, so an anchor colour it was not trained with works as any other.
     Added to a checkpoint by fine-tuning with ``--init`` (the marker embedding starts at zero)."""
-    split_colour: bool = False
-    """Left/right in two parts (:func:`vla_policy.decision.conditioning_text`): FiLM reads the colour
-    ("pick up the orange cup") and the attention layers a text without it ("pick up the cup on the
-    right"), so which side and which colour are learned apart and an unseen pairing of the two
-    composes. No new weights: turned on by fine-tuning with ``--init``."""
     chunk_size: int = 8
     """Actions predicted per call (K)."""
     fusion: str = "film_xattn"

@@ -30,22 +30,12 @@ ACT, HOLD, REFUSED, ABSTAINED = "act", "hold", "refused", "abstained"
 # What a policy with ``anchor_marker`` is conditioned on for these kinds, once the anchor is marked:
 # no colour word, so the relation cannot lean on the anchor's colour (it is found by the colour query).
 MARKED_TEXT = {"next-to": "pick up the cup next to the marked cup"}
-# A policy with ``split_colour`` reads "colour part | relation part" for these kinds: FiLM (the convolutions)
-# reads the colour, the attention layers read a relation that names no colour, so a colour never trained
-# with a side still composes (the separator is vla_policy.modeling_vla.FILM_SEPARATOR).
-SPLIT_KINDS = ("left", "right")
 
 
-def conditioning_text(kind: str, canonical: str, anchor_marker: bool, split_colour: bool = False) -> str:
+def conditioning_text(kind: str, canonical: str, anchor_marker: bool) -> str:
     """The text a policy is conditioned on for a task of ``kind`` with canonical phrasing ``canonical``
     (training and the core share this, so both feed the policy the same words)."""
-    if anchor_marker and kind in MARKED_TEXT:
-        return MARKED_TEXT[kind]
-    suffix = f" on the {kind}"
-    if split_colour and kind in SPLIT_KINDS and canonical.endswith(suffix):
-        colour_part = canonical[: -len(suffix)]  # "pick up the orange cup"
-        return f"{colour_part} | pick up the cup{suffix}"
-    return canonical
+    return MARKED_TEXT[kind] if anchor_marker and kind in MARKED_TEXT else canonical
 
 
 @dataclass
@@ -77,8 +67,6 @@ class DecisionConfig:
     anchor_marker: bool = False
     """The policy takes ``next-to`` in two steps (its config's ``anchor_marker``): locate the anchor
     with the colour query (:meth:`DecisionCore.locate_instruction`), then act on the marked text."""
-    split_colour: bool = False
-    """The policy reads a left/right task's colour and side apart (its config's ``split_colour``)."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -97,8 +85,7 @@ def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
     return DecisionConfig(abstain_threshold=policy_config.abstain_threshold,
                           ensemble_decay=policy_config.ensemble_decay,
                           refer_kinds=tuple(getattr(policy_config, "refer_kinds", ("colour",))),
-                          anchor_marker=bool(getattr(policy_config, "anchor_marker", False)),
-                          split_colour=bool(getattr(policy_config, "split_colour", False)), **overrides)
+                          anchor_marker=bool(getattr(policy_config, "anchor_marker", False)), **overrides)
 
 
 @dataclass(frozen=True)
@@ -165,8 +152,7 @@ class DecisionCore:
         """Text the policy conditions on: the understood task, or None (nothing to predict)."""
         if self.verdict is None or not self.verdict.understood or self.vote.abstained:
             return None
-        return conditioning_text(self.verdict.refer, self.verdict.task_instruction, self.config.anchor_marker,
-                                 self.config.split_colour)
+        return conditioning_text(self.verdict.refer, self.verdict.task_instruction, self.config.anchor_marker)
 
     def locate_instruction(self) -> str | None:
         """The colour query that locates the anchor ("pick up the blue cup") for a marker policy's

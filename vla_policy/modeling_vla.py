@@ -35,29 +35,6 @@ MARKER_GAIN = 8.0
 
 ABSTAIN_WINDOW = 3  # frames averaged before deciding to abstain
 
-# "colour part | relation part" (``split_colour``): FiLM reads the first, the attention layers the second.
-FILM_SEPARATOR = " | "
-
-
-def pooled(feats: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-    """Mean of the token features (B, L, Dt) over the tokens that are not padding (B, L) -> (B, Dt)."""
-    keep = (~pad).float().unsqueeze(-1)  # (B, L, 1)
-    return (feats * keep).sum(1) / keep.sum(1).clamp(min=1.0)
-
-
-def encode_texts(encoder: Any, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Token features (T, L, Dt) and padding (T, L) of what the attention layers read, and the pooled
-    vector (T, Dt) FiLM reads. A text without :data:`FILM_SEPARATOR` is both; "A | B" gives FiLM A's
-    and the attention B's."""
-    parts = [t.split(FILM_SEPARATOR, 1) for t in texts]
-    feats, pad = encoder.encode([p[-1] for p in parts])
-    film = pooled(feats, pad)
-    split = [i for i, p in enumerate(parts) if len(p) == 2]
-    if split:
-        film_feats, film_pad = encoder.encode([parts[i][0] for i in split])
-        film[split] = pooled(film_feats, film_pad)
-    return feats, pad, film
-
 
 
 def sincos_2d(grid: int, dim: int) -> torch.Tensor:
@@ -190,11 +167,9 @@ class VLAPolicy(nn.Module):
 
     # -- batch computation -------------------------------------------------------
     def forward(self, images: torch.Tensor, proprio: torch.Tensor, text: torch.Tensor, text_pad: torch.Tensor,
-                want_attention: bool = False, marker_uv: torch.Tensor | None = None,
-                film_text: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                want_attention: bool = False, marker_uv: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """images (B, 3, H, W) uint8 or float in [0, 1]; proprio (B, P) raw; text (B, L, Dt); text_pad (B, L);
-        marker_uv (B, 2) pixels of a located anchor, NaN rows (or None) for none (``anchor_marker``);
-        film_text (B, Dt) what FiLM reads (:func:`encode_texts`; None: ``text`` pooled)."""
+        marker_uv (B, 2) pixels of a located anchor, NaN rows (or None) for none (``anchor_marker``)."""
         c = self.config
         b = images.shape[0]
         x = images.float() / 255.0 if images.dtype == torch.uint8 else images
@@ -205,10 +180,11 @@ class VLAPolicy(nn.Module):
         yy, xx = torch.meshgrid(coords, coords, indexing="ij")
         x = torch.cat([x, xx.expand(b, 1, -1, -1), yy.expand(b, 1, -1, -1)], dim=1)  # (B, 5, H, W)
 
+        keep = (~text_pad).float().unsqueeze(-1)  # (B, L, 1)
+        pooled_text = (text * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, Dt)
         films = None
         if self.use_film:
-            film_in = pooled(text, text_pad) if film_text is None else film_text  # (B, Dt)
-            params = self.film(film_in).split([ch for ch in c.vision_channels for _ in (0, 1)], dim=-1)
+            params = self.film(pooled_text).split([ch for ch in c.vision_channels for _ in (0, 1)], dim=-1)
             films = [(params[2 * i], params[2 * i + 1]) for i in range(len(c.vision_channels))]
         for i, stage in enumerate(self.stages):
             x = stage(x, films[i] if films else None)
@@ -246,7 +222,7 @@ class VLAPolicy(nn.Module):
                 self.last_attention = weights[:, n0:n0 + k].mean(1).reshape(b, grid, grid).detach()
         else:
             pooled_visual = visual.mean(1)  # (B, D)
-            pooled_lang = pooled(lang, text_pad)
+            pooled_lang = (lang * keep).sum(1) / keep.sum(1).clamp(min=1.0)
             flat = self.late_mlp(torch.cat([pooled_visual, pooled_lang, *(t.squeeze(1) for t in fixed)], dim=-1))
             out = flat[:, :-1].reshape(b, c.chunk_size, c.action_dim)
             present_logit = flat[:, -1]
@@ -260,7 +236,7 @@ class VLAPolicy(nn.Module):
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Forward + :meth:`loss` (use :meth:`loss` directly when the forward runs through a DDP wrapper)."""
         return self.loss(self(batch["images"], batch["proprio"], batch["text"], batch["text_pad"],
-                              marker_uv=batch.get("marker_uv"), film_text=batch.get("film_text")), batch)
+                              marker_uv=batch.get("marker_uv")), batch)
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """batch: actions (B, K, 4) physical units, action_pad (B, K) True where the chunk ran past the
@@ -346,11 +322,11 @@ class VLAPolicy(nn.Module):
         ee = np.asarray(obs["ee_pose"], dtype=np.float32)[:3]
         grip = np.asarray(obs["gripper_width"], dtype=np.float32).reshape(-1)[:1]
         proprio = torch.as_tensor(np.concatenate([ee, grip]), device=param.device)[None]
-        text, pad, film = encode_texts(self.text_encoder, [obs["instruction"]])
+        text, pad = self.text_encoder.encode([obs["instruction"]])
         marker = obs.get("marker_uv")
         marker = None if marker is None else torch.as_tensor(np.asarray(marker, np.float32), device=param.device)[None]
         return self(image, proprio, text.to(param.device), pad.to(param.device), want_attention=want_attention,
-                    marker_uv=marker, film_text=film.to(param.device))
+                    marker_uv=marker)
 
     @torch.no_grad()
     def locate(self, obs: dict[str, Any]) -> tuple[np.ndarray, float]:

@@ -26,7 +26,7 @@ from vla_sim.referring import KINDS
 from .configuration_vla import VLAConfig
 from .dataset import DatasetError, Episode, list_episodes
 from .decision import MARKED_TEXT, conditioning_text
-from .modeling_vla import VLAPolicy, count_parameters, encode_texts
+from .modeling_vla import VLAPolicy, count_parameters
 
 STATE_DIR = "train_state"
 MARKER_JITTER = 1.5  # pixels (std): training markers are moved by about the located anchor's error
@@ -71,7 +71,7 @@ class TrainConfig:
     init_from: str | None = None
     """Checkpoint folder to start from (fine-tuning, e.g. on DAgger or relational data). Its config,
     normalisation statistics included, replaces the ``policy:`` section, except that ``policy:`` may
-    add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity) or ``split_colour``; the
+    add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity); the
     optimiser starts fresh."""
     kind_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     """Sampling weight of the frames of each reference kind's episodes (default 1): ``{next-to: 3}``
@@ -118,7 +118,7 @@ def load_run_config(path: str | os.PathLike) -> tuple[VLAConfig, TrainConfig]:
 
 def policy_text(meta: dict[str, Any], cfg: VLAConfig) -> str:
     """The text a recorded episode conditions the policy on (the marked text for a marker policy's next-to)."""
-    return conditioning_text(meta.get("refer", "colour"), meta["instruction"], cfg.anchor_marker, cfg.split_colour)
+    return conditioning_text(meta.get("refer", "colour"), meta["instruction"], cfg.anchor_marker)
 
 
 class DemoSampler:
@@ -332,8 +332,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     if init is not None:  # architecture and normalisation come with the weights; context layers may be added
         policy_cfg = dataclasses.replace(init.config, context_layers=max(init.config.context_layers,
                                                                          policy_cfg.context_layers),
-                                         anchor_marker=init.config.anchor_marker or policy_cfg.anchor_marker,
-                                         split_colour=init.config.split_colour or policy_cfg.split_colour)
+                                         anchor_marker=init.config.anchor_marker or policy_cfg.anchor_marker)
     else:  # normalisation statistics from the training frames, saved in config.json
         prop = np.concatenate([np.asarray(e.arrays()["proprio"]) for e in train_eps])
         prop = np.concatenate([prop[:, :3], prop[:, 7:8]], axis=1)
@@ -347,7 +346,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     recorded = [policy_text(e.meta, policy_cfg) for e in episodes]
     texts = list(dict.fromkeys((all_training_instructions() if cfg.paraphrase else []) + recorded))
     text_ids = {t: i for i, t in enumerate(texts)}
-    text_feats, text_pad, text_film = encode_texts(encoder, texts)  # (T, L, Dt), (T, L), (T, Dt)
+    text_feats, text_pad = encoder.encode(texts)  # (T, L, Dt), (T, L)
     policy_cfg.text_dim = encoder.dim
 
     model = VLAPolicy(policy_cfg, text_encoder=encoder)
@@ -374,13 +373,12 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
 
     def to_device(batch: dict[str, Any]) -> dict[str, Any]:
         ids = batch.pop("text_ids")
-        batch["text"], batch["text_pad"], batch["film_text"] = text_feats[ids], text_pad[ids], text_film[ids]
+        batch["text"], batch["text_pad"] = text_feats[ids], text_pad[ids]
         return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
     def run(batch: dict[str, Any], net) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            out = net(batch["images"], batch["proprio"], batch["text"], batch["text_pad"], marker_uv=batch.get("marker_uv"),
-                      film_text=batch["film_text"])
+            out = net(batch["images"], batch["proprio"], batch["text"], batch["text_pad"], marker_uv=batch.get("marker_uv"))
         return model.loss(out, batch)
 
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=not (progress and is_main),
