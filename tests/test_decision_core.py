@@ -206,3 +206,44 @@ def test_a_marker_policy_locates_the_anchor_while_it_votes_then_acts_on_colour_f
     plain = DecisionCore(Understands(), DecisionConfig(refer_kinds=("colour", "next-to")))
     plain.set_instruction("next to the purple one")
     assert plain.locate_instruction() is None and plain.policy_instruction() == "pick up the cup next to the purple cup"
+
+
+def test_a_side_marker_policy_marks_the_cup_on_the_named_side_of_the_located_pair():
+    from vla_policy.decision import SIDE_TEXT, pick_side
+    from vla_policy.understanding import Verdict
+
+    class Understands:
+        def understand(self, text):
+            side = "left" if "left" in text else "right"
+            return Verdict(text, refer=side, target="orange") if "orange" in text else Verdict(text, target="red")
+
+    cfg = dict(refer_kinds=("colour", "left", "right"), anchor_marker=True, side_marker=True, abstain_window=2)
+    c = DecisionCore(Understands(), DecisionConfig(**cfg))
+    pair = np.array([[30.0, 60.0], [90.0, 62.0]])  # two orange cups: image left, image right
+    for text, expected in (("the orange cup on the left", (90.0, 62.0)), ("the orange cup on the right", (30.0, 60.0))):
+        c.set_instruction(text)  # the robot's left is the image's right (the simulator's camera)
+        assert c.policy_instruction() == SIDE_TEXT and "orange" not in c.policy_instruction()
+        assert c.locate_instruction() == "pick up the orange cup" and c.locate_peaks() == 2
+        assert c.set_marker(pair, 0.9, c.generation) and np.allclose(c.marker_uv, expected)
+    with pytest.raises(ValueError, match="two located cups"):
+        c.set_marker(np.array([30.0, 60.0]), 0.9)
+    mirrored = DecisionCore(Understands(), DecisionConfig(**cfg, robot_left_in_image="left"))
+    mirrored.set_instruction("the orange cup on the left")
+    mirrored.set_marker(pair, 0.9)
+    assert np.allclose(mirrored.marker_uv, (30.0, 60.0))
+    assert np.allclose(pick_side(pair, "right", "left"), (90.0, 62.0))
+    # No orange cup in view: the colour query's present head says so, and the robot abstains.
+    c.set_instruction("the orange cup on the left")
+    for t in (0.0, 0.1):
+        alive(c, t)
+        c.set_marker(pair, 0.05)
+        c.add_prediction(t, chunk(0.1), 0.95)
+    cmd = c.command(0.1)
+    assert cmd.kind == ABSTAINED and cmd.state == "abstained: no orange cup in view", cmd
+    c.set_instruction("red")  # a colour task locates nothing
+    assert c.locate_instruction() is None and c.locate_peaks() == 1 and c.policy_instruction() == "pick up the red cup"
+    marker_only = DecisionCore(Understands(), DecisionConfig(**{**cfg, "side_marker": False}))
+    marker_only.set_instruction("the orange cup on the left")  # a policy without side_marker reads the words
+    assert marker_only.locate_instruction() is None and marker_only.policy_instruction() == "pick up the orange cup on the left"
+    with pytest.raises(ValueError, match="robot_left_in_image"):
+        DecisionConfig(robot_left_in_image="up")

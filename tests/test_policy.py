@@ -1,5 +1,6 @@
 """The cross-attention policy: shapes and masks, save/load, bad checkpoints, learning, DDP."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -421,6 +422,10 @@ def test_locate_finds_the_peak_of_the_target_heatmap(text_encoder):
     (u, v), present = model.locate(obs)
     assert abs(u - 9.5 * cell) < 0.1 and abs(v - 5.5 * cell) < 0.1
     assert abs(present - 1 / (1 + np.exp(2.0))) < 1e-6  # the colour query's present head: is the anchor there?
+    logits[0, 5 * grid + 10] = 4.5  # the strongest peak's neighbour is part of it, not a second cup
+    pair, _ = model.locate(obs, peaks=2)  # a left/right pair: the two peaks, strongest first
+    assert pair.shape == (2, 2) and pair[0, 0] > 9.5 * cell and abs(pair[0, 1] - 5.5 * cell) < 0.1
+    assert np.allclose(pair[1], (0.5 * cell, 0.5 * cell), atol=0.1)
 
 
 def test_next_to_episodes_record_their_anchor_and_a_marker_policy_trains_on_it(tmp_path):
@@ -465,3 +470,23 @@ def test_kind_weights_draw_a_kind_more_often_and_are_validated(tmp_path):
     for bad, match in (({"sideways": 2.0}, "unknown reference kind"), ({"left": 0}, "must be in"), ([1], "mapping")):
         with pytest.raises(ValueError, match=match):
             TrainConfig(kind_weights=bad)
+
+
+def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path):
+    from vla_policy.decision import SIDE_TEXT
+    from vla_policy.demonstrations import GenerationConfig
+    from vla_policy.training import policy_text
+
+    with pytest.raises(ValueError, match="anchor_marker"):
+        VLAConfig(**SMALL, side_marker=True)
+    generate(tmp_path, episodes=1, seed=3_200_000, workers=1, progress=False,
+             config=GenerationConfig(refer=("right",), distractors=(2, 3), max_steps=3))
+    (episode,) = list_episodes(tmp_path)
+    meta, target_uv = episode.meta, np.asarray(episode.arrays()["target_uv"][0])
+    assert meta["refer"] == "right"
+    cfg = VLAConfig(**{**SMALL, "image_size": 128}, anchor_marker=True, side_marker=True)
+    assert policy_text(meta, cfg) == SIDE_TEXT and meta["target"] not in SIDE_TEXT
+    assert policy_text(meta, dataclasses.replace(cfg, side_marker=False)) == meta["instruction"]
+    sampler = DemoSampler([episode], cfg, TrainConfig(paraphrase=False), {SIDE_TEXT: 0}, np.random.default_rng(0))
+    batch = sampler.sample(4, augment=False)  # the marker sits on the referent, whichever frame is drawn
+    assert torch.allclose(batch["marker_uv"], torch.tensor(target_uv, dtype=torch.float32).expand(4, 2))

@@ -42,8 +42,8 @@ class PolicyAgent:
     def _predict(self, obs: dict[str, Any], t: float, text: str) -> None:
         core = self.core
         locate = core.locate_instruction()
-        if locate is not None:  # next-to with a marker policy: find the anchor first, on this frame
-            core.set_marker(*self.policy.locate({**obs, "instruction": locate}))
+        if locate is not None:  # next-to / left-right with a marker policy: find the cups first, on this frame
+            core.set_marker(*self.policy.locate({**obs, "instruction": locate}, peaks=core.locate_peaks()))
         chunk, present = self.policy.predict_action_chunk({**obs, "instruction": text, "marker_uv": core.marker_uv})
         core.add_prediction(t, chunk, present)
 

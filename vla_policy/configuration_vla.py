@@ -36,6 +36,12 @@ class VLAConfig:
     text that names no colour (:data:`vla_policy.decision.MARKED_TEXT`). The relation then never
     sees the anchor's colour word, so an anchor colour it was not trained with works as any other.
     Added to a checkpoint by fine-tuning with ``--init`` (the marker embedding starts at zero)."""
+    side_marker: bool = False
+    """``left``/``right`` in two steps as well (needs ``anchor_marker``): the colour query locates the
+    named colour's two cups (the two peaks of its target heatmap), the decision core takes the one on
+    the named side of the image and marks it, and the policy acts on "pick up the marked cup". The
+    side is then chosen by geometry, not learned per colour, so a colour never trained with a side
+    works as any other. Turned on by fine-tuning with ``--init``."""
     chunk_size: int = 8
     """Actions predicted per call (K)."""
     fusion: str = "film_xattn"
@@ -95,6 +101,8 @@ class VLAConfig:
             raise ValueError("chunk_size and blocks must be >= 1")
         if not isinstance(self.context_layers, int) or not 0 <= self.context_layers <= 8:
             raise ValueError(f"context_layers must be an integer in [0, 8], got {self.context_layers!r}")
+        if self.side_marker and not self.anchor_marker:
+            raise ValueError("side_marker needs anchor_marker (the marker embedding it acts on)")
         if len(self.proprio_mean) != self.proprio_dim or len(self.proprio_std) != self.proprio_dim:
             raise ValueError("proprio_mean/proprio_std must have proprio_dim entries")
         self.vision_channels = tuple(self.vision_channels)

@@ -30,12 +30,24 @@ ACT, HOLD, REFUSED, ABSTAINED = "act", "hold", "refused", "abstained"
 # What a policy with ``anchor_marker`` is conditioned on for these kinds, once the anchor is marked:
 # no colour word, so the relation cannot lean on the anchor's colour (it is found by the colour query).
 MARKED_TEXT = {"next-to": "pick up the cup next to the marked cup"}
+# ... and a policy with ``side_marker`` for left/right, once the cup on the named side is marked.
+SIDE_KINDS = ("left", "right")
+SIDE_TEXT = "pick up the marked cup"
 
 
-def conditioning_text(kind: str, canonical: str, anchor_marker: bool) -> str:
+def conditioning_text(kind: str, canonical: str, anchor_marker: bool, side_marker: bool = False) -> str:
     """The text a policy is conditioned on for a task of ``kind`` with canonical phrasing ``canonical``
     (training and the core share this, so both feed the policy the same words)."""
+    if side_marker and kind in SIDE_KINDS:
+        return SIDE_TEXT
     return MARKED_TEXT[kind] if anchor_marker and kind in MARKED_TEXT else canonical
+
+
+def pick_side(candidates: np.ndarray, side: str, robot_left_in_image: str = "right") -> np.ndarray:
+    """The candidate pixels (k, 2) on the robot's ``side`` ("left" / "right"): the largest u when that
+    side is the image's right. ``robot_left_in_image``: the image side of the robot's left."""
+    u = candidates[:, 0] if robot_left_in_image == "right" else -candidates[:, 0]
+    return candidates[int(np.argmax(u) if side == "left" else np.argmin(u))]
 
 
 @dataclass
@@ -67,6 +79,12 @@ class DecisionConfig:
     anchor_marker: bool = False
     """The policy takes ``next-to`` in two steps (its config's ``anchor_marker``): locate the anchor
     with the colour query (:meth:`DecisionCore.locate_instruction`), then act on the marked text."""
+    side_marker: bool = False
+    """Left/right in two steps (its config's ``side_marker``): locate the colour's two cups, mark the
+    one on the named side, act on :data:`SIDE_TEXT`."""
+    robot_left_in_image: str = "right"
+    """The image side ("left" / "right") of the robot's left (+y of the base frame) for the camera the
+    policy sees through; the simulator's camera and the training data have it on the right."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -74,6 +92,8 @@ class DecisionConfig:
             (self.image_timeout <= 0 or self.state_timeout <= 0, "image_timeout and state_timeout must be > 0"),
             (self.stale_frames < 1.0, f"stale_frames must be >= 1, got {self.stale_frames}"),
             (self.abstain_window < 1, f"abstain_window must be >= 1, got {self.abstain_window}"),
+            (self.robot_left_in_image not in ("left", "right"),
+             f"robot_left_in_image must be 'left' or 'right', got {self.robot_left_in_image!r}"),
         ]
         for bad, message in problems:
             if bad:
@@ -85,7 +105,8 @@ def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
     return DecisionConfig(abstain_threshold=policy_config.abstain_threshold,
                           ensemble_decay=policy_config.ensemble_decay,
                           refer_kinds=tuple(getattr(policy_config, "refer_kinds", ("colour",))),
-                          anchor_marker=bool(getattr(policy_config, "anchor_marker", False)), **overrides)
+                          anchor_marker=bool(getattr(policy_config, "anchor_marker", False)),
+                          side_marker=bool(getattr(policy_config, "side_marker", False)), **overrides)
 
 
 @dataclass(frozen=True)
@@ -152,27 +173,43 @@ class DecisionCore:
         """Text the policy conditions on: the understood task, or None (nothing to predict)."""
         if self.verdict is None or not self.verdict.understood or self.vote.abstained:
             return None
-        return conditioning_text(self.verdict.refer, self.verdict.task_instruction, self.config.anchor_marker)
+        return conditioning_text(self.verdict.refer, self.verdict.task_instruction, self.config.anchor_marker,
+                                 self.config.side_marker)
+
+    def _marks_side(self) -> bool:
+        return self.config.side_marker and self.verdict is not None and self.verdict.refer in SIDE_KINDS
 
     def locate_instruction(self) -> str | None:
         """The colour query that locates the anchor ("pick up the blue cup") for a marker policy's
-        next-to task, on every frame the abstain vote decides on; else None. The caller runs the
-        policy's ``locate`` on the frame it is about to predict from and hands the result to
-        :meth:`set_marker`. The anchor is not located again once the arm moves: it may hide it."""
-        if self.policy_instruction() is None or self.verdict.refer not in MARKED_TEXT or not self.config.anchor_marker:
+        next-to task, or the named colour's cups for a side-marker policy's left/right task, on every
+        frame the abstain vote decides on; else None. The caller runs the policy's ``locate`` (with
+        :meth:`locate_peaks` peaks) on the frame it is about to predict from and hands the result to
+        :meth:`set_marker`. Nothing is located again once the arm moves: it may hide the cups."""
+        if self.policy_instruction() is None:
             return None
-        if self.marker_uv is not None and self.vote.decided:
+        marks_anchor = self.verdict.refer in MARKED_TEXT and self.config.anchor_marker
+        if not (marks_anchor or self._marks_side()) or (self.marker_uv is not None and self.vote.decided):
             return None
-        return f"pick up the {self.verdict.anchor} cup"
+        return f"pick up the {self.verdict.anchor if marks_anchor else self.verdict.target} cup"
+
+    def locate_peaks(self) -> int:
+        """How many cups :meth:`locate_instruction` asks for: the two of a left/right pair, else one."""
+        return 2 if self._marks_side() else 1
 
     def set_marker(self, uv: np.ndarray, present_prob: float, generation: int | None = None) -> bool:
-        """The located anchor's pixels (2,) and the probability that it is in view (the colour query's
+        """The located anchor's pixels (2,), or for left/right the pair's (2, 2) of which the one on
+        the named side is marked, and the probability that the colour is in view (the colour query's
         target-present head, trained on scenes without the named colour); False (ignored) if located
         before the last reset. The vote counts the lower of the anchor's and the referent's
         presence, so a missing anchor abstains instead of marking a random place."""
         if generation is not None and generation != self.generation:
             return False
-        uv = np.asarray(uv, dtype=np.float32).reshape(2)
+        uv = np.asarray(uv, dtype=np.float32)
+        if self._marks_side():
+            if uv.shape != (2, 2):
+                raise ValueError(f"left/right needs the pixels of two located cups (2, 2), got shape {uv.shape}")
+            uv = pick_side(uv, self.verdict.refer, self.config.robot_left_in_image)
+        uv = uv.reshape(2)
         if not np.isfinite(uv).all():
             raise ValueError(f"marker pixels must be finite, got {uv}")
         present_prob = float(present_prob)
@@ -230,7 +267,7 @@ class DecisionCore:
         elif self.state_time is None or now - self.state_time > self.config.state_timeout:
             state = "no end-effector pose"
         elif self.vote.abstained:
-            missing = f"{self.verdict.anchor} cup" if self.anchor_present is not None and \
+            missing = f"{self.verdict.anchor or self.verdict.target} cup" if self.anchor_present is not None and \
                 self.anchor_present < self.config.abstain_threshold else self.verdict.reference.describe()
             kind, state = ABSTAINED, f"abstained: no {missing} in view"
         elif self.config.hold_until_vote and not self.vote.decided:

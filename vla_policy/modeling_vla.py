@@ -329,18 +329,24 @@ class VLAPolicy(nn.Module):
                     marker_uv=marker)
 
     @torch.no_grad()
-    def locate(self, obs: dict[str, Any]) -> tuple[np.ndarray, float]:
-        """Pixels (2,) of the cup ``obs["instruction"]`` names and P(it is in view). The pixels come
-        from the target heatmap: the probability-weighted centre of the 3 x 3 cells around its peak
-        (a far-off second mode does not pull it, as the plain soft-argmax would)."""
+    def locate(self, obs: dict[str, Any], peaks: int = 1) -> tuple[np.ndarray, float]:
+        """Pixels (2,) of the cup ``obs["instruction"]`` names and P(it is in view); with ``peaks`` > 1,
+        the pixels (peaks, 2) of that many cups of it, strongest first (the two cups of a left/right
+        pair). Each comes from the target heatmap: the probability-weighted centre of the 3 x 3 cells
+        around a peak (a far-off second mode does not pull it, as the plain soft-argmax would); the
+        5 x 5 cells around a peak are left out of the search for the next."""
         grid = self.config.token_grid
         out = self._forward_one(obs, False)
         heat = torch.softmax(out["heatmap_logits"][0].float(), -1).reshape(grid, grid)
-        r, c = divmod(int(heat.argmax()), grid)
-        rows, cols = slice(max(0, r - 1), r + 2), slice(max(0, c - 1), c + 2)
-        window = heat[rows, cols]
-        xs, ys = (t.reshape(grid, grid)[rows, cols] for t in self._cell_centres(heat.device))
-        uv = torch.stack([(window * xs).sum(), (window * ys).sum()]) / window.sum()
+        xs, ys = (t.reshape(grid, grid) for t in self._cell_centres(heat.device))
+        search, found = heat.clone(), []
+        for _ in range(peaks):
+            r, c = divmod(int(search.argmax()), grid)
+            rows, cols = slice(max(0, r - 1), r + 2), slice(max(0, c - 1), c + 2)
+            window = heat[rows, cols]
+            found.append(torch.stack([(window * xs[rows, cols]).sum(), (window * ys[rows, cols]).sum()]) / window.sum())
+            search[max(0, r - 2):r + 3, max(0, c - 2):c + 3] = -1.0
+        uv = found[0] if peaks == 1 else torch.stack(found)
         return uv.cpu().numpy(), float(torch.sigmoid(out["present_logit"][0]))
 
     @torch.no_grad()

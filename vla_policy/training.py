@@ -25,7 +25,7 @@ from vla_sim.referring import KINDS
 
 from .configuration_vla import VLAConfig
 from .dataset import DatasetError, Episode, list_episodes
-from .decision import MARKED_TEXT, conditioning_text
+from .decision import MARKED_TEXT, SIDE_KINDS, conditioning_text
 from .modeling_vla import VLAPolicy, count_parameters
 
 STATE_DIR = "train_state"
@@ -71,7 +71,7 @@ class TrainConfig:
     init_from: str | None = None
     """Checkpoint folder to start from (fine-tuning, e.g. on DAgger or relational data). Its config,
     normalisation statistics included, replaces the ``policy:`` section, except that ``policy:`` may
-    add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity); the
+    add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity) or ``side_marker``; the
     optimiser starts fresh."""
     kind_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     """Sampling weight of the frames of each reference kind's episodes (default 1): ``{next-to: 3}``
@@ -118,7 +118,7 @@ def load_run_config(path: str | os.PathLike) -> tuple[VLAConfig, TrainConfig]:
 
 def policy_text(meta: dict[str, Any], cfg: VLAConfig) -> str:
     """The text a recorded episode conditions the policy on (the marked text for a marker policy's next-to)."""
-    return conditioning_text(meta.get("refer", "colour"), meta["instruction"], cfg.anchor_marker)
+    return conditioning_text(meta.get("refer", "colour"), meta["instruction"], cfg.anchor_marker, cfg.side_marker)
 
 
 class DemoSampler:
@@ -168,8 +168,8 @@ class DemoSampler:
             frame = np.asarray(arr["frames"][ti])
             uv = np.asarray(arr["target_uv"][ti], dtype=np.float32).copy()
             ee_uv = self.ee_uv[e][ti].copy()
-            marker = self._marker(meta)
-            if augment and np.isfinite(marker).all():  # the located anchor is a few pixels off at inference
+            marker = self._marker(meta, arr)
+            if augment and np.isfinite(marker).all():  # the located cup is a few pixels off at inference
                 marker += self.rng.normal(0.0, MARKER_JITTER, 2).astype(np.float32)
             if s:
                 dx, dy = self.rng.integers(-s, s + 1, 2)
@@ -213,9 +213,12 @@ class DemoSampler:
             **({"marker_uv": torch.from_numpy(np.stack(markers))} if self.cfg.anchor_marker else {}),
         }
 
-    def _marker(self, meta: dict[str, Any]) -> np.ndarray:
+    def _marker(self, meta: dict[str, Any], arr: dict[str, Any]) -> np.ndarray:
         """The anchor's pixels at the episode's first frame (``meta["anchor_uv"]``) for a marker
-        policy's next-to episodes, else NaN (no marker)."""
+        policy's next-to episodes, the referent's (its ``target_uv``) for a side-marker policy's
+        left/right episodes, else NaN (no marker)."""
+        if self.cfg.side_marker and meta.get("refer") in SIDE_KINDS:
+            return np.asarray(arr["target_uv"][0], dtype=np.float32).copy()
         if self.cfg.anchor_marker and meta.get("refer") in MARKED_TEXT:
             if "anchor_uv" not in meta:
                 raise DatasetError(f"episode seed {meta['seed']}: next-to without anchor_uv (regenerate it with "
@@ -332,7 +335,8 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     if init is not None:  # architecture and normalisation come with the weights; context layers may be added
         policy_cfg = dataclasses.replace(init.config, context_layers=max(init.config.context_layers,
                                                                          policy_cfg.context_layers),
-                                         anchor_marker=init.config.anchor_marker or policy_cfg.anchor_marker)
+                                         anchor_marker=init.config.anchor_marker or policy_cfg.anchor_marker,
+                                         side_marker=init.config.side_marker or policy_cfg.side_marker)
     else:  # normalisation statistics from the training frames, saved in config.json
         prop = np.concatenate([np.asarray(e.arrays()["proprio"]) for e in train_eps])
         prop = np.concatenate([prop[:, :3], prop[:, 7:8]], axis=1)
