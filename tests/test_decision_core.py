@@ -209,7 +209,9 @@ def test_a_marker_policy_locates_the_anchor_while_it_votes_then_acts_on_colour_f
 
 
 def test_a_side_marker_policy_marks_the_cup_on_the_named_side_of_the_located_pair():
-    from vla_policy.decision import SIDE_TEXT, pick_side
+    from vla_sim.camera import project_points
+    from vla_sim.config import CameraConfig
+    from vla_policy.decision import SIDE_TEXT, _training_camera, pick_side, robot_left_of
     from vla_policy.understanding import Verdict
 
     class Understands:
@@ -217,21 +219,27 @@ def test_a_side_marker_policy_marks_the_cup_on_the_named_side_of_the_located_pai
             side = "left" if "left" in text else "right"
             return Verdict(text, refer=side, target="orange") if "orange" in text else Verdict(text, target="red")
 
+    # The robot's left and right, from the training camera's pixels: back on the table where they were.
+    K, T, _, _ = _training_camera()
+    assert CameraConfig().width == 128
+    # Two cups 5 cm apart on the robot's right; the one on the left is nearer the camera, so perspective
+    # draws it further from the image's centre line: further image-left, which is the robot's right.
+    right_cup, left_cup = (0.30, -0.23, 0.035), (0.60, -0.18, 0.035)
+    pair = project_points(K, T, [right_cup, left_cup])
+    assert pair[1, 0] < pair[0, 0]  # the image's order is the wrong one (the robot's left is the image's right)
+    assert np.allclose(robot_left_of(pair, 128), (-0.23, -0.18), atol=1e-6)
+    assert np.allclose(robot_left_of(pair / 2, 64), (-0.23, -0.18), atol=1e-6)  # a 64-pixel policy's frames
     cfg = dict(refer_kinds=("colour", "left", "right"), anchor_marker=True, side_marker=True, abstain_window=2)
     c = DecisionCore(Understands(), DecisionConfig(**cfg))
-    pair = np.array([[30.0, 60.0], [90.0, 62.0]])  # two orange cups: image left, image right
-    for text, expected in (("the orange cup on the left", (90.0, 62.0)), ("the orange cup on the right", (30.0, 60.0))):
-        c.set_instruction(text)  # the robot's left is the image's right (the simulator's camera)
+    for text, expected in (("the orange cup on the left", pair[1]), ("the orange cup on the right", pair[0])):
+        c.set_instruction(text)
         assert c.policy_instruction() == SIDE_TEXT and "orange" not in c.policy_instruction()
         assert c.locate_instruction() == "pick up the orange cup" and c.locate_peaks() == 2
         assert c.set_marker(pair, 0.9, c.generation) and np.allclose(c.marker_uv, expected)
+        assert c.set_marker(pair[::-1], 0.9, c.generation) and np.allclose(c.marker_uv, expected)  # in either order
+    assert np.allclose(pick_side(pair, "left"), pair[1])
     with pytest.raises(ValueError, match="two located cups"):
         c.set_marker(np.array([30.0, 60.0]), 0.9)
-    mirrored = DecisionCore(Understands(), DecisionConfig(**cfg, robot_left_in_image="left"))
-    mirrored.set_instruction("the orange cup on the left")
-    mirrored.set_marker(pair, 0.9)
-    assert np.allclose(mirrored.marker_uv, (30.0, 60.0))
-    assert np.allclose(pick_side(pair, "right", "left"), (90.0, 62.0))
     # No orange cup in view: the colour query's present head says so, and the robot abstains.
     c.set_instruction("the orange cup on the left")
     for t in (0.0, 0.1):
@@ -245,5 +253,3 @@ def test_a_side_marker_policy_marks_the_cup_on_the_named_side_of_the_located_pai
     marker_only = DecisionCore(Understands(), DecisionConfig(**{**cfg, "side_marker": False}))
     marker_only.set_instruction("the orange cup on the left")  # a policy without side_marker reads the words
     assert marker_only.locate_instruction() is None and marker_only.policy_instruction() == "pick up the orange cup on the left"
-    with pytest.raises(ValueError, match="robot_left_in_image"):
-        DecisionConfig(robot_left_in_image="up")

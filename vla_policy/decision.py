@@ -15,6 +15,7 @@ with the observation's stamp, reports usable frames and robot states with :meth:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,11 +44,37 @@ def conditioning_text(kind: str, canonical: str, anchor_marker: bool, side_marke
     return MARKED_TEXT[kind] if anchor_marker and kind in MARKED_TEXT else canonical
 
 
-def pick_side(candidates: np.ndarray, side: str, robot_left_in_image: str = "right") -> np.ndarray:
-    """The candidate pixels (k, 2) on the robot's ``side`` ("left" / "right"): the largest u when that
-    side is the image's right. ``robot_left_in_image``: the image side of the robot's left."""
-    u = candidates[:, 0] if robot_left_in_image == "right" else -candidates[:, 0]
-    return candidates[int(np.argmax(u) if side == "left" else np.argmin(u))]
+CUP_CENTRE_Z = 0.035  # m above the table: the height of the cup centres the located pixels stand for
+
+
+@functools.lru_cache(maxsize=1)
+def _training_camera() -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(K, T_base_cam, width, height) of the simulator's nominal camera, the view training frames show."""
+    from vla_sim.camera import PinholeCamera
+    from vla_sim.config import CameraConfig
+
+    c = CameraConfig()
+    cam = PinholeCamera.look_at(c.width, c.height, c.fov_deg, c.eye, c.target)
+    return cam.K, cam.T_base_cam, c.width, c.height
+
+
+def robot_left_of(pixels: np.ndarray, image_size: float) -> np.ndarray:
+    """How far to the robot's left (+y of the base frame, m) each located cup (k, 2) is: its pixel ray
+    from the training camera (frames of ``image_size`` pixels) meets the plane of the cup centres.
+    Left and right are the robot's, not the image's: with perspective, a far cup can sit further
+    right in the image than a nearer cup that is further right on the table."""
+    K, T, width, height = _training_camera()
+    K = K * np.array([[image_size / width], [image_size / height], [1.0]])  # the policy's frames: resized
+    rays = np.c_[np.asarray(pixels, float), np.ones(len(pixels))] @ np.linalg.inv(K).T  # (k, 3) optical frame
+    dirs = rays @ T[:3, :3].T  # (k, 3) base frame
+    t = (CUP_CENTRE_Z - T[2, 3]) / dirs[:, 2]
+    return T[1, 3] + t * dirs[:, 1]
+
+
+def pick_side(candidates: np.ndarray, side: str, image_size: float = 128) -> np.ndarray:
+    """The candidate pixels (k, 2) on the robot's ``side`` ("left" / "right") of the table."""
+    y = robot_left_of(candidates, image_size)
+    return candidates[int(np.argmax(y) if side == "left" else np.argmin(y))]
 
 
 @dataclass
@@ -82,9 +109,8 @@ class DecisionConfig:
     side_marker: bool = False
     """Left/right in two steps (its config's ``side_marker``): locate the colour's two cups, mark the
     one on the named side, act on :data:`SIDE_TEXT`."""
-    robot_left_in_image: str = "right"
-    """The image side ("left" / "right") of the robot's left (+y of the base frame) for the camera the
-    policy sees through; the simulator's camera and the training data have it on the right."""
+    image_size: int = 128
+    """Pixels of the policy's square frames (its config's ``image_size``): located cups are in them."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -92,8 +118,7 @@ class DecisionConfig:
             (self.image_timeout <= 0 or self.state_timeout <= 0, "image_timeout and state_timeout must be > 0"),
             (self.stale_frames < 1.0, f"stale_frames must be >= 1, got {self.stale_frames}"),
             (self.abstain_window < 1, f"abstain_window must be >= 1, got {self.abstain_window}"),
-            (self.robot_left_in_image not in ("left", "right"),
-             f"robot_left_in_image must be 'left' or 'right', got {self.robot_left_in_image!r}"),
+            (self.image_size < 1, f"image_size must be >= 1, got {self.image_size}"),
         ]
         for bad, message in problems:
             if bad:
@@ -106,7 +131,8 @@ def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
                           ensemble_decay=policy_config.ensemble_decay,
                           refer_kinds=tuple(getattr(policy_config, "refer_kinds", ("colour",))),
                           anchor_marker=bool(getattr(policy_config, "anchor_marker", False)),
-                          side_marker=bool(getattr(policy_config, "side_marker", False)), **overrides)
+                          side_marker=bool(getattr(policy_config, "side_marker", False)),
+                          image_size=int(getattr(policy_config, "image_size", 128)), **overrides)
 
 
 @dataclass(frozen=True)
@@ -198,7 +224,7 @@ class DecisionCore:
 
     def set_marker(self, uv: np.ndarray, present_prob: float, generation: int | None = None) -> bool:
         """The located anchor's pixels (2,), or for left/right the pair's (2, 2) of which the one on
-        the named side is marked, and the probability that the colour is in view (the colour query's
+        the robot's named side is marked (:func:`robot_left_of`), and the probability that the colour is in view (the colour query's
         target-present head, trained on scenes without the named colour); False (ignored) if located
         before the last reset. The vote counts the lower of the anchor's and the referent's
         presence, so a missing anchor abstains instead of marking a random place."""
@@ -208,7 +234,7 @@ class DecisionCore:
         if self._marks_side():
             if uv.shape != (2, 2):
                 raise ValueError(f"left/right needs the pixels of two located cups (2, 2), got shape {uv.shape}")
-            uv = pick_side(uv, self.verdict.refer, self.config.robot_left_in_image)
+            uv = pick_side(uv, self.verdict.refer, self.config.image_size)
         uv = uv.reshape(2)
         if not np.isfinite(uv).all():
             raise ValueError(f"marker pixels must be finite, got {uv}")
