@@ -301,7 +301,7 @@ class PolicyNode(Node):
                 msg, rgb, _ = self.frame
                 seq = self.frame_seq_used = self.frame_seq
                 instruction, generation = self.core.policy_instruction(), self.core.generation
-                locate, marker = self.core.locate_instruction(), self.core.marker_uv
+                locate, marker = (self.core.locate_instruction(), self.core.locate_peaks()), self.core.marker_uv
                 if not instruction or self.pose is None:
                     self.frame_seq_done = seq
                     continue
@@ -349,16 +349,18 @@ class PolicyNode(Node):
         return next_ready <= tick
 
     def _infer(self, msg: Image, rgb: np.ndarray, instruction: str, ee_position: np.ndarray, width: float,
-               generation: int, locate: str | None = None, marker: np.ndarray | None = None) -> bool:
+               generation: int, locate: tuple[str | None, int] = (None, 1), marker: np.ndarray | None = None) -> bool:
         """Predict a chunk from one frame and hand it to the core; False if the task changed meanwhile.
-        ``locate``: the core's query for the anchor (next-to), located on this frame first."""
+        ``locate``: the core's query for the cups to mark (next-to's anchor, a left/right pair) and how
+        many to find, located on this frame first."""
         t0 = time.perf_counter()
         obs = {"image": rgb, "ee_pose": ee_position, "gripper_width": np.array([width], np.float32)}
-        if locate is not None:
-            marker, anchor_present = self.policy.locate({**obs, "instruction": locate})
+        if locate[0] is not None:
+            marker, anchor_present = self.policy.locate({**obs, "instruction": locate[0]}, peaks=locate[1])
             with self.lock:
                 if not self.core.set_marker(marker, anchor_present, generation):
                     return False  # re-targeted while locating
+                marker = self.core.marker_uv  # of a left/right pair, the cup on the named side
         chunk, present = self.policy.predict_action_chunk({**obs, "instruction": instruction, "marker_uv": marker})
         self.inference_ms.append((time.perf_counter() - t0) * 1e3)
         stamp = stamp_seconds(msg.header.stamp)
