@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pybullet as p
+
+if TYPE_CHECKING:
+    from .config import CameraConfig
 
 
 def _look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -39,6 +43,16 @@ def project_points(K, T_base_cam, points_base) -> np.ndarray:
     return uv
 
 
+def pixels_to_plane(K, T_base_cam, pixels, z: float) -> np.ndarray:
+    """Base-frame points (N, 3) where the rays through ``pixels`` (N, 2) meet the horizontal plane at
+    height ``z``: the inverse of :func:`project_points` for points on that plane."""
+    pix = np.atleast_2d(np.asarray(pixels, float))
+    T = np.asarray(T_base_cam, float)
+    rays = np.c_[pix, np.ones(len(pix))] @ np.linalg.inv(np.asarray(K, float)).T  # (N, 3) optical frame
+    dirs = rays @ T[:3, :3].T  # (N, 3) base frame
+    return T[:3, 3] + ((z - T[2, 3]) / dirs[:, 2])[:, None] * dirs
+
+
 @dataclass
 class PinholeCamera:
     """A camera with pose ``T_base_cam`` and a symmetric vertical field of view."""
@@ -58,6 +72,14 @@ class PinholeCamera:
         T[:3, :3] = _look_at(eye_v, target_v, np.asarray(up, float))
         T[:3, 3] = eye_v
         return cls(width, height, fov_deg, T, near, far)
+
+    @classmethod
+    def nominal(cls, config: CameraConfig | None = None) -> PinholeCamera:
+        """The camera ``config`` (default: ``CameraConfig()``) describes, without per-episode jitter."""
+        from .config import CameraConfig
+
+        c = config or CameraConfig()
+        return cls.look_at(c.width, c.height, c.fov_deg, c.eye, c.target, near=c.near, far=c.far)
 
     @property
     def K(self) -> np.ndarray:

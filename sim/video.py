@@ -106,11 +106,9 @@ def robot_left_side(K: np.ndarray | None = None, T_base_cam: np.ndarray | None =
     """Which side of the image ("left" or "right") the robot's left (+y of the base frame) is on,
     from the camera's projection; defaults: the simulator's nominal camera (``CameraConfig``)."""
     from .camera import PinholeCamera, project_points
-    from .config import CameraConfig
 
     if K is None or T_base_cam is None:
-        c = CameraConfig()
-        cam = PinholeCamera.look_at(c.width, c.height, c.fov_deg, c.eye, c.target)
+        cam = PinholeCamera.nominal()
         K, T_base_cam = cam.K, cam.T_base_cam
     # Two points on the table in front of the robot, 20 cm to its left (+y) and to its right.
     left, right = project_points(K, T_base_cam, [[0.45, 0.2, 0.0], [0.45, -0.2, 0.0]])[:, 0]

@@ -209,9 +209,8 @@ def test_a_marker_policy_locates_the_anchor_while_it_votes_then_acts_on_colour_f
 
 
 def test_a_side_marker_policy_marks_the_cup_on_the_named_side_of_the_located_pair():
-    from vla_sim.camera import project_points
-    from vla_sim.config import CameraConfig
-    from vla_policy.decision import SIDE_TEXT, _training_camera, pick_side, robot_left_of
+    from vla_sim.camera import PinholeCamera
+    from vla_policy.decision import SIDE_TEXT, pick_side, robot_left_of
     from vla_policy.understanding import Verdict
 
     class Understands:
@@ -220,12 +219,12 @@ def test_a_side_marker_policy_marks_the_cup_on_the_named_side_of_the_located_pai
             return Verdict(text, refer=side, target="orange") if "orange" in text else Verdict(text, target="red")
 
     # The robot's left and right, from the training camera's pixels: back on the table where they were.
-    K, T, _, _ = _training_camera()
-    assert CameraConfig().width == 128
+    cam = PinholeCamera.nominal()
+    assert cam.width == cam.height == 128
     # Two cups 5 cm apart on the robot's right; the one on the left is nearer the camera, so perspective
     # draws it further from the image's centre line: further image-left, which is the robot's right.
     right_cup, left_cup = (0.30, -0.23, 0.035), (0.60, -0.18, 0.035)
-    pair = project_points(K, T, [right_cup, left_cup])
+    pair = cam.project(np.array([right_cup, left_cup]))
     assert pair[1, 0] < pair[0, 0]  # the image's order is the wrong one (the robot's left is the image's right)
     assert np.allclose(robot_left_of(pair, 128), (-0.23, -0.18), atol=1e-6)
     assert np.allclose(robot_left_of(pair / 2, 64), (-0.23, -0.18), atol=1e-6)  # a 64-pixel policy's frames
@@ -252,4 +251,5 @@ def test_a_side_marker_policy_marks_the_cup_on_the_named_side_of_the_located_pai
     assert c.locate_instruction() is None and c.locate_peaks() == 1 and c.policy_instruction() == "pick up the red cup"
     marker_only = DecisionCore(Understands(), DecisionConfig(**{**cfg, "side_marker": False}))
     marker_only.set_instruction("the orange cup on the left")  # a policy without side_marker reads the words
-    assert marker_only.locate_instruction() is None and marker_only.policy_instruction() == "pick up the orange cup on the left"
+    assert marker_only.locate_instruction() is None
+    assert marker_only.policy_instruction() == "pick up the orange cup on the left"

@@ -94,3 +94,11 @@ def test_look_at_pose_is_an_optical_frame():
     assert np.allclose(R[:, 2], [-1, 0, 0])  # z looks at the target
     assert R[2, 1] < 0  # image y points down (against base z)
     assert np.allclose(cam.project(np.array([[0.0, 0.0, 0.5]])), [[32.0, 24.0]])
+
+
+def test_pixels_back_on_a_plane_invert_the_projection():
+    from vla_sim.camera import pixels_to_plane
+
+    cam = PinholeCamera.nominal()
+    points = np.array([[0.40, -0.12, 0.035], [0.62, 0.18, 0.035], [0.50, 0.0, 0.035]])
+    assert np.allclose(pixels_to_plane(cam.K, cam.T_base_cam, cam.project(points), 0.035), points, atol=1e-9)

@@ -39,7 +39,7 @@ class VLAConfig:
     side_marker: bool = False
     """``left``/``right`` in two steps as well (needs ``anchor_marker``): the colour query locates the
     named colour's two cups (the two peaks of its target heatmap), the decision core takes the one on
-    the named side of the image and marks it, and the policy acts on "pick up the marked cup". The
+    the robot's named side of the table and marks it, and the policy acts on "pick up the marked cup". The
     side is then chosen by geometry, not learned per colour, so a colour never trained with a side
     works as any other. Turned on by fine-tuning with ``--init``."""
     chunk_size: int = 8

@@ -48,14 +48,11 @@ CUP_CENTRE_Z = 0.035  # m above the table: the height of the cup centres the loc
 
 
 @functools.lru_cache(maxsize=1)
-def _training_camera() -> tuple[np.ndarray, np.ndarray, int, int]:
-    """(K, T_base_cam, width, height) of the simulator's nominal camera, the view training frames show."""
+def _training_camera() -> Any:
+    """The simulator's nominal camera (a ``vla_sim.camera.PinholeCamera``): the view training frames show."""
     from vla_sim.camera import PinholeCamera
-    from vla_sim.config import CameraConfig
 
-    c = CameraConfig()
-    cam = PinholeCamera.look_at(c.width, c.height, c.fov_deg, c.eye, c.target)
-    return cam.K, cam.T_base_cam, c.width, c.height
+    return PinholeCamera.nominal()
 
 
 def robot_left_of(pixels: np.ndarray, image_size: float) -> np.ndarray:
@@ -63,12 +60,11 @@ def robot_left_of(pixels: np.ndarray, image_size: float) -> np.ndarray:
     from the training camera (frames of ``image_size`` pixels) meets the plane of the cup centres.
     Left and right are the robot's, not the image's: with perspective, a far cup can sit further
     right in the image than a nearer cup that is further right on the table."""
-    K, T, width, height = _training_camera()
-    K = K * np.array([[image_size / width], [image_size / height], [1.0]])  # the policy's frames: resized
-    rays = np.c_[np.asarray(pixels, float), np.ones(len(pixels))] @ np.linalg.inv(K).T  # (k, 3) optical frame
-    dirs = rays @ T[:3, :3].T  # (k, 3) base frame
-    t = (CUP_CENTRE_Z - T[2, 3]) / dirs[:, 2]
-    return T[1, 3] + t * dirs[:, 1]
+    from vla_sim.camera import pixels_to_plane
+
+    cam = _training_camera()
+    K = cam.K * np.array([[image_size / cam.width], [image_size / cam.height], [1.0]])  # the policy's frames
+    return pixels_to_plane(K, cam.T_base_cam, pixels, CUP_CENTRE_Z)[:, 1]
 
 
 def pick_side(candidates: np.ndarray, side: str, image_size: float = 128) -> np.ndarray:
@@ -224,8 +220,9 @@ class DecisionCore:
 
     def set_marker(self, uv: np.ndarray, present_prob: float, generation: int | None = None) -> bool:
         """The located anchor's pixels (2,), or for left/right the pair's (2, 2) of which the one on
-        the robot's named side is marked (:func:`robot_left_of`), and the probability that the colour is in view (the colour query's
-        target-present head, trained on scenes without the named colour); False (ignored) if located
+        the robot's named side is marked (:func:`robot_left_of`), and the probability that the colour
+        is in view (the colour query's target-present head, trained on scenes without the named
+        colour); False (ignored) if located
         before the last reset. The vote counts the lower of the anchor's and the referent's
         presence, so a missing anchor abstains instead of marking a random place."""
         if generation is not None and generation != self.generation:

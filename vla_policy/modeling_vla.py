@@ -335,6 +335,8 @@ class VLAPolicy(nn.Module):
         pair). Each comes from the target heatmap: the probability-weighted centre of the 3 x 3 cells
         around a peak (a far-off second mode does not pull it, as the plain soft-argmax would); the
         5 x 5 cells around a peak are left out of the search for the next."""
+        if not isinstance(peaks, int) or peaks < 1:
+            raise ValueError(f"peaks must be an integer >= 1, got {peaks!r}")
         grid = self.config.token_grid
         out = self._forward_one(obs, False)
         heat = torch.softmax(out["heatmap_logits"][0].float(), -1).reshape(grid, grid)

@@ -71,8 +71,8 @@ class TrainConfig:
     init_from: str | None = None
     """Checkpoint folder to start from (fine-tuning, e.g. on DAgger or relational data). Its config,
     normalisation statistics included, replaces the ``policy:`` section, except that ``policy:`` may
-    add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity) or ``side_marker``; the
-    optimiser starts fresh."""
+    add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity) or
+    ``side_marker``; the optimiser starts fresh."""
     kind_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     """Sampling weight of the frames of each reference kind's episodes (default 1): ``{next-to: 3}``
     draws a next-to frame three times as often as one of another kind."""
