@@ -108,14 +108,17 @@ def test_sim_rejects_bad_commands_and_its_watchdog_holds_the_arm(ros_env):
 
 def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
     """A sim reset while the policy is acting starts a clean episode; killing the policy then holds
-    the arm; a restarted policy picks the task up from the transient-local instruction and succeeds."""
+    the arm; a restarted policy picks the task up from the transient-local instruction and acts on it,
+    and succeeds (in that episode or, as the policy fails ~1 % of closed-loop episodes, the next)."""
     from diagnostic_msgs.msg import DiagnosticStatus
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
     from vla_ros import qos, topics
 
-    sim = start_node("vla_sim_node", ros_env, "seed:=50000", "episodes:=1", "episode_seconds:=60.0")
+    # 90 s episodes: under the full suite's load a restarted policy node needs 15-25 s to import torch
+    # and load the checkpoint before it acts, and the episode clock runs on meanwhile.
+    sim = start_node("vla_sim_node", ros_env, "seed:=50000", "episodes:=2", "episode_seconds:=90.0")
     policy = start_node("vla_policy_node", ros_env, "torch_threads:=1")
     probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
     restarted = None
@@ -123,8 +126,9 @@ def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
         poses = subscribe_poses(probe)
         outcomes: list[DiagnosticStatus] = []
         probe.node.create_subscription(DiagnosticStatus, topics.EPISODE, outcomes.append, qos.COMMAND_QOS)
-        instructions: list[String] = []  # the sim sends one when each episode's pause ends
-        probe.node.create_subscription(String, topics.INSTRUCTION, instructions.append, qos.INSTRUCTION_QOS)
+        instructions: list[float] = []  # arrival times: the sim sends one when each episode's pause ends
+        probe.node.create_subscription(String, topics.INSTRUCTION, lambda m: instructions.append(time.monotonic()),
+                                       qos.INSTRUCTION_QOS)
         reset = probe.node.create_client(Trigger, "/vla_sim/reset")
         assert reset.wait_for_service(timeout_sec=60)
 
@@ -137,6 +141,7 @@ def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
         assert future.result().success, future.result().message
         sent = len(instructions)
         probe.spin_until(lambda: len(instructions) > sent, 30, "the new episode's instruction", alive=(sim, policy))
+        episode_start = time.monotonic()
         poses.clear()  # the arm is home and the new episode's pause is over
         probe.spin_until(moving, 60, "the policy to act in the new episode", alive=(sim, policy))
 
@@ -151,10 +156,28 @@ def test_reset_mid_inference_then_policy_killed_and_restarted(ros_env):
         print(f"[figure] policy killed while moving: arm still (< 0.1 mm per camera frame) "
               f"{still_after(poses, killed) * 1e3:.0f} ms after SIGKILL returned")
 
+        statuses: list[tuple[float, str, dict[str, str]]] = []
+        probe.node.create_subscription(
+            DiagnosticStatus, topics.STATUS,
+            lambda m: statuses.append((time.monotonic() - killed, m.message, {kv.key: kv.value for kv in m.values})),
+            qos.COMMAND_QOS)
         restarted = start_node("vla_policy_node", ros_env, "torch_threads:=1")
-        probe.spin_until(lambda: outcomes, 120, "the episode outcome", alive=(sim, restarted))
+        probe.spin_until(lambda: outcomes, 150, "the episode outcome", alive=(sim, restarted))
+        print(f"[figure] restart: policy killed {killed - episode_start:.1f} s into the episode, outcome "
+              f"{time.monotonic() - episode_start:.1f} s into it")
+        # The restarted node took the task from the transient-local instruction, without a new one: it
+        # acted on it and the arm moved.
+        next_instruction = instructions[sent + 1] - killed if len(instructions) > sent + 1 else float("inf")
+        assert any(message == "acting" and values.get("instruction") == "pick up the red cup" and t < next_instruction
+                   for t, message, values in statuses), statuses[-8:]
+        assert moved_since(poses, killed + 1.0) > 0.02, "the restarted policy never moved the arm"
         if outcomes[-1].message != "success":
-            pytest.fail(f"{[(kv.key, kv.value) for kv in outcomes[-1].values]}\n{stop(restarted)[-3000:]}")
+            # A closed-loop episode the policy failed (timeout, knocked over): the restarted node must
+            # still succeed on the next one; the first outcome is printed.
+            print(f"[figure] restarted policy's first episode: {[(kv.key, kv.value) for kv in outcomes[-1].values]}")
+            probe.spin_until(lambda: len(outcomes) > 1, 150, "the next episode's outcome", alive=(sim, restarted))
+            if outcomes[-1].message != "success":
+                pytest.fail(f"{[(kv.key, kv.value) for kv in outcomes[-1].values]}\n{stop(restarted)[-3000:]}")
     finally:
         probe.close()
         outs = [stop(p) for p in (sim, policy, restarted) if p is not None]

@@ -472,6 +472,31 @@ def test_kind_weights_draw_a_kind_more_often_and_are_validated(tmp_path):
             TrainConfig(kind_weights=bad)
 
 
+def test_absent_weight_draws_the_frames_of_absent_scenes_more_often(tmp_path):
+    from vla_policy.demonstrations import GenerationConfig
+
+    for name, fraction, seed in (("absent", 1.0, 3_300_000), ("present", 0.0, 3_300_001)):
+        generate(tmp_path / name, episodes=1, seed=seed, workers=1, progress=False,
+                 config=GenerationConfig(distractors=(2, 3), max_steps=3, absent_fraction=fraction))
+    episodes = list_episodes(tmp_path / "absent") + list_episodes(tmp_path / "present")
+    assert [e.meta["target_present"] for e in episodes] == [False, True]
+    ids = {e.meta["instruction"]: i for i, e in enumerate(episodes)}
+    assert len(ids) == 2
+    absent_id = ids[episodes[0].meta["instruction"]]
+    for weight in (1.0, 4.0):
+        sampler = DemoSampler(episodes, VLAConfig(), TrainConfig(paraphrase=False, absent_weight=weight), ids,
+                              np.random.default_rng(0))
+        batch = sampler.sample(2000, augment=False)
+        share = float((batch["text_ids"] == absent_id).float().mean())
+        frames = episodes[0].length * weight
+        expected = frames / (frames + episodes[1].length)
+        assert abs(share - expected) < 0.04, (weight, share, expected)
+        assert torch.equal(batch["present"][batch["text_ids"] == absent_id], torch.zeros(int(share * 2000 + 0.5)))
+    for bad in (0, -1.0, 101, "2"):
+        with pytest.raises(ValueError, match="absent_weight"):
+            TrainConfig(absent_weight=bad)
+
+
 def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path):
     from vla_policy.decision import SIDE_TEXT
     from vla_policy.demonstrations import GenerationConfig

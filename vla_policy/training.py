@@ -76,8 +76,14 @@ class TrainConfig:
     kind_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     """Sampling weight of the frames of each reference kind's episodes (default 1): ``{next-to: 3}``
     draws a next-to frame three times as often as one of another kind."""
+    absent_weight: float = 1.0
+    """Extra sampling weight of the frames of episodes whose named cup is not on the table (on top of
+    their kind's). Such an episode is a few frames of abstaining against a hundred of picking, so its
+    frames, the only ones that teach the present head "not here", are rare in the draws."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.absent_weight, (int, float)) or not 0 < self.absent_weight <= 100:
+            raise ValueError(f"absent_weight must be in (0, 100], got {self.absent_weight!r}")
         if not isinstance(self.kind_weights, dict):
             raise ValueError(f"kind_weights must be a mapping of kind to weight, got {self.kind_weights!r}")
         for kind, weight in self.kind_weights.items():
@@ -135,6 +141,7 @@ class DemoSampler:
         self.cum = np.concatenate([[0], np.cumsum(self.lengths)])
         # Per-episode draw probability: its frames times its kind's weight (uniform over frames by default).
         weights = self.lengths * np.array([train_cfg.kind_weights.get(e.meta.get("refer", "colour"), 1.0)
+                                           * (train_cfg.absent_weight if e.meta.get("target_present") is False else 1.0)
                                            for e in episodes])
         self.episode_p = weights / weights.sum()
         self.cfg, self.tcfg, self.rng = policy_cfg, train_cfg, rng
@@ -154,7 +161,7 @@ class DemoSampler:
         return int(self.cum[-1])
 
     def sample(self, batch_size: int, augment: bool = True) -> dict[str, Any]:
-        if self.tcfg.kind_weights:
+        if self.tcfg.kind_weights or self.tcfg.absent_weight != 1.0:
             ep = self.rng.choice(len(self.episodes), batch_size, p=self.episode_p)
             t = (self.rng.random(batch_size) * self.lengths[ep]).astype(np.int64)
         else:  # the draws of earlier runs, unchanged
