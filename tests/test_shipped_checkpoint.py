@@ -90,3 +90,34 @@ def test_referring_checkpoint_abstains_next_to_an_absent_anchor():
     summary = evaluate(config, REFER_FACTORY, specs, workers=2, progress=False)
     assert summary["lifted"] == 0, summary["per_episode"]
     assert summary["outcomes"] == {"abstained": 2}, summary["per_episode"]
+
+
+def test_the_pair_of_a_left_right_scene_is_two_cups_on_the_table():
+    """What a side-marker policy's core does with the colour query's peaks (here refer_wip's, the query
+    a side-marker fine-tune starts from): on canonical left/right scenes where the second strongest peak
+    was the first cup's shoulder (seeds found by scanning 400), the pair found on the table is the two
+    cups, and the named side is the referent."""
+    import numpy as np
+
+    from vla_policy.decision import PAIR_CANDIDATES, pair_of, pick_side
+    from vla_sim.camera import project_points
+    from vla_sim.env import PickCupEnv
+
+    policy = VLAPolicy.from_pretrained(REFER_CHECKPOINT, device="cpu")
+    size = policy.config.image_size
+    env = PickCupEnv(num_cups=(3, 5))
+    try:
+        for seed in (100000, 100043, 100067, 100163):
+            obs, info = env.reset(seed=seed, options={"target": "random", "refer": "left"})
+            cups = [c for c in env.cup_states() if c.colour == info["target"]]
+            pixels = {c.instance: project_points(env.camera.K, env.camera.T_base_cam, c.position[None])[0]
+                      * size / env.camera.width for c in cups}
+            peaks, _ = policy.locate({**obs, "instruction": f"pick up the {info['target']} cup"}, peaks=PAIR_CANDIDATES)
+            pair = pair_of(peaks, size)
+            assert pair is not None, seed
+            on = [min(pixels, key=lambda k: np.linalg.norm(pixels[k] - p)) for p in pair]
+            assert sorted(on) == sorted(pixels), (seed, on)
+            marked = pick_side(pair, "left", size)
+            assert min(pixels, key=lambda k: np.linalg.norm(pixels[k] - marked)) == info["target_instance"], seed
+    finally:
+        env.close()

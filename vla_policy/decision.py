@@ -45,6 +45,13 @@ def conditioning_text(kind: str, canonical: str, anchor_marker: bool, side_marke
 
 
 CUP_CENTRE_Z = 0.035  # m above the table: the height of the cup centres the located pixels stand for
+# A left/right pair is found among this many heatmap peaks of the colour query ...
+PAIR_CANDIDATES = 8
+# ... as two peaks at least this far apart on the table (m). Closer peaks are one cup: its heat spills
+# over its rim and body (the second of the two strongest peaks was the first cup's shoulder in 4 of 400
+# left/right scenes, and the pick went to the wrong cup). Above a cup's width plus the heatmap's spread,
+# below the 10.5 cm between cup centres that a gripper needs to take one cup of two.
+PAIR_MIN_SPACING = 0.08
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,16 +62,32 @@ def _training_camera() -> Any:
     return PinholeCamera.nominal()
 
 
-def robot_left_of(pixels: np.ndarray, image_size: float) -> np.ndarray:
-    """How far to the robot's left (+y of the base frame, m) each located cup (k, 2) is: its pixel ray
-    from the training camera (frames of ``image_size`` pixels) meets the plane of the cup centres.
-    Left and right are the robot's, not the image's: with perspective, a far cup can sit further
-    right in the image than a nearer cup that is further right on the table."""
+def table_points(pixels: np.ndarray, image_size: float) -> np.ndarray:
+    """Base-frame (x, y) (k, 2) of located cups (k, 2): each pixel ray of the training camera (frames of
+    ``image_size`` pixels) meets the plane of the cup centres."""
     from vla_sim.camera import pixels_to_plane
 
     cam = _training_camera()
     K = cam.K * np.array([[image_size / cam.width], [image_size / cam.height], [1.0]])  # the policy's frames
-    return pixels_to_plane(K, cam.T_base_cam, pixels, CUP_CENTRE_Z)[:, 1]
+    return pixels_to_plane(K, cam.T_base_cam, pixels, CUP_CENTRE_Z)[:, :2]
+
+
+def robot_left_of(pixels: np.ndarray, image_size: float) -> np.ndarray:
+    """How far to the robot's left (+y of the base frame, m) each located cup (k, 2) is (:func:`table_points`).
+    Left and right are the robot's, not the image's: with perspective, a far cup can sit further
+    right in the image than a nearer cup that is further right on the table."""
+    return table_points(pixels, image_size)[:, 1]
+
+
+def pair_of(candidates: np.ndarray, image_size: float = 128) -> np.ndarray | None:
+    """The two cups of a left/right pair among heatmap peaks (k, 2), strongest first: the strongest, and
+    the strongest at least :data:`PAIR_MIN_SPACING` from it on the table; None when every peak is that
+    close (one cup in view, the rest of its heat on its rim or body)."""
+    xy = table_points(candidates, image_size)
+    far = np.linalg.norm(xy - xy[0], axis=1) >= PAIR_MIN_SPACING
+    if not far.any():
+        return None
+    return candidates[[0, int(np.argmax(far))]]
 
 
 def pick_side(candidates: np.ndarray, side: str, image_size: float = 128) -> np.ndarray:
@@ -190,6 +213,7 @@ class DecisionCore:
         self.last_prediction = None
         self.marker_uv = None
         self.anchor_present = None
+        self.pair_missing = False  # left/right: only one cup of the pair found on the last frame
 
     def policy_instruction(self) -> str | None:
         """Text the policy conditions on: the understood task, or None (nothing to predict)."""
@@ -215,30 +239,35 @@ class DecisionCore:
         return f"pick up the {self.verdict.anchor if marks_anchor else self.verdict.target} cup"
 
     def locate_peaks(self) -> int:
-        """How many cups :meth:`locate_instruction` asks for: the two of a left/right pair, else one."""
-        return 2 if self._marks_side() else 1
+        """How many heatmap peaks :meth:`locate_instruction` asks for: candidates for the two cups of a
+        left/right pair (:func:`pair_of`), else one."""
+        return PAIR_CANDIDATES if self._marks_side() else 1
 
     def set_marker(self, uv: np.ndarray, present_prob: float, generation: int | None = None) -> bool:
-        """The located anchor's pixels (2,), or for left/right the pair's (2, 2) of which the one on
-        the robot's named side is marked (:func:`robot_left_of`), and the probability that the colour
-        is in view (the colour query's target-present head, trained on scenes without the named
-        colour); False (ignored) if located
+        """The located anchor's pixels (2,), or for left/right the candidate peaks (k, 2) (k >= 2) of
+        which the pair is found (:func:`pair_of`) and the one on the robot's named side is marked
+        (:func:`robot_left_of`), and the probability that the colour is in view (the colour query's
+        target-present head, trained on scenes without the named colour); False (ignored) if located
         before the last reset. The vote counts the lower of the anchor's and the referent's
-        presence, so a missing anchor abstains instead of marking a random place."""
+        presence, so a missing anchor abstains instead of marking a random place; so does a
+        left/right pair of which only one cup is found (the side cannot be told, and is not guessed)."""
         if generation is not None and generation != self.generation:
             return False
         uv = np.asarray(uv, dtype=np.float32)
-        if self._marks_side():
-            if uv.shape != (2, 2):
-                raise ValueError(f"left/right needs the pixels of two located cups (2, 2), got shape {uv.shape}")
-            uv = pick_side(uv, self.verdict.refer, self.config.image_size)
-        uv = uv.reshape(2)
-        if not np.isfinite(uv).all():
-            raise ValueError(f"marker pixels must be finite, got {uv}")
         present_prob = float(present_prob)
         if not 0.0 <= present_prob <= 1.0:  # also NaN, which min() in the vote would silently drop
             raise ValueError(f"anchor presence must be a probability in [0, 1], got {present_prob}")
-        self.marker_uv, self.anchor_present = uv, present_prob
+        if not np.isfinite(uv).all():
+            raise ValueError(f"marker pixels must be finite, got {uv}")
+        self.pair_missing = False
+        if self._marks_side():
+            if uv.ndim != 2 or uv.shape[0] < 2 or uv.shape[1] != 2:
+                raise ValueError(f"left/right needs the pixels of two or more located cups (k, 2), got shape {uv.shape}")
+            pair = pair_of(uv, self.config.image_size)
+            if pair is None:
+                self.pair_missing, present_prob, pair = True, 0.0, uv[:2]
+            uv = pick_side(pair, self.verdict.refer, self.config.image_size)
+        self.marker_uv, self.anchor_present = uv.reshape(2), present_prob
         return True
 
     # -- inputs ------------------------------------------------------------------------
@@ -289,6 +318,8 @@ class DecisionCore:
             state = "camera stale: no usable frame" if self.frame_times else "no camera frame"
         elif self.state_time is None or now - self.state_time > self.config.state_timeout:
             state = "no end-effector pose"
+        elif self.vote.abstained and self.pair_missing:
+            kind, state = ABSTAINED, f"abstained: one {self.verdict.target} cup in view, {self.verdict.refer} needs two"
         elif self.vote.abstained:
             missing = f"{self.verdict.anchor or self.verdict.target} cup" if self.anchor_present is not None and \
                 self.anchor_present < self.config.abstain_threshold else self.verdict.reference.describe()

@@ -331,10 +331,11 @@ class VLAPolicy(nn.Module):
     @torch.no_grad()
     def locate(self, obs: dict[str, Any], peaks: int = 1) -> tuple[np.ndarray, float]:
         """Pixels (2,) of the cup ``obs["instruction"]`` names and P(it is in view); with ``peaks`` > 1,
-        the pixels (peaks, 2) of that many cups of it, strongest first (the two cups of a left/right
-        pair). Each comes from the target heatmap: the probability-weighted centre of the 3 x 3 cells
-        around a peak (a far-off second mode does not pull it, as the plain soft-argmax would); the
-        5 x 5 cells around a peak are left out of the search for the next."""
+        the pixels (peaks, 2) of that many heatmap peaks, strongest first (candidates for the two cups
+        of a left/right pair: which peaks are distinct cups is decided on the table, by
+        ``decision.pair_of``). Each is the probability-weighted centre of the 3 x 3 cells around a
+        peak (a far-off second mode does not pull it, as the plain soft-argmax would), and those cells
+        are left out of the search for the next."""
         if not isinstance(peaks, int) or peaks < 1:
             raise ValueError(f"peaks must be an integer >= 1, got {peaks!r}")
         grid = self.config.token_grid
@@ -347,7 +348,7 @@ class VLAPolicy(nn.Module):
             rows, cols = slice(max(0, r - 1), r + 2), slice(max(0, c - 1), c + 2)
             window = heat[rows, cols]
             found.append(torch.stack([(window * xs[rows, cols]).sum(), (window * ys[rows, cols]).sum()]) / window.sum())
-            search[max(0, r - 2):r + 3, max(0, c - 2):c + 3] = -1.0
+            search[rows, cols] = -1.0
         uv = found[0] if peaks == 1 else torch.stack(found)
         return uv.cpu().numpy(), float(torch.sigmoid(out["present_logit"][0]))
 
