@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-refer eval-policy eval-refer language-model clean help
+.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-refer policy-refer-side eval-policy eval-refer language-model clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
@@ -22,6 +22,7 @@ help:
 	@echo "make policy-30min  setup + the 30-minute preset (600 demonstrations, 2,000 steps)"
 	@echo "make eval-policy   setup + evaluation splits A-D and the language splits of POLICY (default: shipped)"
 	@echo "make policy-refer  setup + fine-tune v2 for referring expressions (relational data + training)"
+	@echo "make policy-refer-side setup + stage 6 (left/right in two steps) from policy-refer's outputs"
 	@echo "make eval-refer    setup + each referring kind (canonical, held-out paraphrases, held-out combinations)"
 	@echo "make language-model setup + train and calibrate the instruction-understanding model"
 
@@ -151,6 +152,17 @@ policy-refer: setup
 		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(NEXT_TO_NEAREST_DATA) $(NEXT_TO_DATA_2) $(LEFT_RIGHT_DATA) \
 		$(COLOUR_DATA) $(ABSENT_DATA) --out $(POLICY_REFER_5) \
 		$(if $(wildcard $(POLICY_REFER_5)/train_state/state.json),--resume)
+
+# Stage 6, the candidate under measurement (not yet vla_policy/checkpoints/refer_wip): left/right in two steps
+# (side_marker), fine-tuned from stage 5 on its data plus more absent-cup scenes (config/train_refer_side.yaml).
+ABSENT_DATA_2 ?= data/absent_extra
+POLICY_REFER_6 ?= outputs/policy_refer6
+policy-refer-side: setup
+	$(VENV)/bin/vla data generate --episodes 300 --seed 1800000 --absent-fraction 1 --workers 2 --out $(ABSENT_DATA_2)
+	$(VENV)/bin/vla train --config config/train_refer_side.yaml --init $(POLICY_REFER_5) \
+		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(NEXT_TO_NEAREST_DATA) $(NEXT_TO_DATA_2) $(LEFT_RIGHT_DATA) \
+		$(COLOUR_DATA) $(ABSENT_DATA) $(ABSENT_DATA_2) --out $(POLICY_REFER_6) \
+		$(if $(wildcard $(POLICY_REFER_6)/train_state/state.json),--resume)
 
 # The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~15 min on 2 cores.
 language-model: setup
