@@ -121,3 +121,15 @@ def test_the_pair_of_a_left_right_scene_is_two_cups_on_the_table():
             assert min(pixels, key=lambda k: np.linalg.norm(pixels[k] - marked)) == info["target_instance"], seed
     finally:
         env.close()
+
+
+def test_the_side_marker_candidate_picks_the_named_side_of_a_held_out_pair():
+    """Stage 6 (left/right in two steps: the core finds the pair, marks the named side, the policy picks
+    the marked cup) on the combination held out of all training, an orange pair's right cup, and on a
+    left pair; the first seeds of `make eval-refer`'s rows for them."""
+    factory = functools.partial(make_policy_agent, checkpoint=str(DEFAULT_CHECKPOINT.parent / "refer_stage6"))
+    specs = [EpisodeSpec(seed=s, target="orange", refer="right") for s in (120000, 120001)] + \
+        [EpisodeSpec(seed=100000, target="random", refer="left")]
+    summary = evaluate(EnvConfig(num_cups=(3, 5)), factory, specs, workers=2, progress=False)
+    assert summary["outcomes"].get("wrong_cup", 0) == 0, summary["per_episode"]
+    assert summary["successes"] >= 2, summary["per_episode"]
