@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-refer policy-refer-side eval-policy eval-refer language-model clean help
+.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-refer policy-refer-side policy-refer-nextto eval-policy eval-refer language-model clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
@@ -23,6 +23,7 @@ help:
 	@echo "make eval-policy   setup + evaluation splits A-D and the language splits of POLICY (default: shipped)"
 	@echo "make policy-refer  setup + fine-tune v2 for referring expressions (relational data + training)"
 	@echo "make policy-refer-side setup + stage 6 (left/right in two steps) from policy-refer's outputs"
+	@echo "make policy-refer-nextto setup + stage 7 (next-to drawn most) from policy-refer-side's output"
 	@echo "make eval-refer    setup + each referring kind (canonical, held-out paraphrases, held-out combinations)"
 	@echo "make language-model setup + train and calibrate the instruction-understanding model"
 
@@ -108,9 +109,10 @@ eval-refer: setup
 	$(EVAL) --seed 140000 --absent --target random --distractors 2-4 --instruction "pick up the cup next to the {colour} cup" \
 		--json outputs/eval_refer_absent_anchor.json
 
-# Fine-tune v2 for referring expressions in five stages (the candidate vla_policy/checkpoints/refer_wip is
-# stage 5, outputs/policy_refer5: stage 3 taught next-to with the anchor marker, stage 4 adds absent scenes
-# and more next-to, stage 5 more next-to and left/right pairs with colour scenes drawn 2.5x; resumable).
+# Fine-tune v2 for referring expressions in five stages (outputs/policy_refer5: stage 3 taught next-to with
+# the anchor marker, stage 4 adds absent scenes and more next-to, stage 5 more next-to and left/right pairs
+# with colour scenes drawn 2.5x; resumable). Stages 6 and 7 (policy-refer-side, policy-refer-nextto) follow;
+# stage 7 is the candidate vla_policy/checkpoints/refer_wip.
 REFER_DATA ?= data/refer_v1
 COLOUR_DATA ?= data/colour_300
 POLICY_REFER ?= outputs/policy_refer
@@ -153,8 +155,8 @@ policy-refer: setup
 		$(COLOUR_DATA) $(ABSENT_DATA) --out $(POLICY_REFER_5) \
 		$(if $(wildcard $(POLICY_REFER_5)/train_state/state.json),--resume)
 
-# Stage 6, the candidate under measurement (not yet vla_policy/checkpoints/refer_wip): left/right in two steps
-# (side_marker), fine-tuned from stage 5 on its data plus more absent-cup scenes (config/train_refer_side.yaml).
+# Stage 6: left/right in two steps (side_marker), fine-tuned from stage 5 on its data plus more absent-cup
+# scenes (config/train_refer_side.yaml).
 ABSENT_DATA_2 ?= data/absent_extra
 POLICY_REFER_6 ?= outputs/policy_refer6
 policy-refer-side: setup
@@ -163,6 +165,15 @@ policy-refer-side: setup
 		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(NEXT_TO_NEAREST_DATA) $(NEXT_TO_DATA_2) $(LEFT_RIGHT_DATA) \
 		$(COLOUR_DATA) $(ABSENT_DATA) $(ABSENT_DATA_2) --out $(POLICY_REFER_6) \
 		$(if $(wildcard $(POLICY_REFER_6)/train_state/state.json),--resume)
+
+# Stage 7, the weights of vla_policy/checkpoints/refer_wip: a short fine-tune of stage 6 on the same data with
+# next-to drawn most and the colour query's present head taught on pairs (config/train_refer_nextto.yaml).
+POLICY_REFER_7 ?= outputs/policy_refer7
+policy-refer-nextto: setup
+	$(VENV)/bin/vla train --config config/train_refer_nextto.yaml --init $(POLICY_REFER_6) \
+		--data $(REFER_DATA) $(REFER_DATA_2) $(NEXT_TO_DATA) $(NEXT_TO_NEAREST_DATA) $(NEXT_TO_DATA_2) $(LEFT_RIGHT_DATA) \
+		$(COLOUR_DATA) $(ABSENT_DATA) $(ABSENT_DATA_2) --out $(POLICY_REFER_7) \
+		$(if $(wildcard $(POLICY_REFER_7)/train_state/state.json),--resume)
 
 # The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~15 min on 2 cores.
 language-model: setup

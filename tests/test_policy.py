@@ -324,6 +324,11 @@ def test_train_writes_checkpoint_and_resumes(tiny_dataset, tmp_path):
     for (name, a), b in zip(before.state_dict().items(), after.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5), name  # lr ~0: the weights are the initial ones
 
+    # pair_query only means something to a side-marker policy: asked of another, a clear error
+    with pytest.raises(ValueError, match="pair_query teaches the colour query of a side-marker"):
+        train([str(tiny_dataset)], str(tmp_path / "pq"), VLAConfig(), dataclasses.replace(cfg, pair_query=0.3),
+              progress=False)
+
     # ... and may add context layers (the referring-expressions fine-tune): they start as the identity.
     grown = tmp_path / "grown"
     train([str(tiny_dataset)], str(grown), VLAConfig(context_layers=1), cfg, progress=False)
@@ -498,7 +503,7 @@ def test_absent_weight_draws_the_frames_of_absent_scenes_more_often(tmp_path):
 
 
 def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path):
-    from vla_policy.decision import SIDE_TEXT
+    from vla_policy.decision import SIDE_TEXT, colour_query
     from vla_policy.demonstrations import GenerationConfig
     from vla_policy.training import policy_text
 
@@ -515,3 +520,18 @@ def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path)
     sampler = DemoSampler([episode], cfg, TrainConfig(paraphrase=False), {SIDE_TEXT: 0}, np.random.default_rng(0))
     batch = sampler.sample(4, augment=False)  # the marker sits on the referent, whichever frame is drawn
     assert torch.allclose(batch["marker_uv"], torch.tensor(target_uv, dtype=torch.float32).expand(4, 2))
+
+    # pair_query: some samples ask the colour query on the same pair, labelled only "present"
+    query = colour_query(meta["target"])
+    sampler = DemoSampler([episode], cfg, TrainConfig(paraphrase=False, pair_query=0.5), {SIDE_TEXT: 0, query: 1},
+                          np.random.default_rng(0))
+    batch = sampler.sample(400, augment=False)
+    asked = batch["text_ids"] == 1
+    assert 0.4 < float(asked.float().mean()) < 0.6
+    assert batch["present"].eq(1).all()
+    assert batch["action_pad"][asked].all() and not batch["action_pad"][~asked][:, 0].any()
+    assert torch.isnan(batch["target_uv"][asked]).all() and torch.isfinite(batch["target_uv"][~asked]).all()
+    assert torch.isnan(batch["marker_uv"][asked]).all() and torch.isfinite(batch["marker_uv"][~asked]).all()
+    for bad in (-0.1, 1.0, "0.3"):
+        with pytest.raises(ValueError, match="pair_query"):
+            TrainConfig(pair_query=bad)

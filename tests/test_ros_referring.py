@@ -14,7 +14,9 @@ from ros_probe import Probe, diagnostics_of, start_node, stop  # noqa: E402
 VLA = str(Path(sys.executable).parent / "vla")
 # The referring-expressions candidate (the shipped default is colour-only and refuses relations).
 REFER_CHECKPOINT = Path(__file__).resolve().parents[1] / "vla_policy" / "checkpoints" / "refer_wip"
-RELATIONAL_KIND, RELATIONAL_SEED = "next-to", 100000  # the canonical split's first seed (a success in `vla eval`)
+# (kind, seed, target): the canonical next-to split's first seed, and the held-out combination's (an orange
+# pair's right cup, never in training); both successes in `vla eval`.
+RELATIONAL_EPISODES = [("next-to", 100000, "random"), ("right", 120000, "orange")]
 
 
 def expected_scene(seed: int, refer: str, target: str = "red", anchor: str = "random"):
@@ -69,18 +71,19 @@ def test_sim_publishes_the_instruction_and_scene_of_its_kind(ros_env, refer, par
     assert "Traceback" not in out, out[-3000:]
 
 
-def test_relational_episode_through_the_graph(ros_env, tmp_path):
-    """One 'next-to' episode with the referring checkpoint, sim + policy + recorder as `vla launch` starts
-    them: the policy node locates the anchor, marks it and picks its neighbour; /sim/episode says which
-    kind it was, which anchor and which cup was meant."""
+@pytest.mark.parametrize("kind, seed, target", RELATIONAL_EPISODES, ids=[k for k, _, _ in RELATIONAL_EPISODES])
+def test_relational_episode_through_the_graph(ros_env, tmp_path, kind, seed, target):
+    """One relational episode with the referring checkpoint, sim + policy + recorder as `vla launch` starts
+    them. next-to: the policy node locates the anchor, marks it and picks its neighbour; right: it finds
+    the orange pair, marks the cup on the robot's right and picks it. /sim/episode says which kind it was,
+    which anchor and which cup was meant."""
     from diagnostic_msgs.msg import DiagnosticStatus
 
     from vla_ros import qos, topics
 
-    scene = expected_scene(RELATIONAL_SEED, RELATIONAL_KIND)
-    launch = subprocess.Popen([VLA, "launch", "sim_demo", f"seed:={RELATIONAL_SEED}", f"refer:={RELATIONAL_KIND}",
-                               f"checkpoint:={REFER_CHECKPOINT}",
-                               f"video:={tmp_path / 'next_to.mp4'}"],
+    scene = expected_scene(seed, kind, target=target)
+    launch = subprocess.Popen([VLA, "launch", "sim_demo", f"seed:={seed}", f"refer:={kind}", f"target:={target}",
+                               f"checkpoint:={REFER_CHECKPOINT}", f"video:={tmp_path / 'relational.mp4'}"],
                               env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     probe = Probe(int(ros_env["ROS_DOMAIN_ID"]))
     episodes: list[dict] = []
@@ -96,10 +99,14 @@ def test_relational_episode_through_the_graph(ros_env, tmp_path):
             output = stop(launch)
     (record,) = episodes
     summary = {k: record.get(k) for k in ("instruction", "outcome", "target_instance", "wrong_instance", "seconds")}
-    print(f"[figure] {RELATIONAL_KIND} seed {RELATIONAL_SEED}: {summary}")
-    assert record["refer"] == RELATIONAL_KIND and record["target_instance"] == scene.target_instance, record
-    assert scene.anchor and record["anchor"] == scene.anchor, (record, scene.anchor)
-    assert record["instruction"] == f"pick up the cup next to the {scene.anchor} cup", record
+    print(f"[figure] {kind} seed {seed}: {summary}")
+    assert record["refer"] == kind and record["target_instance"] == scene.target_instance, record
+    if kind == "next-to":
+        assert scene.anchor and record["anchor"] == scene.anchor, (record, scene.anchor)
+        assert record["instruction"] == f"pick up the cup next to the {scene.anchor} cup", record
+    else:
+        assert record["instruction"] == f"pick up the {target} cup on the {kind}", record
+        assert scene.target_instance.startswith(target), scene.target_instance
     assert launch.returncode == 0 and "Traceback" not in output, output[-3000:]
     assert record["outcome"] == "success" and record["success"] == "True", (record, output[-3000:])
     assert record["wrong_instance"] == "", record

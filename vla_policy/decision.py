@@ -44,6 +44,12 @@ def conditioning_text(kind: str, canonical: str, anchor_marker: bool, side_marke
     return MARKED_TEXT[kind] if anchor_marker and kind in MARKED_TEXT else canonical
 
 
+def colour_query(colour: str) -> str:
+    """The plain colour request that locates a marker task's cups ("pick up the blue cup"): the pathway
+    every colour is trained on."""
+    return f"pick up the {colour} cup"
+
+
 CUP_CENTRE_Z = 0.035  # m above the table: the height of the cup centres the located pixels stand for
 # A left/right pair is found among this many heatmap peaks of the colour query ...
 PAIR_CANDIDATES = 8
@@ -236,7 +242,7 @@ class DecisionCore:
         marks_anchor = self.verdict.refer in MARKED_TEXT and self.config.anchor_marker
         if not (marks_anchor or self._marks_side()) or (self.marker_uv is not None and self.vote.decided):
             return None
-        return f"pick up the {self.verdict.anchor if marks_anchor else self.verdict.target} cup"
+        return colour_query(self.verdict.anchor if marks_anchor else self.verdict.target)
 
     def locate_peaks(self) -> int:
         """How many heatmap peaks :meth:`locate_instruction` asks for: candidates for the two cups of a

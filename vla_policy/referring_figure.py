@@ -2,8 +2,9 @@
 
 For each kind it builds an evaluation scene, runs the decision core's first prediction and draws,
 on the 128x128 frame the policy sees (enlarged), the target heatmap, the target keypoint (cross)
-and the true referent's centre (circle), for next-to the anchor the policy located first (square),
-with the instruction and the robot's left marked. The
+and the true referent's centre (circle), the cup the decision core located and marked first (square:
+next-to's anchor, or left/right's cup on the named side of the pair), with the instruction and the
+robot's left marked. The
 grid PNG is the README's picture of the referring expressions.
 """
 
@@ -22,8 +23,8 @@ SCALE = 3  # 128 px -> 384 px panels
 
 def panel(frame: np.ndarray, heatmap: np.ndarray, keypoint: np.ndarray | None, truth: np.ndarray,
           caption: str, left_on_right: bool, anchor: np.ndarray | None = None) -> np.ndarray:
-    """(H*SCALE + 40, W*SCALE, 3) RGB: frame blended with the heatmap, keypoint, truth, the located
-    anchor (a marker policy's next-to) and a caption."""
+    """(H*SCALE + 40, W*SCALE, 3) RGB: frame blended with the heatmap, keypoint, truth, the located and
+    marked cup (a marker policy's next-to anchor or left/right referent) and a caption."""
     h, w = frame.shape[:2]
     big = cv2.resize(frame, (w * SCALE, h * SCALE), interpolation=cv2.INTER_NEAREST)
     heat = cv2.resize((heatmap / max(float(heatmap.max()), 1e-8)).astype(np.float32), (w * SCALE, h * SCALE),

@@ -25,7 +25,7 @@ from vla_sim.referring import KINDS
 
 from .configuration_vla import VLAConfig
 from .dataset import DatasetError, Episode, list_episodes
-from .decision import MARKED_TEXT, SIDE_KINDS, conditioning_text
+from .decision import MARKED_TEXT, SIDE_KINDS, colour_query, conditioning_text
 from .modeling_vla import VLAPolicy, count_parameters
 
 STATE_DIR = "train_state"
@@ -80,10 +80,19 @@ class TrainConfig:
     """Extra sampling weight of the frames of episodes whose named cup is not on the table (on top of
     their kind's). Such an episode is 8 frames of abstaining against ~40 of a picking one, so its
     frames, the only ones that teach the present head "not here", are rare in the draws."""
+    pair_query: float = 0.0
+    """Side-marker policies: the fraction of left/right samples that condition on the colour query the
+    decision core locates the pair with ("pick up the orange cup", no marker) and teach only its
+    target-present head, labelled present (no action or heatmap target: the query names two cups).
+    Otherwise that query meets two cups of its colour only at inference, and a fine-tune that makes
+    its present head stricter on absent colours also calls some pairs absent (a 500-step run: 4 of 200
+    canonical left scenes abstained)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.absent_weight, (int, float)) or not 0 < self.absent_weight <= 100:
             raise ValueError(f"absent_weight must be in (0, 100], got {self.absent_weight!r}")
+        if not isinstance(self.pair_query, (int, float)) or not 0 <= self.pair_query < 1:
+            raise ValueError(f"pair_query must be in [0, 1), got {self.pair_query!r}")
         if not isinstance(self.kind_weights, dict):
             raise ValueError(f"kind_weights must be a mapping of kind to weight, got {self.kind_weights!r}")
         for kind, weight in self.kind_weights.items():
@@ -175,7 +184,8 @@ class DemoSampler:
             frame = np.asarray(arr["frames"][ti])
             uv = np.asarray(arr["target_uv"][ti], dtype=np.float32).copy()
             ee_uv = self.ee_uv[e][ti].copy()
-            marker = self._marker(meta, arr)
+            pair_query = self._pair_query(meta)
+            marker = np.full(2, np.nan, np.float32) if pair_query else self._marker(meta, arr)
             if augment and np.isfinite(marker).all():  # the located cup is a few pixels off at inference
                 marker += self.rng.normal(0.0, MARKER_JITTER, 2).astype(np.float32)
             if s:
@@ -194,11 +204,13 @@ class DemoSampler:
                 pad[len(chunk):] = True
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], k - len(chunk), 0)])
             actions.append(chunk)
-            pads.append(pad)
+            pads.append(np.ones(k, bool) if pair_query else pad)  # a pair query's only label is "present"
             present.append(float(meta["target_present"]))
-            uvs.append(uv)
+            uvs.append(np.full(2, np.nan, np.float32) if pair_query else uv)
             ee_uvs.append(ee_uv)
-            if augment and self.tcfg.paraphrase and meta.get("refer", "colour") == "colour":
+            if pair_query:
+                text_ids.append(self.instructions[colour_query(meta["target"])])
+            elif augment and self.tcfg.paraphrase and meta.get("refer", "colour") == "colour":
                 options = self.phrasings[meta["target"]]
                 text_ids.append(options[int(self.rng.integers(len(options)))])
             else:
@@ -219,6 +231,11 @@ class DemoSampler:
             "text_ids": torch.tensor(text_ids),
             **({"marker_uv": torch.from_numpy(np.stack(markers))} if self.cfg.anchor_marker else {}),
         }
+
+    def _pair_query(self, meta: dict[str, Any]) -> bool:
+        """Whether this sample teaches the colour query's present head on a left/right pair (``pair_query``)."""
+        return (self.tcfg.pair_query > 0 and self.cfg.side_marker and meta.get("refer") in SIDE_KINDS
+                and bool(meta["target_present"]) and self.rng.random() < self.tcfg.pair_query)
 
     def _marker(self, meta: dict[str, Any], arr: dict[str, Any]) -> np.ndarray:
         """The anchor's pixels at the episode's first frame (``meta["anchor_uv"]``) for a marker
@@ -355,6 +372,11 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     policy_cfg.refer_kinds = tuple(k for k in KINDS if k in kinds)
     encoder = TextEncoder(policy_cfg.text_encoder, policy_cfg.text_encoder_sha256, policy_cfg.max_text_tokens)
     recorded = [policy_text(e.meta, policy_cfg) for e in episodes]
+    if cfg.pair_query > 0 and not policy_cfg.side_marker:
+        raise ValueError("pair_query teaches the colour query of a side-marker policy's left/right pairs: set "
+                         "policy.side_marker (or --init a side-marker checkpoint), or pair_query: 0")
+    if cfg.pair_query > 0:
+        recorded += [colour_query(e.meta["target"]) for e in episodes if e.meta.get("refer") in SIDE_KINDS]
     texts = list(dict.fromkeys((all_training_instructions() if cfg.paraphrase else []) + recorded))
     text_ids = {t: i for i, t in enumerate(texts)}
     text_feats, text_pad = encoder.encode(texts)  # (T, L, Dt), (T, L)
