@@ -505,6 +505,7 @@ def test_absent_weight_draws_the_frames_of_absent_scenes_more_often(tmp_path):
 def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path):
     from vla_policy.decision import SIDE_TEXT, colour_query
     from vla_policy.demonstrations import GenerationConfig
+    from vla_sim.instructions import canonical_instruction
     from vla_policy.training import policy_text
 
     with pytest.raises(ValueError, match="anchor_marker"):
@@ -523,6 +524,7 @@ def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path)
 
     # pair_query: some samples ask the colour query on the same pair, labelled only "present"
     query = colour_query(meta["target"])
+    assert query == canonical_instruction(meta["target"])  # the core's query is the colour split's sentence
     sampler = DemoSampler([episode], cfg, TrainConfig(paraphrase=False, pair_query=0.5), {SIDE_TEXT: 0, query: 1},
                           np.random.default_rng(0))
     batch = sampler.sample(400, augment=False)

@@ -367,14 +367,15 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
         policy_cfg.proprio_mean = prop.mean(0).round(5).tolist()
         policy_cfg.proprio_std = np.maximum(prop.std(0), 1e-3).round(5).tolist()
 
+    if cfg.pair_query > 0 and not policy_cfg.side_marker:
+        raise ValueError("pair_query teaches the colour query of a side-marker policy's left/right pairs: set "
+                         "policy.side_marker (or --init a side-marker checkpoint), or pair_query: 0")
+
     # The kinds of reference the policy learns are those of its data (and of the checkpoint it starts from).
     kinds = {e.meta.get("refer", "colour") for e in episodes} | set(init.config.refer_kinds if init else ())
     policy_cfg.refer_kinds = tuple(k for k in KINDS if k in kinds)
     encoder = TextEncoder(policy_cfg.text_encoder, policy_cfg.text_encoder_sha256, policy_cfg.max_text_tokens)
     recorded = [policy_text(e.meta, policy_cfg) for e in episodes]
-    if cfg.pair_query > 0 and not policy_cfg.side_marker:
-        raise ValueError("pair_query teaches the colour query of a side-marker policy's left/right pairs: set "
-                         "policy.side_marker (or --init a side-marker checkpoint), or pair_query: 0")
     if cfg.pair_query > 0:
         recorded += [colour_query(e.meta["target"]) for e in episodes if e.meta.get("refer") in SIDE_KINDS]
     texts = list(dict.fromkeys((all_training_instructions() if cfg.paraphrase else []) + recorded))
