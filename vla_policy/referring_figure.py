@@ -22,7 +22,7 @@ SCALE = 3  # 128 px -> 384 px panels
 
 
 def panel(frame: np.ndarray, heatmap: np.ndarray, keypoint: np.ndarray | None, truth: np.ndarray,
-          caption: str, left_on_right: bool, anchor: np.ndarray | None = None) -> np.ndarray:
+          caption: str, left_on_right: bool, marked: np.ndarray | None = None) -> np.ndarray:
     """(H*SCALE + 40, W*SCALE, 3) RGB: frame blended with the heatmap, keypoint, truth, the located and
     marked cup (a marker policy's next-to anchor or left/right referent) and a caption."""
     h, w = frame.shape[:2]
@@ -37,8 +37,8 @@ def panel(frame: np.ndarray, heatmap: np.ndarray, keypoint: np.ndarray | None, t
     if keypoint is not None:
         ku, kv = (keypoint * SCALE).astype(int)
         cv2.drawMarker(out, (int(ku), int(kv)), (0, 255, 255), cv2.MARKER_CROSS, 22, 3, cv2.LINE_AA)
-    if anchor is not None:
-        au, av = (anchor * SCALE).astype(int)
+    if marked is not None:
+        au, av = (marked * SCALE).astype(int)
         cv2.rectangle(out, (int(au) - 14, int(av) - 14), (int(au) + 14, int(av) + 14), (80, 200, 255), 2, cv2.LINE_AA)
     side = "robot's left ->" if left_on_right else "<- robot's left"
     (tw, _), _ = cv2.getTextSize(side, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
