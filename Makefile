@@ -61,7 +61,8 @@ bench: setup
 	$(PY) -m vla_policy.benchmark --policy $(if $(filter default,$(POLICY)),vla_policy/checkpoints/default,$(POLICY))
 	$(PY) -m vla_ros.benchmark --episodes 3
 
-# Reproduce the shipped checkpoint: demonstrations, then training (resumable: rerun to continue).
+# Reproduce the colour-only v2 (vla_policy/checkpoints/colour_v2), the shipped policy's starting point:
+# demonstrations, then training (resumable: rerun to continue). The referring stages below follow it.
 DATA ?= data/demos_v1
 POLICY_OUT ?= outputs/policy
 policy: setup
@@ -112,7 +113,7 @@ eval-refer: setup
 # Fine-tune v2 for referring expressions in five stages (outputs/policy_refer5: stage 3 taught next-to with
 # the anchor marker, stage 4 adds absent scenes and more next-to, stage 5 more next-to and left/right pairs
 # with colour scenes drawn 2.5x; resumable). Stages 6 and 7 (policy-refer-side, policy-refer-nextto) follow;
-# stage 7 is the candidate vla_policy/checkpoints/refer_wip.
+# stage 7 is the shipped vla_policy/checkpoints/default.
 REFER_DATA ?= data/refer_v1
 COLOUR_DATA ?= data/colour_300
 POLICY_REFER ?= outputs/policy_refer
@@ -129,7 +130,7 @@ POLICY_REFER_5 ?= outputs/policy_refer5
 policy-refer: setup
 	$(VENV)/bin/vla data generate --episodes 900 --seed 1100000 --refer relational --workers 2 --out $(REFER_DATA)
 	$(VENV)/bin/vla data generate --episodes 300 --workers 2 --out $(COLOUR_DATA)
-	$(VENV)/bin/vla train --config config/train_refer.yaml --init $(or $(INIT),vla_policy/checkpoints/default) \
+	$(VENV)/bin/vla train --config config/train_refer.yaml --init $(or $(INIT),vla_policy/checkpoints/colour_v2) \
 		--data $(REFER_DATA) $(COLOUR_DATA) --out $(POLICY_REFER) \
 		$(if $(wildcard $(POLICY_REFER)/train_state/state.json),--resume)
 	$(VENV)/bin/vla data generate --episodes 600 --seed 1200000 --refer relational --workers 2 --out $(REFER_DATA_2)
@@ -166,7 +167,7 @@ policy-refer-side: setup
 		$(COLOUR_DATA) $(ABSENT_DATA) $(ABSENT_DATA_2) --out $(POLICY_REFER_6) \
 		$(if $(wildcard $(POLICY_REFER_6)/train_state/state.json),--resume)
 
-# Stage 7, the weights of vla_policy/checkpoints/refer_wip: a short fine-tune of stage 6 on the same data with
+# Stage 7, the weights of the shipped vla_policy/checkpoints/default: a short fine-tune of stage 6 on the same data with
 # next-to drawn most and the colour query's present head taught on pairs (config/train_refer_nextto.yaml).
 POLICY_REFER_7 ?= outputs/policy_refer7
 policy-refer-nextto: setup
@@ -175,7 +176,7 @@ policy-refer-nextto: setup
 		$(COLOUR_DATA) $(ABSENT_DATA) $(ABSENT_DATA_2) --out $(POLICY_REFER_7) \
 		$(if $(wildcard $(POLICY_REFER_7)/train_state/state.json),--resume)
 
-# The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~15 min on 2 cores.
+# The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~10 min on 2 cores.
 language-model: setup
 	$(VENV)/bin/vla train-language --out $(or $(LANGUAGE_OUT),outputs/understanding)
 

@@ -95,6 +95,7 @@ def run_episode(env: PickCupEnv, agent: Agent, spec: EpisodeSpec) -> dict[str, A
         "instruction": instruction,
         "understood": verdict.label,
         "reason": verdict.refusal,
+        "state": state,
         "expect": spec.expect,
         "outcome": info["outcome"],
         "success": bool(success),

@@ -32,7 +32,7 @@ def test_eval_json_contract(tmp_path):
     assert seeds == [40, 41, 42, 43]  # episode i uses seed S+i
     for record in summary["per_episode"]:
         assert set(record) == {"seed", "target", "instruction", "understood", "reason", "expect", "outcome",
-                               "success", "lifted", "steps", "refer", "anchor", "target_instance", "wrong_instance"}
+                               "success", "lifted", "steps", "refer", "anchor", "target_instance", "wrong_instance", "state"}
         assert record["refer"] == "colour" and record["anchor"] is None and record["target_instance"] == record["target"]
         assert record["instruction"] == f"pick up the {record['target']} cup"
         assert record["understood"] == record["target"] and record["reason"] is None

@@ -146,6 +146,9 @@ def test_bad_instruction_while_acting_stops_the_arm_at_once():
 def test_config_is_validated():
     with pytest.raises(ValueError, match="stale_frames"):
         DecisionConfig(stale_frames=0.5)
+    for bad in ((), ("red", "red")):
+        with pytest.raises(ValueError, match="colours"):
+            DecisionConfig(colours=bad)
 
 
 def test_an_understood_reference_the_policy_never_learned_is_refused():
@@ -273,3 +276,71 @@ def test_a_side_marker_policy_marks_the_cup_on_the_named_side_of_the_located_pai
     marker_only.set_instruction("the orange cup on the left")  # a policy without side_marker reads the words
     assert marker_only.locate_instruction() is None
     assert marker_only.policy_instruction() == "pick up the orange cup on the left"
+
+
+def test_the_colour_cross_check_abstains_when_another_colours_query_claims_the_named_cup():
+    from vla_policy.decision import CHECK_RADIUS
+    from vla_sim.camera import PinholeCamera
+
+    cam = PinholeCamera.nominal()
+    cup, near, far = cam.project(np.array([(0.45, 0.05, 0.035), (0.47, 0.07, 0.035), (0.45, -0.15, 0.035)]))
+    assert np.linalg.norm(np.subtract((0.47, 0.07), (0.45, 0.05))) < CHECK_RADIUS
+    c = core(abstain_window=2)
+    colours = c.config.colours
+    c.set_instruction("red cup")
+    queries = c.check_queries()
+    assert queries[0] == "pick up the red cup" and len(queries) == len(colours)
+    assert sorted(q.split()[3] for q in queries) == sorted(colours)
+
+    def located(rival_uv, rival_p, own_p=0.6):  # every other colour's query finds nothing near the red one
+        return [(cup, own_p)] + [(rival_uv if q == "pick up the green cup" else far, rival_p if q == "pick up the green cup" else 0.9)
+                                 for q in queries[1:]]
+
+    # The green query finds the same cup and is surer: the red cup is the green one, abstain. Checked on
+    # the vote's first frame only: the later ones (the arm starts on their chunks) cost no more than any.
+    alive(c, 0.0)
+    assert c.check_colour(located(near, 0.99), c.generation)
+    c.add_prediction(0.0, chunk(0.1), 0.6)
+    assert c.check_queries() == [] and not c.vote.decided
+    alive(c, 0.1)
+    c.add_prediction(0.1, chunk(0.1), 0.99)  # however sure the policy is on the next frame
+    cmd = c.command(0.1)
+    assert cmd.kind == ABSTAINED and "green" in cmd.state and cmd.state.startswith("abstained: no red cup in view"), cmd
+    # Other colours' queries far away, or less sure of the same cup, or a sure cup elsewhere: the red cup stands.
+    for rival in ((far, 0.99), (near, 0.5), (cup, 0.59)):
+        c.set_instruction("red cup")
+        for t in (0.2, 0.3):
+            alive(c, t)
+            if c.check_queries():
+                assert c.check_colour(located(*rival), c.generation)
+            c.add_prediction(t, chunk(0.1), 0.6)
+        assert c.command(0.3).kind == ACT, rival
+    # Located for a task that has since been replaced: dropped. Bad input: a clear error.
+    generation = c.generation
+    c.set_instruction("red cup")
+    assert not c.check_colour(located(near, 0.99), generation)
+    with pytest.raises(ValueError, match="6 located queries"):
+        c.check_colour(located(near, 0.99)[:3])
+    with pytest.raises(ValueError, match="finite"):
+        c.check_colour([(np.array([np.nan, 1.0]), 0.5)] + located(near, 0.99)[1:])
+    with pytest.raises(ValueError, match="probabilities"):
+        c.check_colour(located(near, 1.5))
+    # Switched off, or a kind that names no colour: no queries; next-to checks its anchor's colour.
+    off = core(colour_check=False)
+    off.set_instruction("red cup")
+    assert off.check_queries() == []
+
+    class Relations:
+        def understand(self, text):
+            if text == "leftmost":
+                return Verdict(text, refer="leftmost")
+            return Verdict(text, refer="next-to", anchor="blue")
+
+    kinds = DecisionCore(Relations(), DecisionConfig(refer_kinds=("colour", "leftmost", "next-to"), anchor_marker=True))
+    kinds.set_instruction("leftmost")
+    assert kinds.check_queries() == []
+    kinds.set_instruction("next to blue")
+    assert kinds.check_queries()[0] == "pick up the blue cup" and len(kinds.check_queries()) == len(colours)
+    two = DecisionCore(FakeUnderstanding(), DecisionConfig(colours=("red", "blue")))  # a policy of two colours
+    two.set_instruction("red cup")
+    assert two.check_queries() == ["pick up the red cup", "pick up the blue cup"]

@@ -58,11 +58,11 @@ def test_every_parity_sentence_gets_the_same_verdict_over_dds(ros_env):
     assert not mismatches, mismatches
 
 
-@pytest.mark.parametrize("checkpoint", ["refer_wip", "default"])
+@pytest.mark.parametrize("checkpoint", ["default", "colour_v2"])
 def test_referring_sentences_get_the_same_verdict_over_dds(ros_env, checkpoint):
     """Relational instructions: the node with a checkpoint decides each one as `vla eval`'s decision core
-    does with that checkpoint's config (the referring candidate understands the relations; the colour-only
-    default refuses them itself; relations no policy does are refused by both)."""
+    does with that checkpoint's config (the shipped default understands the relations; the colour-only
+    v2 refuses them itself; relations no policy does are refused by both)."""
     import json
     from pathlib import Path
 
@@ -80,9 +80,9 @@ def test_referring_sentences_get_the_same_verdict_over_dds(ros_env, checkpoint):
         expected[text] = (verdict.text, verdict.reference.describe() if verdict.understood else "",
                           verdict.refusal or "")
     understood = sum(bool(e[1]) for e in expected.values())
-    # The sentences mean what they say: the candidate understands all but the three unsupported relations,
-    # the colour-only default only the colour one.
-    assert understood == (len(PARITY_REFERRING) - 3 if checkpoint == "refer_wip" else 1), expected
+    # The sentences mean what they say: the shipped default understands all but the three unsupported
+    # relations, the colour-only v2 only the colour one.
+    assert understood == (len(PARITY_REFERRING) - 3 if checkpoint == "default" else 1), expected
 
     statuses = statuses_over_dds(ros_env, {text: e[0] for text, e in expected.items()}, f"checkpoint:={folder}")
     mismatches = [(text, described, refusal, statuses[text]["understood"], statuses[text]["refusal"])

@@ -12,8 +12,8 @@ pytest.importorskip("rclpy")
 from ros_probe import Probe, diagnostics_of, start_node, stop  # noqa: E402
 
 VLA = str(Path(sys.executable).parent / "vla")
-# The referring-expressions candidate (the shipped default is colour-only and refuses relations).
-REFER_CHECKPOINT = Path(__file__).resolve().parents[1] / "vla_policy" / "checkpoints" / "refer_wip"
+# The shipped checkpoint (it does every reference kind), as a folder path the launch arguments take.
+REFER_CHECKPOINT = Path(__file__).resolve().parents[1] / "vla_policy" / "checkpoints" / "default"
 # (kind, seed, target): the canonical next-to split's first seed, and the held-out combination's (an orange
 # pair's right cup, never in training); both successes in `vla eval`.
 RELATIONAL_EPISODES = [("next-to", 100000, "random"), ("right", 120000, "orange")]

@@ -58,6 +58,11 @@ PAIR_CANDIDATES = 8
 # left/right scenes, and the pick went to the wrong cup). Above a cup's width plus the heatmap's spread,
 # below the 10.5 cm between cup centres that a gripper needs to take one cup of two.
 PAIR_MIN_SPACING = 0.08
+# The colour cross-check: another colour's query claims the named colour's cup when its peak lies this close
+# to the named colour's peak on the table (m): on the same cup. Two queries that read one cup put their peaks
+# 0.4-1.9 cm apart (measured); a cup is 5-6 cm wide and neighbours stand >= 10.5 cm apart, but located peaks
+# are off by a few cm: at 8 cm a red query's peak on the red cup 7.6 cm from an orange cup's overruled it.
+CHECK_RADIUS = 0.04
 
 
 @functools.lru_cache(maxsize=1)
@@ -136,6 +141,13 @@ class DecisionConfig:
     one on the named side, act on :data:`SIDE_TEXT`."""
     image_size: int = 128
     """Pixels of the policy's square frames (its config's ``image_size``): located cups are in them."""
+    colours: tuple[str, ...] = ("red", "orange", "yellow", "green", "blue", "purple")
+    """Cup colours the policy knows (its config's ``colours``): the colour cross-check asks each."""
+    colour_check: bool = True
+    """The colour cross-check (:meth:`DecisionCore.check_queries`): on the vote's first frame, ask the plain
+    query of every cup colour too; if another colour's query finds the named colour's cup more surely,
+    abstain. A cup whose shading one query misreads is read right by the query of its own colour
+    (measured: stage 7 called a green cup blue once in 200 scenes without blue)."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -144,6 +156,8 @@ class DecisionConfig:
             (self.stale_frames < 1.0, f"stale_frames must be >= 1, got {self.stale_frames}"),
             (self.abstain_window < 1, f"abstain_window must be >= 1, got {self.abstain_window}"),
             (self.image_size < 1, f"image_size must be >= 1, got {self.image_size}"),
+            (not self.colours or len(set(self.colours)) != len(self.colours),
+             f"colours must name each cup colour once, got {self.colours}"),
         ]
         for bad, message in problems:
             if bad:
@@ -157,7 +171,8 @@ def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
                           refer_kinds=tuple(getattr(policy_config, "refer_kinds", ("colour",))),
                           anchor_marker=bool(getattr(policy_config, "anchor_marker", False)),
                           side_marker=bool(getattr(policy_config, "side_marker", False)),
-                          image_size=int(getattr(policy_config, "image_size", 128)), **overrides)
+                          image_size=int(getattr(policy_config, "image_size", 128)),
+                          colours=tuple(policy_config.colours), **overrides)
 
 
 @dataclass(frozen=True)
@@ -193,6 +208,10 @@ class DecisionCore:
         self.predictions = 0
         self.marker_uv: np.ndarray | None = None  # (2,) pixels of the located anchor (anchor_marker)
         self.anchor_present: float | None = None  # P(the anchor is in view), from the locating pass
+        self.pair_missing = False  # left/right: only one cup of the pair found on the last frame
+        self.colour_checked = False  # the colour cross-check ran for this task
+        self.vetoed_by: str | None = None  # the colour whose query claimed the named cup: abstain
+        self.overruled_by: str | None = None  # ... where the named query alone would have said "in view"
 
     # -- task --------------------------------------------------------------------------
     def set_instruction(self, text: Any) -> "Verdict":
@@ -219,7 +238,9 @@ class DecisionCore:
         self.last_prediction = None
         self.marker_uv = None
         self.anchor_present = None
-        self.pair_missing = False  # left/right: only one cup of the pair found on the last frame
+        self.pair_missing = False
+        self.colour_checked = False
+        self.vetoed_by = self.overruled_by = None
 
     def policy_instruction(self) -> str | None:
         """Text the policy conditions on: the understood task, or None (nothing to predict)."""
@@ -276,6 +297,50 @@ class DecisionCore:
         self.marker_uv, self.anchor_present = uv.reshape(2), present_prob
         return True
 
+    def _named_colour(self) -> str | None:
+        v = self.verdict
+        return v.anchor if v.refer in MARKED_TEXT else v.target
+
+    def check_queries(self) -> list[str]:
+        """The colour cross-check's queries for the frame about to be predicted from: on the abstain vote's
+        first frame, if the task names a cup colour (the target's, or next-to's anchor), the plain query
+        of that colour first, then of every other cup colour; else none. The caller runs the policy's
+        ``locate`` for each on that frame and hands the results to :meth:`check_colour`. Once per task:
+        the vote's later frames (whose chunks the arm starts on) cost no more than any other."""
+        if not self.config.colour_check or self.policy_instruction() is None or self.vote.decided \
+                or self.colour_checked:
+            return []
+        named = self._named_colour()
+        if named not in self.config.colours:
+            return []
+        return [colour_query(named)] + [colour_query(c) for c in self.config.colours if c != named]
+
+    def check_colour(self, located: list[tuple[np.ndarray, float]], generation: int | None = None) -> bool:
+        """Results (pixels (2,), P(in view)) of :meth:`check_queries`, in its order; False (ignored) if
+        located before the last reset. If another colour's query puts its peak within
+        :data:`CHECK_RADIUS` of the named colour's on the table and is surer of it, the cup the named
+        query found is that colour's: every prediction's presence counts as 0, and the vote abstains."""
+        if generation is not None and generation != self.generation:
+            return False
+        if self.verdict is None or not self.verdict.understood:
+            raise ValueError("no colour to check: no understood instruction")
+        named = self._named_colour()
+        others = [c for c in self.config.colours if c != named]
+        if len(located) != len(others) + 1:
+            raise ValueError(f"the colour cross-check needs {len(others) + 1} located queries, got {len(located)}")
+        uv = np.array([np.asarray(p, dtype=np.float64).reshape(2) for p, _ in located])  # (C, 2)
+        prob = np.array([float(q) for _, q in located])
+        if not np.isfinite(uv).all() or not ((prob >= 0.0) & (prob <= 1.0)).all():
+            raise ValueError(f"located pixels must be finite and presences probabilities, got {uv.tolist()}, {prob.tolist()}")
+        xy = table_points(uv, self.config.image_size)  # (C, 2)
+        near = np.linalg.norm(xy[1:] - xy[0], axis=1) < CHECK_RADIUS
+        rivals = [(prob[1 + i], c) for i, c in enumerate(others) if near[i] and prob[1 + i] > prob[0]]
+        self.colour_checked = True
+        self.vetoed_by = max(rivals)[1] if rivals else None
+        if self.vetoed_by is not None and prob[0] >= self.config.abstain_threshold:
+            self.overruled_by = self.vetoed_by  # said when abstaining: the named query alone said "in view"
+        return True
+
     # -- inputs ------------------------------------------------------------------------
     def note_frame(self, now: float) -> None:
         """A usable camera frame arrived (decoded, in time). Unusable ones are not noted, so a
@@ -297,6 +362,8 @@ class DecisionCore:
             self.ensembler.clear()
         if self.anchor_present is not None:
             present_prob = min(float(present_prob), self.anchor_present)
+        if self.vetoed_by is not None:  # the colour cross-check: the named colour's cup is another colour's
+            present_prob = 0.0
         self.vote.add(present_prob)
         self.present_prob = float(present_prob)
         self.ensembler.add(stamp, chunk)
@@ -330,6 +397,8 @@ class DecisionCore:
             missing = f"{self.verdict.anchor or self.verdict.target} cup" if self.anchor_present is not None and \
                 self.anchor_present < self.config.abstain_threshold else self.verdict.reference.describe()
             kind, state = ABSTAINED, f"abstained: no {missing} in view"
+            if self.overruled_by is not None:
+                state += f" (the cup taken for {self._named_colour()} is the {self.overruled_by} query's)"
         elif self.config.hold_until_vote and not self.vote.decided:
             state = "checking the named cup is in view"
         else:

@@ -660,7 +660,7 @@ KOREAN_POOLS: dict[str, KoreanPool] = {
                 "저 {C} {X}{을} {V}", "{C} {X} {V}",
             ),
             "nonsense": ("ㅋㅋㅋ", "ㅎㅎㅎ", "안녕", "안녕하세요", "노래 불러줘", "오늘 날씨 어때?", "배고파", "농담해 줘",
-                         "빨간", "컵", "ㅁㄴㅇㄹ", "아아아", "뭐 해?", "고마워", "잘 자"),
+                         "빨간", "노란", "초록", "컵", "ㅁㄴㅇㄹ", "아아아", "뭐 해?", "고마워", "잘 자"),
         },
         chat=("컵", "뭐", "그래", "하늘", "바나나", "왜", "테이블", "로봇", "음", "그냥", "내일", "빨간"),
         jamo="ㅋㅎㅁㄴㅇㄹ",
@@ -844,7 +844,9 @@ REFERRING_EN: dict[str, dict[str, tuple[str, ...]]] = {
             "the {N} beside the {A} one", "the {N} by the {A} {N}", "the {N} near the {A} {N}",
             "the {N} near the {A} one", "the {N} closest to the {A} {N}", "the {N} nearest to the {A} one",
             "the one next to the {A} {N}", "the {N} that is next to the {A} {N}", "the {N} right next to the {A} one",
-            "the {N} sitting next to the {A} {N}",
+            "the {N} sitting next to the {A} {N}", "the {N} right beside the {A} {N}", "the {N} right alongside the {A} one",
+            "the {N} close beside the {A} one", "the {N} close by the {A} {N}", "the one nearest to the {A} {N}",
+            "the {N} closest to the {A} one",
         ),
         # next to a cup named by no colour: refused (it needs the anchor's colour)
         "next-to-plain": ("the {N} next to it", "the {N} beside it", "the one next to it", "the {N} next to that one",
@@ -1962,9 +1964,9 @@ def referring_held_out_korean(kind: str) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _english_training_texts() -> frozenset[str]:
-    """English sentences of the shipped model's training run (and of a larger sample), lower case and
-    punctuation-free."""
-    texts = english_examples("train", 30000, 0) + english_examples("train", 60000, 0)
+    """English sentences of the shipped model's training run (50,000), of v2's (30,000) and of a larger
+    sample, lower case and punctuation-free (each size draws its own sentences)."""
+    texts = [e for n in (30000, 50000, 60000) for e in english_examples("train", n, 0)]
     return frozenset(_bare(e.text.lower()) for e in texts)
 
 

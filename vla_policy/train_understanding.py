@@ -273,23 +273,24 @@ def unsupported_figures(understanding: Understanding) -> dict[str, Any]:
     return {"sentences": len(texts), "acted_on": len(acted), "examples": acted[:10]}
 
 
-def train_understanding(out: str | Path, n_english: int = 30000, n_korean: int = 18000, epochs: int = 6,
+def train_understanding(out: str | Path, n_english: int = 50000, n_korean: int = 18000, epochs: int = 6,
                         seed: int = 0, progress: bool = True, text_encoder: Any | None = None) -> dict[str, Any]:
     from . import language_corpus as corpus
     from .language import TextEncoder
 
     t0 = time.time()
     config = UnderstandingConfig()
-    rng = np.random.default_rng(seed)
+    # One random stream per data set, so that changing one set's size leaves the others' noise as it was.
+    en_rng, held_rng, ko_rng = (np.random.default_rng([seed, k]) for k in range(3))
     encoder = text_encoder or TextEncoder(config.text_encoder)
 
     en_clean = corpus.english_examples("train", n_english, seed)
     config.vocab_en = sorted({w for e in en_clean if e.intent != "other_language" for _, _, w in english_words(e.text)})
-    en_train = [corpus.perturb(e, rng) if rng.random() < 0.5 else e for e in en_clean]
+    en_train = [corpus.perturb(e, en_rng) if en_rng.random() < 0.5 else e for e in en_clean]
     en_held = corpus.english_examples("held_out", 6000, seed + 1)
-    en_held = [corpus.perturb(e, rng) if i % 4 == 0 else e for i, e in enumerate(en_held)]
+    en_held = [corpus.perturb(e, held_rng) if i % 4 == 0 else e for i, e in enumerate(en_held)]
     en_cal, en_test = en_held[0::2], en_held[1::2]
-    ko_train = [corpus.perturb(e, rng) if rng.random() < 0.3 else e for e in corpus.korean_examples("train", n_korean, seed)]
+    ko_train = [corpus.perturb(e, ko_rng) if ko_rng.random() < 0.3 else e for e in corpus.korean_examples("train", n_korean, seed)]
     ko_held = corpus.korean_examples("held_out", 3000, seed + 1)
     ko_cal, ko_test = ko_held[0::2], ko_held[1::2]
 

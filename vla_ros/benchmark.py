@@ -1,6 +1,6 @@
 """ROS 2 graph figures: camera stamp -> command latency, control rate, CPU per node.
 
-``python -m vla_ros.benchmark [--episodes N] [--seed S]`` starts ``launch/sim_demo.launch.yaml``
+``python -m vla_ros.benchmark [--episodes N] [--seed S] [--checkpoint DIR]`` starts ``launch/sim_demo.launch.yaml``
 (the same graph as ``make demo``), listens to ``/diagnostics`` and prints the policy node's own
 measurements plus the CPU each node process used. A benchmark: it prints, it asserts nothing.
 """
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vla_ros.benchmark", description=__doc__)
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--seed", type=int, default=70000)
+    parser.add_argument("--checkpoint", default="default", help="policy checkpoint folder or 'default' (the launch argument)")
     parser.add_argument("--sim-time", action="store_true",
                         help="run the graph on simulated time (latencies are then in simulated seconds)")
     args = parser.parse_args(argv)
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     desc = load_launch_file(find_launch_file("sim_demo"), {
         "seed": str(args.seed), "episodes": str(args.episodes), "video": "outputs/benchmark_ros.mp4",
+        "checkpoint": args.checkpoint,
         "sim_time": "true" if args.sim_time else "false"})
     samples: dict[str, list[dict[str, str]]] = {"vla_policy": [], "vla_sim": []}
     rclpy.init()

@@ -470,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tl = sub.add_parser("train-language", help="train and calibrate the instruction-understanding model")
     tl.add_argument("--out", required=True, help="folder for config.json + model.safetensors")
-    tl.add_argument("--english", type=positive_int, default=30000, help="English training sentences (default 30000)")
+    tl.add_argument("--english", type=positive_int, default=50000, help="English training sentences (default 50000)")
     tl.add_argument("--korean", type=positive_int, default=18000, help="Korean training sentences (default 18000)")
     tl.add_argument("--epochs", type=positive_int, default=6, help="epochs (default 6)")
     tl.add_argument("--seed", type=seed_int, default=0, help="seed (default 0)")

@@ -302,6 +302,7 @@ class PolicyNode(Node):
                 seq = self.frame_seq_used = self.frame_seq
                 instruction, generation = self.core.policy_instruction(), self.core.generation
                 locate, marker = (self.core.locate_instruction(), self.core.locate_peaks()), self.core.marker_uv
+                checks = self.core.check_queries()
                 if not instruction or self.pose is None:
                     self.frame_seq_done = seq
                     continue
@@ -311,7 +312,7 @@ class PolicyNode(Node):
                     continue
                 xyz, width = self._state_at(stamp_seconds(msg.header.stamp))
             try:
-                accepted = self._infer(msg, rgb, instruction, xyz, width, generation, locate, marker)
+                accepted = self._infer(msg, rgb, instruction, xyz, width, generation, locate, marker, checks)
             finally:
                 with self.lock:
                     self.frame_seq_done = max(self.frame_seq_done, seq)
@@ -349,10 +350,11 @@ class PolicyNode(Node):
         return next_ready <= tick
 
     def _infer(self, msg: Image, rgb: np.ndarray, instruction: str, ee_position: np.ndarray, width: float,
-               generation: int, locate: tuple[str | None, int] = (None, 1), marker: np.ndarray | None = None) -> bool:
+               generation: int, locate: tuple[str | None, int] = (None, 1), marker: np.ndarray | None = None,
+               checks: list[str] | None = None) -> bool:
         """Predict a chunk from one frame and hand it to the core; False if the task changed meanwhile.
         ``locate``: the core's query for the cups to mark (next-to's anchor, a left/right pair) and how
-        many to find, located on this frame first."""
+        many to find, located on this frame first; ``checks``: the colour cross-check's queries."""
         t0 = time.perf_counter()
         obs = {"image": rgb, "ee_pose": ee_position, "gripper_width": np.array([width], np.float32)}
         if locate[0] is not None:
@@ -361,6 +363,11 @@ class PolicyNode(Node):
                 if not self.core.set_marker(marker, anchor_present, generation):
                     return False  # re-targeted while locating
                 marker = self.core.marker_uv  # of a left/right pair, the cup on the named side
+        if checks:
+            located = [self.policy.locate({**obs, "instruction": q}) for q in checks]
+            with self.lock:
+                if not self.core.check_colour(located, generation):
+                    return False
         chunk, present = self.policy.predict_action_chunk({**obs, "instruction": instruction, "marker_uv": marker})
         self.inference_ms.append((time.perf_counter() - t0) * 1e3)
         stamp = stamp_seconds(msg.header.stamp)
@@ -368,7 +375,8 @@ class PolicyNode(Node):
             if not self.core.add_prediction(stamp, chunk, present, generation):
                 return False  # re-targeted (or a new episode) while this inference ran: the chunk is stale
             self.last_stamp = stamp
-            self.inference_lags.append(self._now() - stamp)
+            if not checks:  # the vote's frames run six more passes (the colour cross-check): not the steady lag
+                self.inference_lags.append(self._now() - stamp)
             self.counts["inferences"] += 1
         return True
 
