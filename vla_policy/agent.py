@@ -45,7 +45,7 @@ class PolicyAgent:
         if locate is not None:  # next-to / left-right with a marker policy: find the cups first, on this frame
             core.set_marker(*self.policy.locate({**obs, "instruction": locate}, peaks=core.locate_peaks()))
         checks = core.check_queries()
-        if checks:  # the colour cross-check, on the vote's frames
+        if checks:  # the colour cross-check, on the vote's first frame
             core.check_colour([self.policy.locate({**obs, "instruction": q}) for q in checks])
         chunk, present = self.policy.predict_action_chunk({**obs, "instruction": text, "marker_uv": core.marker_uv})
         core.add_prediction(t, chunk, present)

@@ -113,15 +113,15 @@ def _pose(translation: Any, xyzw: Any, convention: str, base: str = "", camera: 
     return CameraPose(T, base, camera)
 
 
-def _from_mapping(data: dict, source: str) -> CameraPose:
+def _from_mapping(data: dict) -> CameraPose:
     convention = str(data.get("convention", "optical"))
     if "transformation" in data:  # easy_handeye
         if data.get("eye_on_hand", False):
-            raise CalibrationError(f"{source}: an eye-on-hand calibration (camera on the gripper); "
+            raise CalibrationError("an eye-on-hand calibration (camera on the gripper); "
                                    "this project needs the camera fixed beside the robot (eye_on_hand: false)")
         tf = data["transformation"]
         if not isinstance(tf, dict) or not {"x", "y", "z", "qx", "qy", "qz", "qw"} <= set(tf):
-            raise CalibrationError(f"{source}: transformation needs x, y, z, qx, qy, qz, qw")
+            raise CalibrationError("transformation needs x, y, z, qx, qy, qz, qw")
         return _pose([tf["x"], tf["y"], tf["z"]], [tf["qx"], tf["qy"], tf["qz"], tf["qw"]], convention,
                      str(data.get("robot_base_frame", "")), str(data.get("tracking_base_frame", "")))
     base, camera = str(data.get("base_frame", "")), str(data.get("camera_frame", ""))
@@ -129,34 +129,34 @@ def _from_mapping(data: dict, source: str) -> CameraPose:
         try:
             T = np.asarray(data["T_base_cam"], dtype=np.float64)
         except (TypeError, ValueError):
-            raise CalibrationError(f"{source}: T_base_cam must be a 4x4 matrix of numbers") from None
+            raise CalibrationError("T_base_cam must be a 4x4 matrix of numbers") from None
         if convention == "link" and T.shape == (4, 4):
             T = T.copy()
             T[:3, :3] = T[:3, :3] @ LINK_FROM_OPTICAL
         return CameraPose(T, base, camera)
     if "translation" in data and "rotation_xyzw" in data:
         return _pose(data["translation"], data["rotation_xyzw"], convention, base, camera)
-    raise CalibrationError(f"{source}: not a camera calibration this project reads (expected translation + "
+    raise CalibrationError("not a camera calibration this project reads (expected translation + "
                            "rotation_xyzw, T_base_cam, or easy_handeye's transformation)")
 
 
-def _from_static_transform(line: str, source: str) -> CameraPose:
+def _from_static_transform(line: str) -> CameraPose:
     tokens = shlex.split(line)
     if any(t.startswith("--") for t in tokens):
         flags = {k.removeprefix("--"): v for k, v in zip(tokens[0::2], tokens[1::2])}
         if {"yaw", "pitch", "roll"} & set(flags):
-            raise CalibrationError(f"{source}: give the rotation as a quaternion (--qx --qy --qz --qw)")
+            raise CalibrationError("give the rotation as a quaternion (--qx --qy --qz --qw)")
         values = [flags.get(k, "0") for k in ("x", "y", "z", "qx", "qy", "qz")] + [flags.get("qw", "1")]
         parent, child = flags.get("frame-id", ""), flags.get("child-frame-id", "")
     elif len(tokens) == 9:
         values, parent, child = tokens[:7], tokens[7], tokens[8]
     else:
-        raise CalibrationError(f"{source}: a static transform line needs 'x y z qx qy qz qw parent child' "
+        raise CalibrationError("a static transform line needs 'x y z qx qy qz qw parent child' "
                                f"or ROS 2 flags, got {len(tokens)} fields")
     try:
         numbers = [float(v) for v in values]
     except ValueError:
-        raise CalibrationError(f"{source}: the static transform's x y z qx qy qz qw must be numbers") from None
+        raise CalibrationError("the static transform's x y z qx qy qz qw must be numbers") from None
     convention = "link" if child.endswith("_link") else "optical"
     return _pose(numbers[:3], numbers[3:], convention, parent, child)
 
@@ -180,13 +180,12 @@ def load_calibration(path: str | Path) -> CameraPose:
         raise CalibrationError(f"{path}: not valid YAML or JSON ({str(exc).splitlines()[0]})") from None
     try:
         if isinstance(data, str):  # one line of words: static_transform_publisher's arguments
-            return _from_static_transform(data, str(path))
+            return _from_static_transform(data)
         if not isinstance(data, dict):
-            raise CalibrationError(f"{path}: expected a mapping of calibration fields")
-        return _from_mapping(data, str(path))
+            raise CalibrationError("expected a mapping of calibration fields")
+        return _from_mapping(data)
     except CalibrationError as exc:
-        message = str(exc)
-        raise CalibrationError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+        raise CalibrationError(f"{path}: {exc}") from None
 
 
 def save_calibration(pose: CameraPose, path: str | Path) -> None:

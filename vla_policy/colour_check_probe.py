@@ -5,8 +5,9 @@ measurement: prints only, never fails).
 
 On the first frame of each scene it locates every cup colour with the plain colour query and hands the
 results to :meth:`DecisionCore.check_colour`, as ``vla eval`` and the ROS node do on the abstain vote's
-frames. In scenes with the named colour a veto is a success lost; in scenes without it, a veto where
-the named query alone said "in view" (P >= the abstain threshold) is a lift prevented.
+first frame. It counts the vetoes that overrule the named query's own "in view" (P >= the abstain
+threshold; below it the vote abstains anyway): in scenes with the named colour each is a success lost,
+in scenes without it a lift prevented.
 """
 
 from __future__ import annotations

@@ -375,7 +375,7 @@ class PolicyNode(Node):
             if not self.core.add_prediction(stamp, chunk, present, generation):
                 return False  # re-targeted (or a new episode) while this inference ran: the chunk is stale
             self.last_stamp = stamp
-            if not checks:  # the vote's frames run six more passes (the colour cross-check): not the steady lag
+            if not checks:  # the vote's first frame runs six more passes (the colour cross-check): not the steady lag
                 self.inference_lags.append(self._now() - stamp)
             self.counts["inferences"] += 1
         return True
