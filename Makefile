@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-refer policy-refer-side policy-refer-nextto eval-policy eval-refer language-model clean help
+.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-from-bags policy-refer policy-refer-side policy-refer-nextto eval-policy eval-refer language-model clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
@@ -20,6 +20,7 @@ help:
 	@echo "make soak          setup + 200 closed-loop episodes over ROS 2 (CLOCK=sim or wall), watching memory, fds, threads"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute preset (600 demonstrations, 2,000 steps)"
+	@echo "make policy-from-bags  record 600 expert demos over ROS, convert them (hindsight labels), train"
 	@echo "make eval-policy   setup + evaluation splits A-D and the language splits of POLICY (default: shipped)"
 	@echo "make policy-refer  setup + fine-tune v2 for referring expressions (relational data + training)"
 	@echo "make policy-refer-side setup + stage 6 (left/right in two steps) from policy-refer's outputs"
@@ -77,6 +78,23 @@ policy-30min: setup
 	$(VENV)/bin/vla data generate --episodes 600 --workers 2 --out $(DATA_30)
 	$(VENV)/bin/vla train --config config/train_30min.yaml --data $(DATA_30) --out $(POLICY_30) \
 		$(if $(wildcard $(POLICY_30)/train_state/state.json),--resume)
+
+# A policy from recordings only: expert demonstrations recorded over ROS (the scripted expert as the
+# teleoperator, `vla record`), converted by `vla data from-bag` with hindsight keypoint labels, then the
+# training recipe of BAGS_CONFIG. Scenes as `vla data generate` draws them: 1-6 cups, 12 % without the
+# named cup. Resumable: each stage is skipped when its output exists, training continues from its state.
+BAGS_N ?= 600
+BAGS ?= data/bags/demos_$(BAGS_N)
+BAGS_DATA ?= data/from_bags_$(BAGS_N)
+POLICY_BAGS ?= outputs/policy_from_bags
+BAGS_CONFIG ?= config/train_30min.yaml
+policy-from-bags: setup
+	test -d $(BAGS) || $(PY) -m vla_ros.record_demos --out $(BAGS) --episodes $(BAGS_N) --seed 2100000 \
+		--real-time-factor 2.0 --launch-arg min_cups:=1 --launch-arg max_cups:=6 \
+		--launch-arg absent_fraction:=0.12 --launch-arg abstain_after:=0.8 --json $(BAGS).json
+	test -d $(BAGS_DATA) || $(VENV)/bin/vla data from-bag $(BAGS) --out $(BAGS_DATA)
+	$(VENV)/bin/vla train --config $(BAGS_CONFIG) --data $(BAGS_DATA) --out $(POLICY_BAGS) \
+		$(if $(wildcard $(POLICY_BAGS)/train_state/state.json),--resume)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training

@@ -73,5 +73,6 @@ setup(
         "vla_sim_node = vla_ros.sim_node:main",
         "vla_policy_node = vla_ros.policy_node:main",
         "vla_video_recorder = vla_ros.video_recorder:main",
+        "vla_expert_commander = vla_ros.expert_commander:main",
     ]},
 )

@@ -25,41 +25,41 @@ def _cup_targets(env: PickCupEnv, instance: str | None):
     if index is None:
         return None
     spec, cup = env.scene.cups[index], env.cup_states()[index]
-    grasp = np.array([cup.position[0], cup.position[1], spec.height - GRASP_BELOW_RIM])
-    above = np.array([cup.position[0], cup.position[1], spec.height + PRE_GRASP_CLEARANCE])
+    grasp, above = grasp_points([cup.position[0], cup.position[1], spec.height])
     return spec, cup, grasp, above
 
 
 def _toward(env: PickCupEnv, goal: np.ndarray, ee: np.ndarray, gripper: float) -> np.ndarray:
     """Proportional velocity to ``goal`` within the speed limit, plus the gripper command."""
-    limit = env.config.max_linear_speed
-    return np.concatenate([np.clip(GAIN * (goal - ee), -limit, limit), [gripper]])
+    return toward(goal, ee, gripper, env.config.max_linear_speed)
 
 
-class ScriptedExpert:
-    """State machine approach -> descend -> close -> lift, on the true target pose.
+def toward(goal: np.ndarray, ee: np.ndarray, gripper: float, max_speed: float) -> np.ndarray:
+    """Action (4,): proportional velocity to ``goal`` clipped to ``max_speed`` (m/s), then the gripper."""
+    return np.concatenate([np.clip(GAIN * (goal - ee), -max_speed, max_speed), [gripper]])
 
-    Follows the policy protocol of :func:`vla_sim.evaluation.run_episode`:
-    ``reset()``, ``select_action(obs)`` and the ``abstained`` flag.
-    """
 
-    def __init__(self, env: PickCupEnv, colour: str | None = None) -> None:
-        self.env = env
-        self.colour = colour  # pick this cup (instance id) instead of the referred one (tests, wrong-cup demos)
+def grasp_points(rim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(grasp point, pre-grasp point) for a cup whose rim centre is ``rim`` (x, y, rim height)."""
+    rim = np.asarray(rim, np.float64)
+    return rim - np.array([0.0, 0.0, GRASP_BELOW_RIM]), rim + np.array([0.0, 0.0, PRE_GRASP_CLEARANCE])
+
+
+class GraspPhases:
+    """The phase machine approach -> descend -> close -> lift toward one cup: what the scripted
+    expert runs on the simulator's cup, and the ROS expert commander on the cup pose it is told."""
+
+    def __init__(self, max_speed: float) -> None:
+        self.max_speed = max_speed
         self.reset()
 
     def reset(self) -> None:
         self.phase = "approach"
         self.closing_steps = 0
-        self.abstained = False
+        self.grasp_point: np.ndarray | None = None
 
-    def select_action(self, obs: dict) -> np.ndarray:
-        targets = _cup_targets(self.env, self.colour or self.env.scene.target_instance)
-        if targets is None:
-            self.abstained = True
-            return np.array([0.0, 0.0, 0.0, 1.0])
-        _, _, grasp, above = targets
-        ee = obs["ee_pose"][:3].astype(np.float64)
+    def act(self, ee: np.ndarray, grasp: np.ndarray, above: np.ndarray) -> np.ndarray:
+        """Action (4,) at end-effector position ``ee`` for this cup's grasp and pre-grasp points."""
         gripper = 1.0
         if self.phase == "approach":
             goal = above
@@ -77,7 +77,37 @@ class ScriptedExpert:
                 self.phase = "lift"
         if self.phase == "lift":
             goal, gripper = self.grasp_point + np.array([0.0, 0.0, LIFT_HEIGHT]), 0.0
-        return _toward(self.env, goal, ee, gripper)
+        return toward(goal, ee, gripper, self.max_speed)
+
+
+class ScriptedExpert:
+    """State machine approach -> descend -> close -> lift, on the true target pose.
+
+    Follows the policy protocol of :func:`vla_sim.evaluation.run_episode`:
+    ``reset()``, ``select_action(obs)`` and the ``abstained`` flag.
+    """
+
+    def __init__(self, env: PickCupEnv, colour: str | None = None) -> None:
+        self.env = env
+        self.colour = colour  # pick this cup (instance id) instead of the referred one (tests, wrong-cup demos)
+        self.phases = GraspPhases(env.config.max_linear_speed)
+        self.reset()
+
+    @property
+    def phase(self) -> str:
+        return self.phases.phase
+
+    def reset(self) -> None:
+        self.phases.reset()
+        self.abstained = False
+
+    def select_action(self, obs: dict) -> np.ndarray:
+        targets = _cup_targets(self.env, self.colour or self.env.scene.target_instance)
+        if targets is None:
+            self.abstained = True
+            return np.array([0.0, 0.0, 0.0, 1.0])
+        _, _, grasp, above = targets
+        return self.phases.act(obs["ee_pose"][:3].astype(np.float64), grasp, above)
 
 
 class CorrectiveExpert:
@@ -119,4 +149,4 @@ class CorrectiveExpert:
         return _toward(self.env, goal, ee, gripper)
 
 
-__all__ = ["ScriptedExpert", "CorrectiveExpert"]
+__all__ = ["ScriptedExpert", "CorrectiveExpert", "GraspPhases", "grasp_points", "toward"]

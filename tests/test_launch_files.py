@@ -22,12 +22,13 @@ def declared_parameters(module: str) -> set[str]:
     return set(re.findall(r'(?:p|self\._declare)\("(\w+)"', src)) | set(re.findall(r'declare_parameter\(\s*"(\w+)"', src))
 
 
-MODULES = {"vla_sim_node": "sim_node", "vla_policy_node": "policy_node", "vla_video_recorder": "video_recorder"}
+MODULES = {"vla_sim_node": "sim_node", "vla_policy_node": "policy_node", "vla_video_recorder": "video_recorder",
+           "vla_expert_commander": "expert_commander"}
 
 
-@pytest.mark.parametrize("name", ["sim_demo", "policy"])
-def test_launch_file_nodes_parameters_and_files_exist(name, tmp_path):
-    desc = load_launch_file(find_launch_file(name), {})
+@pytest.mark.parametrize("name, args", [("sim_demo", {}), ("sim_demo", {"commander": "expert"}), ("policy", {})])
+def test_launch_file_nodes_parameters_and_files_exist(name, args, tmp_path):
+    desc = load_launch_file(find_launch_file(name), args)
     assert desc.nodes
     for node in desc.nodes:
         assert node.exec in console_scripts(), f"{node.exec} is not a console script"
@@ -68,4 +69,18 @@ def test_unknown_launch_file_and_unsupported_actions(tmp_path):
     bad = tmp_path / "bad.launch.yaml"
     bad.write_text("launch:\n- include: {file: other.launch.yaml}\n")
     with pytest.raises(LaunchError, match="not supported"):
+        load_launch_file(bad, {})
+
+
+def test_commander_chooses_the_policy_or_the_expert(tmp_path):
+    """`commander:=expert` starts the scripted expert instead of the policy node (the `if` conditions)."""
+    nodes = {c: [n.exec for n in load_launch_file(find_launch_file("sim_demo"), {"commander": c}).nodes]
+             for c in ("policy", "expert")}
+    assert nodes["policy"] == ["vla_sim_node", "vla_policy_node", "vla_video_recorder"]
+    assert nodes["expert"] == ["vla_sim_node", "vla_expert_commander", "vla_video_recorder"]
+    with pytest.raises(LaunchError, match="commander:=nobody is not one of policy, expert"):
+        load_launch_file(find_launch_file("sim_demo"), {"commander": "nobody"})
+    bad = tmp_path / "bad.launch.yaml"
+    bad.write_text("launch:\n- arg: {name: x, default: maybe}\n- node: {pkg: vla_ros, exec: vla_sim_node, if: $(var x)}\n")
+    with pytest.raises(LaunchError, match="expected true or false, got 'maybe'"):
         load_launch_file(bad, {})

@@ -16,7 +16,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from vla_policy.dataset import list_episodes
 from vla_ros import qos, topics
-from vla_ros.bag_import import convert_bags, from_bag_main
+from vla_ros.bag_import import ConvertOptions, convert_bags, from_bag_main
 from vla_ros.images import decode_rgb, resize_like_policy
 from vla_ros.recording import DEFAULT_TOPICS, BagRecorder, record_main
 
@@ -91,9 +91,10 @@ def _demo_messages(episode_end: bool = True, end_values: dict | None = None) -> 
 def test_convert_bag_round_trip(tmp_path):
     bag = tmp_path / "demo"
     _write_bag(bag, _demo_messages())
-    summary = convert_bags([bag], tmp_path / "data", rate=10, image_size=32)
+    summary = convert_bags([bag], tmp_path / "data", ConvertOptions(rate=10, image_size=32, keypoints=False))
     # Ticks at 0, 0.1, ..., 1.0 s (the episode message at 1.0 s closes it); 1.1 s: cut off, skipped.
-    assert summary == {"episodes": 1, "frames": 11, "skipped": 1}
+    assert summary == {"episodes": 1, "frames": 11, "skipped": 1, "failed": 0, "unlabelled": 0, "gaps": 0,
+                       "bad_messages": 0}
     [episode] = list_episodes(tmp_path / "data")
     arrays = episode.arrays(mmap=False)
     assert arrays["frames"].shape == (11, 32, 32, 3) and arrays["frames"].dtype == np.uint8
@@ -117,12 +118,12 @@ def test_relational_episodes_keep_their_kind(tmp_path):
     bag = tmp_path / "demo"
     _write_bag(bag, _demo_messages(end_values={"refer": "next-to", "anchor": "blue", "target_instance": "red_2",
                                                "wrong_instance": ""}))
-    convert_bags([bag], tmp_path / "data", rate=10, image_size=16)
+    convert_bags([bag], tmp_path / "data", ConvertOptions(rate=10, image_size=16, keypoints=False))
     [episode] = list_episodes(tmp_path / "data")
     assert {k: episode.meta[k] for k in ("refer", "anchor", "target_instance")} == {
         "refer": "next-to", "anchor": "blue", "target_instance": "red_2"}
     _write_bag(tmp_path / "plain", _demo_messages())  # an older simulator's record: no kind, none written
-    convert_bags([tmp_path / "plain"], tmp_path / "data2", rate=10, image_size=16)
+    convert_bags([tmp_path / "plain"], tmp_path / "data2", ConvertOptions(rate=10, image_size=16, keypoints=False))
     assert "refer" not in list_episodes(tmp_path / "data2")[0].meta
 
 
@@ -130,11 +131,11 @@ def test_bag_without_episode_messages_is_one_demo(tmp_path):
     bag = tmp_path / "demo"
     msgs = [m for m in _demo_messages(episode_end=False) if m[1] != topics.INSTRUCTION]
     _write_bag(bag, msgs)
-    assert from_bag_main([str(bag), "--out", str(tmp_path / "none")]) == 2  # no instruction anywhere
+    assert from_bag_main([str(bag), "--out", str(tmp_path / "none"), "--no-keypoints"]) == 2  # no instruction
     assert not (tmp_path / "none").exists()
-    summary = convert_bags([bag, bag], tmp_path / "data", rate=5, image_size=16, instruction="grab the cup",
-                           target="blue")
-    assert summary == {"episodes": 2, "frames": 12, "skipped": 0}
+    summary = convert_bags([bag, bag], tmp_path / "data", ConvertOptions(
+        rate=5, image_size=16, instruction="grab the cup", target="blue", keypoints=False))
+    assert (summary["episodes"], summary["frames"], summary["skipped"]) == (2, 12, 0)
     episodes = list_episodes(tmp_path / "data")
     assert [e.meta["instruction"] for e in episodes] == ["grab the cup"] * 2
     assert episodes[0].meta["target"] == "blue" and episodes[0].meta["success"] is True

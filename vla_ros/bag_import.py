@@ -17,8 +17,19 @@ messages (a ``DiagnosticStatus`` whose values give seed, target, outcome, succes
 bag that has them, ticks after the last one belong to an episode the recording cut off and
 are skipped. A bag without them is one demonstration, taken as successful.
 
-Episodes carry no ``camera`` calibration: a bag has intrinsics but not the camera pose in
-the robot base frame, so training skips the end-effector keypoint loss on them.
+Keypoint labels (the policy's heatmap targets), from what the robot knows (``vla_policy.hindsight``):
+the camera's intrinsics from ``/camera/camera_info`` (scaled to ``image_size``), its pose in the base
+frame from the bag's ``/camera/pose`` (``vla record`` stores the simulator's; a real robot's comes from
+``--calibration FILE``, which wins over the bag's), the gripper keypoint from ``/ee_pose`` each frame
+(projected at training time through the episode's ``camera`` in ``meta.json``), and the target keypoint
+in hindsight: where the gripper closed in an episode whose lift succeeded. Episodes whose outcome is a
+failure are skipped and counted (``failed``); successful ones whose grasp cannot be found are written
+without target labels and counted (``unlabelled``). ``keypoints=False`` (``--no-keypoints``) writes no
+keypoint labels at all and needs no calibration.
+
+Messages more than ``MAX_GAP_NS`` apart in the bag (a clock jump, a paused recording) cut the episode
+in progress: its samples, before and after the gap up to its end, are skipped and counted; ticking
+resumes after the gap. (In a bag without episode messages that drops the whole demonstration.)
 The output is all or nothing: on any error, a folder this run created is removed.
 """
 
@@ -36,16 +47,31 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
+from vla_policy.calibration import CalibrationError, CameraPose, load_calibration, quaternion_matrix
 from vla_policy.dataset import write_episode
+from vla_policy.hindsight import KEYPOINT_DEPTH, hindsight_points, project_labels, scale_intrinsics
 
 from .cli import instruction_text
 from .images import decode_rgb, resize_like_policy
-from .topics import (CAMERA_IMAGE, EE_POSE, EPISODE, GRIPPER_CMD, INSTRUCTION, JOINT_STATES, OPEN_GRIPPER_WIDTH,
-                     TWIST_CMD, finger_width)
+from .topics import (CAMERA_IMAGE, CAMERA_INFO, CAMERA_POSE, EE_POSE, EPISODE, GRIPPER_CMD, INSTRUCTION,
+                     JOINT_STATES, OPEN_GRIPPER_WIDTH, TWIST_CMD, finger_width)
 
 PROG = "vla data from-bag"
 
 TWIST_TIMEOUT_NS = 200_000_000
+MAX_GAP_NS = 5_000_000_000  # a longer silence in a bag is a clock jump or a paused recording, not a demo
+# The message type each topic must have (a bag recorded with other types is refused, not misread).
+TOPIC_TYPES = {
+    CAMERA_IMAGE: "sensor_msgs/msg/Image",
+    CAMERA_INFO: "sensor_msgs/msg/CameraInfo",
+    CAMERA_POSE: "geometry_msgs/msg/PoseStamped",
+    INSTRUCTION: "std_msgs/msg/String",
+    TWIST_CMD: "geometry_msgs/msg/TwistStamped",
+    GRIPPER_CMD: "std_msgs/msg/Float64MultiArray",
+    JOINT_STATES: "sensor_msgs/msg/JointState",
+    EE_POSE: "geometry_msgs/msg/PoseStamped",
+    EPISODE: "diagnostic_msgs/msg/DiagnosticStatus",
+}
 
 
 class BagImportError(ValueError):
@@ -66,6 +92,19 @@ def _parse_bool(text: str) -> bool:
 
 
 @dataclass
+class ConvertOptions:
+    """How bags become episodes (the CLI's options)."""
+
+    rate: float = 10.0  # samples per second
+    image_size: int = 128  # frame side in pixels
+    instruction: str | None = None  # overrides the bag's /instruction
+    target: str | None = None  # target colour when the bag's episode messages do not say
+    keypoints: bool = True  # derive keypoint labels (needs intrinsics and a camera pose)
+    calibration: CameraPose | None = None  # the camera pose; None: the bag's /camera/pose
+    keypoint_depth: float = KEYPOINT_DEPTH  # m the target keypoint lies below the grasp point
+
+
+@dataclass
 class _Episode:
     """Samples of the episode being assembled (labels come with the EPISODE message that ends it)."""
 
@@ -75,21 +114,33 @@ class _Episode:
     instruction: str | None = None  # the one in force at the last sample
     start_ns: int | None = None
     end_ns: int | None = None
+    cut: bool = False  # a clock gap interrupted it: dropped at its end
+
+
+def _pose_matrix(msg: Any) -> np.ndarray:
+    """T (4, 4) of a geometry_msgs/Pose; CalibrationError when not finite or not a unit quaternion."""
+    p, q = msg.position, msg.orientation
+    T = np.eye(4)
+    T[:3, :3] = quaternion_matrix([q.x, q.y, q.z, q.w])
+    T[:3, 3] = [p.x, p.y, p.z]
+    if not np.isfinite(T).all():
+        raise CalibrationError("camera pose is not finite")
+    return T
 
 
 class _BagConverter:
     """One pass over one bag in timestamp order; emits samples at each tick, episodes at each end."""
 
-    def __init__(self, path: Path, rate: float, image_size: int, instruction: str | None, target: str | None,
-                 out: Path, first_index: int) -> None:
-        self.path, self.out, self.size = path, out, image_size
-        self.period_ns = 1e9 / rate
-        self.rate, self.instruction_override, self.target_override = rate, instruction, target
+    def __init__(self, path: Path, options: ConvertOptions, out: Path, first_index: int) -> None:
+        self.path, self.out, self.opt = path, out, options
+        self.size = options.image_size
+        self.period_ns = 1e9 / options.rate
         self.typestore = get_typestore(Stores.ROS2_JAZZY)
         self.index = first_index
         self.start, self.k = 0, 0  # tick k is at start + k * period
-        self.skipped = 0
+        self.counts = {"skipped": 0, "failed": 0, "unlabelled": 0, "gaps": 0, "bad_messages": 0}
         self.frames_written = 0
+        self.last_stamp: int | None = None
         # Newest state, as of the current time.
         self.image: tuple[bytes, str] | None = None
         self.image_rgb: np.ndarray | None = None  # the decoded ``image``, decoded once when first used
@@ -99,26 +150,43 @@ class _BagConverter:
         self.twist_ns = -(2**62)
         self.gripper = 1.0
         self.instruction: str | None = None
+        self.intrinsics: tuple[np.ndarray, int, int] | None = None  # (K, width, height) of the newest camera_info
+        self.camera_pose: np.ndarray | None = None  # T_base_cam of the newest /camera/pose
         self.episode = _Episode()
 
     def run(self) -> None:
         with Reader(self.path) as reader:
-            wanted = {CAMERA_IMAGE, INSTRUCTION, TWIST_CMD, GRIPPER_CMD, JOINT_STATES, EE_POSE, EPISODE}
-            conns = [c for c in reader.connections if c.topic in wanted]
+            conns = [c for c in reader.connections if c.topic in TOPIC_TYPES]
             has_episodes = EPISODE in reader.topics and reader.topics[EPISODE].msgcount > 0
             self.start = reader.start_time
             for conn, stamp, raw in reader.messages(connections=conns):
+                if self.last_stamp is not None and stamp - self.last_stamp > MAX_GAP_NS:
+                    self._gap(stamp)
+                self.last_stamp = stamp
                 if conn.topic == EPISODE:
                     self._tick_until(stamp, inclusive=True)
                     self._end_episode(self._deserialize(raw, conn.msgtype))
+                    # The robot starts the next episode reset (gripper open, still): nothing from this one
+                    # (its last frame, its closed-gripper command) may be sampled into the next.
+                    self.image = self.image_rgb = None
+                    self.gripper, self.twist_ns = 1.0, -(2**62)
                     continue
                 self._tick_until(stamp, inclusive=False)
                 self._apply(conn.topic, conn.msgtype, stamp, raw)
             self._tick_until(reader.end_time - 1, inclusive=True)  # end_time is one past the last message
         if has_episodes:
-            self.skipped += len(self.episode.frames)  # cut off by the end of the recording
+            self.counts["skipped"] += len(self.episode.frames)  # cut off by the end of the recording
         else:
             self._end_episode(None)
+
+    def _gap(self, stamp: int) -> None:
+        """A clock jump or pause: the episode in progress is dropped, up to its end (``cut``); the tick
+        clock restarts at ``stamp``."""
+        self.counts["gaps"] += 1
+        self.counts["skipped"] += len(self.episode.frames)
+        self.episode = _Episode(cut=True)
+        self.image = self.image_rgb = self.pose = None
+        self.start, self.k = stamp, 0
 
     def _deserialize(self, raw: bytes, msgtype: str) -> Any:
         return self.typestore.deserialize_cdr(raw, msgtype)
@@ -130,7 +198,11 @@ class _BagConverter:
         msg = self._deserialize(raw, msgtype)
         if topic == EE_POSE:
             p, q = msg.pose.position, msg.pose.orientation
-            self.pose = np.array([p.x, p.y, p.z, q.x, q.y, q.z, q.w])
+            pose = np.array([p.x, p.y, p.z, q.x, q.y, q.z, q.w])
+            if np.isfinite(pose).all():
+                self.pose = pose
+            else:
+                self.counts["bad_messages"] += 1
         elif topic == JOINT_STATES:
             width = finger_width(msg.name, msg.position)
             if width is not None:
@@ -143,6 +215,17 @@ class _BagConverter:
                 self.gripper = min(max(float(msg.data[0]), 0.0), 1.0)
         elif topic == INSTRUCTION:
             self.instruction = msg.data.strip() or None
+        elif topic == CAMERA_INFO:
+            K = np.asarray(msg.k, np.float64).reshape(-1)
+            if K.shape == (9,) and np.isfinite(K).all() and K[0] > 0 and K[4] > 0 and msg.width > 0 and msg.height > 0:
+                self.intrinsics = (K.reshape(3, 3), int(msg.width), int(msg.height))
+            else:
+                self.counts["bad_messages"] += 1
+        elif topic == CAMERA_POSE:
+            try:
+                self.camera_pose = _pose_matrix(msg.pose)
+            except CalibrationError:
+                self.counts["bad_messages"] += 1
 
     def _tick_until(self, stamp: int, inclusive: bool) -> None:
         """Emit every tick up to ``stamp`` (ticks exactly at ``stamp`` only if ``inclusive``)."""
@@ -155,7 +238,7 @@ class _BagConverter:
 
     def _sample(self, tick: int) -> None:
         if self.image is None or self.pose is None:
-            self.skipped += 1
+            self.counts["skipped"] += 1
             return
         if self.image_rgb is None:
             msg = self._deserialize(*self.image)
@@ -170,71 +253,115 @@ class _BagConverter:
         ep.start_ns = tick if ep.start_ns is None else ep.start_ns
         ep.end_ns = tick
 
+    def _camera(self, where: str) -> dict[str, list]:
+        """The episode's camera at the policy's resolution (``meta.json``'s ``camera``)."""
+        if self.intrinsics is None:
+            raise BagImportError(f"{where}: no {CAMERA_INFO} message; keypoint labels need the camera's "
+                                 "intrinsics (or pass --no-keypoints)")
+        T = self.opt.calibration.T_base_cam if self.opt.calibration is not None else self.camera_pose
+        if T is None:
+            raise BagImportError(f"{where}: no camera calibration: the bag has no {CAMERA_POSE}; pass "
+                                 "--calibration FILE (docs/calibration.md) or --no-keypoints")
+        K, width, height = self.intrinsics
+        return {"K": scale_intrinsics(K, width, height, self.size).tolist(), "T_base_cam": np.asarray(T).tolist()}
+
     def _end_episode(self, status: Any) -> None:
         """Write the episode assembled so far, labelled by ``status`` (a DiagnosticStatus, None: a demo)."""
         ep, self.episode = self.episode, _Episode()
+        if ep.cut:
+            self.counts["skipped"] += len(ep.frames)
+            return
         if not ep.frames:
             return
         values = {kv.key: kv.value for kv in status.values} if status is not None else {}
         where = f"{self.path}, episode {(ep.start_ns - self.start) / 1e9:.1f}-{(ep.end_ns - self.start) / 1e9:.1f} s"
-        instruction = self.instruction_override or ep.instruction or values.get("instruction") or None
+        instruction = self.opt.instruction or ep.instruction or values.get("instruction") or None
         if instruction is None:
             raise BagImportError(f"{where}: no instruction (no {INSTRUCTION} message); pass --instruction")
-        target = values.get("target") or self.target_override or _colour_in(instruction)
+        target = values.get("target") or self.opt.target or _colour_in(instruction)
         if target is None:
             raise BagImportError(f"{where}: cannot tell the target colour from {instruction!r}; pass --target")
+        present = _parse_bool(values["target_present"]) if "target_present" in values else True
+        success = _parse_bool(values["success"]) if "success" in values else None  # None: not recorded
+        proprio, actions = np.stack(ep.proprio), np.stack(ep.actions)
+        t = len(ep.frames)
+        target_uv = np.full((t, 2), np.nan)
+        extra: dict[str, Any] = {}
+        if self.opt.keypoints:
+            camera = self._camera(where)
+            extra["camera"] = camera
+            if present:
+                found = hindsight_points(proprio[:, :3], actions[:, 3], proprio[:, 7], lifted=success,
+                                         keypoint_depth=self.opt.keypoint_depth)
+                success = found.labelled if success is None else success  # no outcome: the robot's own lift check
+                if found.labelled:
+                    target_uv = project_labels(found.points, camera["K"], camera["T_base_cam"], self.size)
+                    extra["labels"] = {"target": "hindsight", "grasp": [round(float(v), 4) for v in found.grasp],
+                                       "grasp_step": found.grasp_step, "first_labelled_step": found.first_step,
+                                       "closes": found.closes}
+                elif success:
+                    self.counts["unlabelled"] += 1
+                    extra["labels"] = {"target": "none", "reason": found.reason}
+        if success is False:
+            self.counts["failed"] += 1  # a failed demonstration teaches nothing a policy should do
+            return
         seed = values.get("seed", "")
         meta = {
             "seed": int(seed) if seed.lstrip("-").isdigit() else None,
             "instruction": instruction,
             "target": target.strip().lower(),
-            "target_present": _parse_bool(values["target_present"]) if "target_present" in values else True,
-            "outcome": values.get("outcome", "unknown"),
-            "success": _parse_bool(values["success"]) if "success" in values else True,
-            "steps": len(ep.frames),
+            "target_present": present,
+            "outcome": values.get("outcome", "unknown" if success is None else "success"),
+            "success": True,
+            "steps": t,
             "image_size": [self.size, self.size],
-            "control_hz": int(self.rate) if float(self.rate).is_integer() else self.rate,
+            "control_hz": int(self.opt.rate) if float(self.opt.rate).is_integer() else self.opt.rate,
             "noisy": False,
             "source": {"bag": str(self.path), "start_ns": ep.start_ns, "end_ns": ep.end_ns},
+            **extra,
         }
         if values.get("refer"):  # how the instruction referred to the target (training treats kinds apart)
             meta.update(refer=values["refer"], anchor=values.get("anchor") or None,
                         target_instance=values.get("target_instance") or None)
-        t = len(ep.frames)
         write_episode(self.out, self.index, {
             "frames": np.stack(ep.frames),
-            "proprio": np.stack(ep.proprio),
-            "actions": np.stack(ep.actions),
-            "target_uv": np.full((t, 2), np.nan),  # no ground truth on a recording
+            "proprio": proprio,
+            "actions": actions,
+            "target_uv": target_uv,
         }, meta)
         self.index += 1
         self.frames_written += t
 
 
 def _check_bag(path: Path) -> None:
-    """Fail early (before anything is written) on a missing, unreadable or camera-less bag."""
+    """Fail early (before anything is written) on a missing, unreadable or camera-less bag, or one whose
+    topics have other message types than this converter reads."""
     if not path.exists():
         raise BagImportError(f"{path}: no such bag")
     try:
         with Reader(path) as reader:
             if CAMERA_IMAGE not in reader.topics:
                 raise BagImportError(f"{path}: no {CAMERA_IMAGE} topic (has: {', '.join(reader.topics) or 'none'})")
+            for conn in reader.connections:
+                want = TOPIC_TYPES.get(conn.topic)
+                if want is not None and conn.msgtype != want:
+                    raise BagImportError(f"{path}: {conn.topic} has type {conn.msgtype}, expected {want}")
     except BagImportError:
         raise
     except Exception as exc:  # rosbags raises many kinds (ReaderError, OSError, YAML, struct...) on bad files
         raise BagImportError(f"{path}: not a readable rosbag2 bag ({type(exc).__name__}: {exc})") from None
 
 
-def convert_bags(paths: list[str | Path], out: str | Path, rate: float = 10.0, image_size: int = 128,
-                 instruction: str | None = None, target: str | None = None) -> dict[str, int]:
-    """Convert ``paths`` into episodes under ``out`` (new or empty); returns {episodes, frames, skipped}.
-
-    ``skipped`` counts ticks not converted (before the first frame and pose, or after the last
-    episode end). Raises BagImportError; then a folder this call created is removed.
-    """
+def convert_bags(paths: list[str | Path], out: str | Path, options: ConvertOptions | None = None) -> dict[str, int]:
+    """Convert ``paths`` into episodes under ``out`` (new or empty); returns counts: episodes, frames,
+    skipped (ticks not converted: before the first frame and pose, after the last episode end, in an
+    episode cut by a gap), failed (episodes not written: their lift failed), unlabelled (written
+    without target keypoints: no grasp found), gaps, bad_messages (ignored: non-finite poses...).
+    Raises BagImportError; then a folder this call created is removed."""
+    opt = options or ConvertOptions()
     out = Path(out)
-    if not rate > 0 or image_size < 1:
-        raise BagImportError(f"need rate > 0 and image size >= 1, got {rate} and {image_size}")
+    if not opt.rate > 0 or opt.image_size < 1:
+        raise BagImportError(f"need rate > 0 and image size >= 1, got {opt.rate} and {opt.image_size}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BagImportError(f"--out {out}: exists and is not an empty folder; choose a new one")
     bags = [Path(p) for p in paths]
@@ -242,10 +369,10 @@ def convert_bags(paths: list[str | Path], out: str | Path, rate: float = 10.0, i
         _check_bag(bag)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"episodes": 0, "frames": 0, "skipped": 0}
+    summary = {"episodes": 0, "frames": 0, "skipped": 0, "failed": 0, "unlabelled": 0, "gaps": 0, "bad_messages": 0}
     try:
         for bag in bags:
-            converter = _BagConverter(bag, rate, image_size, instruction, target, out, summary["episodes"])
+            converter = _BagConverter(bag, opt, out, summary["episodes"])
             try:
                 converter.run()
             except BagImportError:
@@ -254,7 +381,12 @@ def convert_bags(paths: list[str | Path], out: str | Path, rate: float = 10.0, i
                 raise BagImportError(f"{bag}: unreadable ({type(exc).__name__}: {exc})") from None
             summary["episodes"] = converter.index
             summary["frames"] += converter.frames_written
-            summary["skipped"] += converter.skipped
+            for key, n in converter.counts.items():
+                summary[key] += n
+        if summary["episodes"] == 0:
+            raise BagImportError(
+                f"no episode converted ({summary['failed']} failed): none had a successful lift and ticks with "
+                f"both a camera frame and an {EE_POSE} pose (in bags with episode messages, before the last one)")
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -262,11 +394,6 @@ def convert_bags(paths: list[str | Path], out: str | Path, rate: float = 10.0, i
             for child in out.iterdir():
                 shutil.rmtree(child, ignore_errors=True)
         raise
-    if summary["episodes"] == 0:
-        if created:
-            out.rmdir()
-        raise BagImportError(f"no episode converted: no tick had both a camera frame and an {EE_POSE} pose"
-                             " (in bags with episode messages, before the last one)")
     return summary
 
 
@@ -301,6 +428,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"instruction text (default: the bag's {INSTRUCTION})")
     parser.add_argument("--target", type=_colour, default=None,
                         help="target cup colour, when the bag's episode messages do not say")
+    parser.add_argument("--calibration", type=Path, default=None, metavar="FILE",
+                        help=f"the camera's pose in the robot base frame (hand-eye calibration; formats: "
+                             f"docs/calibration.md); default: the bag's {CAMERA_POSE}")
+    parser.add_argument("--no-keypoints", dest="keypoints", action="store_false",
+                        help="write no keypoint labels (no calibration needed; training then skips the keypoint "
+                             "losses: the ablation of the hindsight labels)")
+    parser.add_argument("--keypoint-depth", type=float, default=KEYPOINT_DEPTH, metavar="M",
+                        help=f"how far below the grasp point the target keypoint lies (default {KEYPOINT_DEPTH} m: "
+                             "the simulator's cups' centre of mass)")
     return parser
 
 
@@ -308,13 +444,20 @@ def from_bag_main(argv: list[str]) -> int:
     """``vla data from-bag BAG... --out DIR ...``: exit 0, or 2 with a one-line error."""
     args = build_parser().parse_args(argv)
     try:
-        summary = convert_bags(args.bags, args.out, args.rate, args.image_size, args.instruction, args.target)
-    except BagImportError as exc:
+        calibration = load_calibration(args.calibration) if args.calibration is not None else None
+        if not (math.isfinite(args.keypoint_depth) and 0 <= args.keypoint_depth < 0.5):
+            raise BagImportError(f"--keypoint-depth must be in [0, 0.5) m, got {args.keypoint_depth}")
+        options = ConvertOptions(args.rate, args.image_size, args.instruction, args.target, args.keypoints,
+                                 calibration, args.keypoint_depth)
+        summary = convert_bags(args.bags, args.out, options)
+    except (BagImportError, CalibrationError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
         return 130
     print(f"wrote {summary['episodes']} episodes, {summary['frames']} frames to {args.out} "
-          f"({summary['skipped']} ticks skipped)")
+          f"({summary['skipped']} ticks skipped; episodes: {summary['failed']} failed and skipped, "
+          f"{summary['unlabelled']} without a target keypoint; {summary['gaps']} clock gaps, "
+          f"{summary['bad_messages']} bad messages ignored)")
     return 0

@@ -11,6 +11,7 @@ import math
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import KeyValue
+from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image
 
 from .images import InputRejected, decode_rgb
@@ -48,6 +49,19 @@ def camera_info(K: np.ndarray, width: int, height: int, stamp: Time, frame_id: s
     P = np.zeros((3, 4))
     P[:, :3] = K
     msg.p = [float(v) for v in P.reshape(-1)]
+    return msg
+
+
+def pose_stamped(T: np.ndarray, stamp: Time, frame_id: str) -> PoseStamped:
+    """PoseStamped of the rigid transform ``T`` (4, 4) in ``frame_id``."""
+    from vla_policy.calibration import matrix_quaternion
+
+    msg = PoseStamped()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    T = np.asarray(T, np.float64)
+    p, o = msg.pose.position, msg.pose.orientation
+    p.x, p.y, p.z = (float(v) for v in T[:3, 3])
+    o.x, o.y, o.z, o.w = (float(v) for v in matrix_quaternion(T[:3, :3]))
     return msg
 
 

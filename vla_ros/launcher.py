@@ -3,8 +3,8 @@
 ``launch``/``launch_ros`` have no wheels, so a pip install cannot run ``ros2 launch``. This
 module interprets the subset of the YAML launch format that ``launch/*.launch.yaml`` use
 (``arg``; ``node`` with ``pkg``, ``exec``, ``name``, ``namespace``, ``param`` (``from`` files and
-``name``/``value`` pairs), ``remap``, ``on_exit: shutdown``, ``respawn``; the ``$(var X)`` and
-``$(find-pkg-share PKG)`` substitutions) and starts every node as its own process. The
+``name``/``value`` pairs), ``remap``, ``on_exit: shutdown``, ``respawn``, ``if``/``unless``; the
+``$(var X)``, ``$(equals A B)`` and ``$(find-pkg-share PKG)`` substitutions) and starts every node as its own process. The
 launch files stay the single description of each graph: ``ros2 launch`` reads the same files.
 Anything outside the subset is an error, never silently ignored.
 """
@@ -27,8 +27,9 @@ from typing import Any
 import yaml
 
 PACKAGE = "vla_ros"
-SUBSTITUTION = re.compile(r"\$\(([\w-]+)\s+([^)]*)\)")
-NODE_KEYS = {"pkg", "exec", "name", "namespace", "output", "param", "remap", "on_exit", "respawn", "respawn_delay"}
+SUBSTITUTION = re.compile(r"\$\(([\w-]+)\s+([^()$]*)\)")  # innermost first: $(equals $(var a) b)
+NODE_KEYS = {"pkg", "exec", "name", "namespace", "output", "param", "remap", "on_exit", "respawn", "respawn_delay",
+             "if", "unless"}
 
 
 class LaunchError(ValueError):
@@ -105,13 +106,34 @@ def _substitute(text: Any, values: dict[str, str], where: str) -> Any:
             if arg not in values:
                 raise LaunchError(f"{where}: $(var {arg}) is not a declared launch argument")
             return values[arg]
+        if kind == "equals":
+            parts = arg.split()
+            if len(parts) != 2:
+                raise LaunchError(f"{where}: $(equals ...) compares two values, got {arg!r}")
+            return "true" if parts[0] == parts[1] else "false"
         if kind == "find-pkg-share":
             if arg != PACKAGE:
                 raise LaunchError(f"{where}: $(find-pkg-share {arg}): only {PACKAGE} is known in pip mode")
             return str(package_share())
         raise LaunchError(f"{where}: substitution $({kind} ...) is not supported by `vla launch`")
 
-    return SUBSTITUTION.sub(replace, text)
+    while True:  # nested substitutions resolve from the inside out
+        new = SUBSTITUTION.sub(replace, text)
+        if new == text:
+            return new
+        text = new
+
+
+def _condition(body: dict, values: dict[str, str], where: str) -> bool:
+    """Whether a node's ``if``/``unless`` lets it start (as ros2 launch: true/false, 1/0, any case)."""
+    for key, want in (("if", True), ("unless", False)):
+        if key in body:
+            value = str(_substitute(str(body[key]), values, where)).strip().lower()
+            if value not in ("true", "false", "1", "0"):
+                raise LaunchError(f"{where}: {key}: expected true or false, got {value!r}")
+            if (value in ("true", "1")) != want:
+                return False
+    return True
 
 
 def _typed(value: str) -> Any:
@@ -141,11 +163,16 @@ def load_launch_file(path: Path, overrides: dict[str, str]) -> LaunchDescription
             name = body["name"]
             args[name] = {"default": str(body.get("default", "")), "description": body.get("description", "")}
             values[name] = overrides.get(name, args[name]["default"])
+            choices = [str(c["value"]) for c in body.get("choice", [])]  # ros2 launch's `choice: [{value: a}]`
+            if choices and values[name] not in choices:
+                raise LaunchError(f"launch argument {name}:={values[name]} is not one of {', '.join(choices)}")
         elif kind == "node":
             unknown = set(body) - NODE_KEYS
             if unknown:
                 raise LaunchError(f"{path}: node attributes {sorted(unknown)} are not supported by `vla launch`")
             where = f"{path.name}: node {body.get('name', body.get('exec'))}"
+            if not _condition(body, values, where):
+                continue
             node = NodeSpec(pkg=body["pkg"], exec=body["exec"], name=body.get("name", body["exec"]),
                             namespace=_substitute(body.get("namespace", ""), values, where),
                             shutdown_on_exit=body.get("on_exit") == "shutdown",

@@ -12,3 +12,6 @@ INSTRUCTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliabili
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # Commands and states: small, frequent, every one counts.
 COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# A calibration (the camera's pose): state, published once, and late joiners (a recorder) get it.
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -36,6 +36,7 @@ from vla_ros import qos, topics
 from vla_ros.node_main import run_node
 
 PROG = "vla record"
+RECORD_DEPTH = 100  # messages per topic the recorder's DDS reader may hold before the writer thread takes them
 BAG_VERSION = 9  # rosbag2 metadata version of Jazzy; newer rosbags may default to one Jazzy cannot read
 
 DEFAULT_TOPICS: dict[str, str] = {
@@ -47,6 +48,8 @@ DEFAULT_TOPICS: dict[str, str] = {
     topics.JOINT_STATES: "sensor_msgs/msg/JointState",
     topics.EE_POSE: "geometry_msgs/msg/PoseStamped",
     topics.EPISODE: "diagnostic_msgs/msg/DiagnosticStatus",
+    topics.CAMERA_POSE: "geometry_msgs/msg/PoseStamped",  # the calibration from-bag's keypoint labels need
+    topics.SIM_TARGET: "diagnostic_msgs/msg/DiagnosticStatus",  # simulator truth, for label-quality checks only
 }
 
 
@@ -56,6 +59,8 @@ def topic_qos(topic: str) -> QoSProfile:
         return qos.IMAGE_QOS
     if topic == topics.INSTRUCTION:
         return qos.INSTRUCTION_QOS
+    if topic == topics.CAMERA_POSE:
+        return qos.LATCHED_QOS
     return qos.COMMAND_QOS
 
 
@@ -110,7 +115,11 @@ class BagRecorder(Node):
             qos = topic_qos(topic)
             conn = self._writer.add_connection(topic, msgtype, typestore=typestore,
                                                offered_qos_profiles=[_bag_qos(qos)])
-            self.create_subscription(classes[topic], topic, partial(self._on_message, topic, conn), qos, raw=True)
+            # A deep queue on our side: the publisher's depth-1 image profile would let a frame that arrives
+            # while the previous one is still being queued replace it (a drop) on a busy machine.
+            queue = QoSProfile(history=qos.history, depth=max(qos.depth, RECORD_DEPTH), reliability=qos.reliability,
+                               durability=qos.durability)
+            self.create_subscription(classes[topic], topic, partial(self._on_message, topic, conn), queue, raw=True)
         self._thread: threading.Thread | None = threading.Thread(target=self._drain, name="bag-writer", daemon=True)
         self._thread.start()
 

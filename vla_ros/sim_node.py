@@ -18,6 +18,7 @@ left is (``robot_left_side``, from this episode's camera), for the video recorde
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -36,10 +37,12 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from vla_sim.evaluation import fill_instruction
+from vla_sim.outcomes import WRONG_LIFT
 from vla_sim.video import robot_left_side
 
 from . import qos, topics
-from .conversions import InputRejected, camera_info, finite_vector, key_values, rate_hz, rgb_to_image
+from .conversions import (InputRejected, camera_info, finite_vector, key_values, pose_stamped, rate_hz,
+                          rgb_to_image)
 from .node_main import run_node, spin_forever
 
 JOINT_NAMES = list(topics.ARM_JOINTS + topics.FINGER_JOINTS)
@@ -106,16 +109,31 @@ class SimNode(Node):
                                "ignored), so nothing in flight from the last episode acts in the next one")
         self.wait_for_commander = p("wait_for_commander", True,
                                     "hold the episode clock until a node publishes twist commands")
+        self.absent_fraction = p("absent_fraction", 0.0,
+                                 "share of refer-colour episodes whose scene has no cup of the named colour "
+                                 "(drawn from each episode's seed; demonstrations of 'no such cup')")
+        self.abstain_after = p("abstain_after", 0.0,
+                               "end a scene without the named cup as 'abstained' after this many simulated "
+                               "seconds with nothing lifted (a recording's operator holding still says 'no such "
+                               "cup'); 0: it runs until episode_seconds, as a policy's abstention does")
 
         from vla_sim import EnvConfig, PickCupEnv
 
         try:
+            if not (0.0 <= self.absent_fraction <= 1.0) or not self.abstain_after >= 0.0:
+                raise ValueError(f"absent_fraction must be in [0, 1] and abstain_after >= 0, got "
+                                 f"{self.absent_fraction} and {self.abstain_after}")
             self.refer, self.anchor = _check_reference(self.refer, self.anchor, self.instruction)
             self.env = PickCupEnv(EnvConfig(
                 num_cups=(self.min_cups, self.max_cups), target=self.target, control_hz=self.camera_rate,
                 episode_seconds=self.episode_seconds, camera={"width": self.image_size, "height": self.image_size},
                 refer=self.refer, anchor=self.anchor,
             ))
+            # Scenes without the named cup: one cup fewer, none of the named colour.
+            self.present_config = self.env.config
+            self.absent_config = dataclasses.replace(self.present_config, target_absent=True,
+                                                     num_cups=(self.min_cups - 1, self.max_cups - 1)) \
+                if self.absent_fraction > 0 else None
         except ValueError as exc:
             raise SystemExit(f"vla_sim: invalid parameters: {exc}") from None
 
@@ -126,6 +144,8 @@ class SimNode(Node):
         self.pub_episode = self.create_publisher(DiagnosticStatus, topics.EPISODE, qos.COMMAND_QOS)
         self.pub_instruction = self.create_publisher(String, topics.INSTRUCTION, qos.INSTRUCTION_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.COMMAND_QOS)
+        self.pub_camera_pose = self.create_publisher(PoseStamped, topics.CAMERA_POSE, qos.LATCHED_QOS)
+        self.pub_truth = self.create_publisher(DiagnosticStatus, topics.SIM_TARGET, qos.COMMAND_QOS)
         self.pub_clock = self.create_publisher(Clock, "/clock", qos.COMMAND_QOS) if self.publish_clock else None
         self.sim_ticks = 0
         self.sim_time_ns = 1_000_000_000  # simulated clock, starting at 1 s (0 reads as "unset" to some tools)
@@ -194,12 +214,17 @@ class SimNode(Node):
     # -- episodes -----------------------------------------------------------------
     def _start_episode(self) -> None:
         seed = self.seed + self.episode_index
+        absent = (self.absent_config is not None and self.refer == "colour"
+                  and np.random.default_rng([seed, 11]).random() < self.absent_fraction)
+        self.env.config = self.absent_config if absent else self.present_config
         obs, info = self.env.reset(seed=seed, options={"target": self.target, "refer": self.refer,
                                                        "anchor": self.anchor})
         self.velocity, self.gripper, self.pending = np.zeros(3), 1.0, False
         self.obs = obs
         cam = self.env.camera  # fixed for the episode: build its CameraInfo once, restamp per frame
         self.camera_info = camera_info(cam.K, cam.width, cam.height, self._stamp(), topics.CAMERA_FRAME)
+        # This episode's camera pose, as a real robot's hand-eye calibration would give it (latched).
+        self.pub_camera_pose.publish(pose_stamped(cam.T_base_cam, self._stamp(), self.base_frame))
         # A pause with the new scene on camera and the world frozen: whatever the commander still had
         # in flight for the last episode arrives, and is dropped. The instruction goes out when the
         # pause ends, so a policy resets with only this episode's frames and states behind it.
@@ -217,7 +242,8 @@ class SimNode(Node):
 
     def _finish_episode(self, info: dict) -> None:
         # ROS strings: an absent anchor / wrong cup is "".
-        result = {"seed": info["seed"], "target": info["target"], "instruction": self.current_instruction,
+        result = {"seed": info["seed"], "target": info["target"], "target_present": self.env.scene.target_present,
+                  "instruction": self.current_instruction,
                   "outcome": info["outcome"], "success": info["success"], "steps": info["steps"],
                   "seconds": round(info["steps"] / self.camera_rate, 2), "refer": info["refer"],
                   "anchor": info["anchor"] or "", "target_instance": info["target_instance"] or "",
@@ -270,6 +296,10 @@ class SimNode(Node):
         self.counts["ticks"] += 1
         self._advance_clock()
         self.obs = obs
+        if (not (terminated or truncated) and self.abstain_after > 0 and not self.env.scene.target_present
+                and self.env.steps >= self.abstain_after * self.camera_rate
+                and all(c.lift < WRONG_LIFT for c in self.env.cup_states())):
+            info, terminated = self.env.abstain(), True
         if terminated or truncated:
             self._finish_episode(info)
 
@@ -296,10 +326,23 @@ class SimNode(Node):
         o = pose.pose.orientation
         o.x, o.y, o.z, o.w = qx, qy, qz, qw
         self.pub_pose.publish(pose)
+        self.pub_truth.publish(self._target_truth(stamp))
         # The frame last: a reader that pairs it with the state of its instant finds that state waiting.
         self.camera_info.header.stamp = stamp
         self.pub_info.publish(self.camera_info)
         self.pub_image.publish(rgb_to_image(obs["image"], stamp, topics.CAMERA_FRAME))
+
+    def _target_truth(self, stamp: TimeMsg) -> DiagnosticStatus:
+        """The referred cup's true pose (for the expert commander and label checks), as of this frame."""
+        msg = DiagnosticStatus(level=DiagnosticStatus.OK, name="vla_sim/target", hardware_id="pybullet",
+                               message=f"stamp {stamp.sec}.{stamp.nanosec:09d}")
+        index = self.env.scene.target_index
+        if index is not None:
+            spec, cup = self.env.scene.cups[index], self.env.cup_states()[index]
+            x, y, z = (float(v) for v in cup.position)
+            msg.values = key_values({"instance": spec.instance, "x": f"{x:.5f}", "y": f"{y:.5f}", "z": f"{z:.5f}",
+                                     "rim": f"{spec.height + cup.lift:.5f}", "lift": f"{cup.lift:.5f}"})
+        return msg
 
     def close(self) -> None:
         self.env.close()

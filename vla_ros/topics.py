@@ -22,6 +22,13 @@ ATTENTION = "/vla/attention"
 # and once a second): message = state; values instruction, understood, refusal, state, present_prob.
 STATUS = "/vla/status"
 EPISODE = "/sim/episode"
+# The camera's pose in the robot base frame (geometry_msgs/PoseStamped, header.frame_id = base frame, the
+# pose of the optical frame), latched: the hand-eye calibration `vla record` stores so a bag converts alone.
+CAMERA_POSE = "/camera/pose"
+# Simulator ground truth about the referred cup, every frame (diagnostic_msgs/DiagnosticStatus; values
+# instance, x, y, z (centre of mass), rim (rim height), lift; no values when the scene lacks it). Only the
+# expert commander (standing in for a human who sees the cup) and label-quality checks read it.
+SIM_TARGET = "/sim/target"
 
 BASE_FRAME = "panda_link0"  # twist commands and the end-effector pose are in the robot base frame
 CAMERA_FRAME = "camera_optical_frame"
