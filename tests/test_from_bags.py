@@ -212,18 +212,22 @@ def test_record_convert_train_over_ros(ros_env, tmp_path):
     from vla_policy.training import TrainConfig, train
 
     bag = tmp_path / "bag"
-    run = subprocess.run([sys.executable, "-m", "vla_ros.record_demos", "--out", str(bag), "--episodes", "2",
-                          "--seed", "1900010", "--json", str(tmp_path / "figures.json")],
+    run = subprocess.run([sys.executable, "-m", "vla_ros.record_demos", "--out", str(bag), "--episodes", "3",
+                          "--seed", "1900010", "--json", str(tmp_path / "figures.json"),
+                          # the second of the three scenes (seed 1900011) has no cup of the named colour: the
+                          # expert holds still
+                          "--launch-arg", "absent_fraction:=0.1", "--launch-arg", "abstain_after:=0.5"],
                          env=ros_env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert len(re.findall(r"episode \d: success after", run.stdout + run.stderr)) == 2, run.stdout[-3000:]
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-3000:]
+    assert re.findall(r"episode (\d): (\w+) after", log) == [("0", "success"), ("1", "abstained"), ("2", "success")], log[-3000:]
     assert "vla_policy_node" not in run.stdout  # the expert commands; the policy node is not started
     figures = json.loads((tmp_path / "figures.json").read_text())
-    assert figures["episodes"] == 2 and figures["frames_written"] > 100
+    assert figures["episodes"] == 3 and figures["frames_written"] > 100, figures
     assert figures["missing_frames"] == 0 and figures["distinct_stamps"] == figures["frames_written"]
 
     report = measure([bag])
-    assert report["episodes"] == 2 and report["conversion"]["unlabelled"] == 0
+    assert report["episodes"] == 3 and report["conversion"]["unlabelled"] == 0 and report["conversion"]["failed"] == 0
     assert report["target_label_error"]["median_px"] < 3.0 and report["target_label_error"]["p90_px"] < 6.0
 
     small = VLAConfig(image_size=64, vision_channels=(16, 16, 32), dim=64, heads=2, blocks=1, chunk_size=4,
@@ -233,6 +237,8 @@ def test_record_convert_train_over_ros(ros_env, tmp_path):
     losses = {}
     for name, flags in (("labelled", []), ("plain", ["--no-keypoints"])):
         assert from_bag_main([str(bag), "--out", str(tmp_path / name), "--image-size", "64", *flags]) == 0
+        present = [e.meta["target_present"] for e in list_episodes(tmp_path / name)]
+        assert present == [True, False, True]  # the operator's "no such cup" is kept, labelled abstain
         summary = train([str(tmp_path / name)], str(tmp_path / f"policy_{name}"), small, cfg, progress=False)
         losses[name] = summary["final_train"]
         VLAPolicy.from_pretrained(tmp_path / f"policy_{name}")  # loads as --policy would
