@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sim_bags import T0, msg, pose_msg, sim_episode_messages, status, write_bag
+from sim_bags import msg, sim_episode_messages, write_bag
 
 from vla_policy.calibration import CameraPose, load_calibration, save_calibration
 from vla_policy.dataset import list_episodes

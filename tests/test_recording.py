@@ -6,13 +6,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from rosbags.interfaces import QosDurability
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
+
+from sim_bags import write_bag
 
 from vla_policy.dataset import list_episodes
 from vla_ros import qos, topics
@@ -39,16 +40,6 @@ def _image(stamp: int, value: int, width: int = 64, height: int = 48):
     data[..., 0] = value  # red channel encodes which frame this is
     return _msg("sensor_msgs/msg/Image", header=_header(stamp), height=height, width=width, encoding="rgb8",
                 is_bigendian=0, step=width * 3, data=data.reshape(-1))
-
-
-def _write_bag(path: Path, messages: list[tuple[int, str, str, object]]) -> None:
-    """A bag of (stamp, topic, type, message), written the way BagRecorder writes (MCAP, version 9)."""
-    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
-        conns = {}
-        for stamp, topic, msgtype, msg in sorted(messages, key=lambda m: m[0]):
-            if topic not in conns:
-                conns[topic] = writer.add_connection(topic, msgtype, typestore=TS)
-            writer.write(conns[topic], stamp, TS.serialize_cdr(msg, msgtype))
 
 
 def _demo_messages(episode_end: bool = True, end_values: dict | None = None) -> list[tuple[int, str, str, object]]:
@@ -90,7 +81,7 @@ def _demo_messages(episode_end: bool = True, end_values: dict | None = None) -> 
 
 def test_convert_bag_round_trip(tmp_path):
     bag = tmp_path / "demo"
-    _write_bag(bag, _demo_messages())
+    write_bag(bag, _demo_messages())
     summary = convert_bags([bag], tmp_path / "data", ConvertOptions(rate=10, image_size=32, keypoints=False))
     # Ticks at 0, 0.1, ..., 1.0 s (the episode message at 1.0 s closes it); 1.1 s: cut off, skipped.
     assert summary == {"episodes": 1, "frames": 11, "skipped": 1, "failed": 0, "unlabelled": 0, "gaps": 0,
@@ -116,13 +107,13 @@ def test_convert_bag_round_trip(tmp_path):
 def test_relational_episodes_keep_their_kind(tmp_path):
     """A /sim/episode record of a relational episode labels the imported episode with its kind and cup."""
     bag = tmp_path / "demo"
-    _write_bag(bag, _demo_messages(end_values={"refer": "next-to", "anchor": "blue", "target_instance": "red_2",
+    write_bag(bag, _demo_messages(end_values={"refer": "next-to", "anchor": "blue", "target_instance": "red_2",
                                                "wrong_instance": ""}))
     convert_bags([bag], tmp_path / "data", ConvertOptions(rate=10, image_size=16, keypoints=False))
     [episode] = list_episodes(tmp_path / "data")
     assert {k: episode.meta[k] for k in ("refer", "anchor", "target_instance")} == {
         "refer": "next-to", "anchor": "blue", "target_instance": "red_2"}
-    _write_bag(tmp_path / "plain", _demo_messages())  # an older simulator's record: no kind, none written
+    write_bag(tmp_path / "plain", _demo_messages())  # an older simulator's record: no kind, none written
     convert_bags([tmp_path / "plain"], tmp_path / "data2", ConvertOptions(rate=10, image_size=16, keypoints=False))
     assert "refer" not in list_episodes(tmp_path / "data2")[0].meta
 
@@ -130,7 +121,7 @@ def test_relational_episodes_keep_their_kind(tmp_path):
 def test_bag_without_episode_messages_is_one_demo(tmp_path):
     bag = tmp_path / "demo"
     msgs = [m for m in _demo_messages(episode_end=False) if m[1] != topics.INSTRUCTION]
-    _write_bag(bag, msgs)
+    write_bag(bag, msgs)
     assert from_bag_main([str(bag), "--out", str(tmp_path / "none"), "--no-keypoints"]) == 2  # no instruction
     assert not (tmp_path / "none").exists()
     summary = convert_bags([bag, bag], tmp_path / "data", ConvertOptions(
@@ -251,12 +242,12 @@ def test_bad_inputs(tmp_path, capsys):
     assert not (tmp_path / "data").exists()
 
     no_camera = tmp_path / "no_camera"
-    _write_bag(no_camera, [m for m in _demo_messages() if m[1] != topics.CAMERA_IMAGE])
+    write_bag(no_camera, [m for m in _demo_messages() if m[1] != topics.CAMERA_IMAGE])
     assert from_bag_main([str(no_camera), "--out", str(tmp_path / "data")]) == 2
     assert topics.CAMERA_IMAGE in capsys.readouterr().err
 
     corrupt = tmp_path / "corrupt"
-    _write_bag(corrupt, _demo_messages())
+    write_bag(corrupt, _demo_messages())
     mcap = next(corrupt.glob("*.mcap"))
     mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
     assert from_bag_main([str(corrupt), "--out", str(tmp_path / "data")]) == 2

@@ -31,7 +31,8 @@ PROG = "python -m vla_ros.record_demos"
 
 def frame_continuity(bag: Path, rate_hz: float = 30.0) -> dict[str, float]:
     """Camera frames in ``bag``: written, distinct stamps, and stamps missing between consecutive ones
-    (a gap of k periods is k - 1 frames the recorder never got), plus bag size per minute."""
+    (a gap of k periods is k - 1 frames the recorder never got), plus bag size per minute of the bag's
+    clock (simulated time when recorded with use_sim_time)."""
     typestore = get_typestore(Stores.ROS2_JAZZY)
     stamps = []
     with Reader(bag) as reader:
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     record = [str(bin_dir / "vla"), "record", "--out", str(args.out)]
     if args.duration is not None:
         record += ["--duration", f"{args.duration:g}"]
+    # Stamp messages on the simulated clock (/clock, which sim_demo publishes): the converter's 10 Hz samples
+    # are then 10 Hz of robot time whatever the real-time factor, as the policy acts.
+    record.append("--use-sim-time")
     episodes = 0 if args.duration is not None else args.episodes
     launch = [str(bin_dir / "vla"), "launch", "sim_demo", "commander:=expert", f"episodes:={episodes}",
               f"seed:={args.seed}", "target:=random", f"real_time_factor:={float(args.real_time_factor)}",
@@ -98,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         recorder.kill()
         recorder.wait()
-    figures = {"wall_minutes": round((time.monotonic() - start) / 60, 2), **frame_continuity(args.out)}
+    wall = (time.monotonic() - start) / 60
+    size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
+    figures = {"wall_minutes": round(wall, 2), "mb_per_wall_minute": round(size / 1e6 / wall, 1),
+               **frame_continuity(args.out)}
     text = json.dumps(figures, indent=1)
     print(text)
     if args.json:

@@ -26,6 +26,7 @@ from typing import Any
 import rclpy
 from rclpy.executors import Executor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from rclpy.utilities import remove_ros_args
 from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
@@ -170,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "other topics as NAME:pkg/msg/Type")
     parser.add_argument("--duration", type=_positive_float, default=None, metavar="SECONDS",
                         help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument("--use-sim-time", action="store_true",
+                        help="stamp messages with /clock (a simulator's time), as `ros2 bag record --use-sim-time`; "
+                             "a simulator running faster or slower than real time then converts at its own rate")
     return parser
 
 
@@ -207,7 +211,8 @@ def record_main(argv: list[str]) -> int:
     recorders: list[BagRecorder] = []
 
     def start() -> BagRecorder:
-        recorders.append(BagRecorder(args.out, topic_types))
+        overrides = [Parameter("use_sim_time", Parameter.Type.BOOL, True)] if args.use_sim_time else []
+        recorders.append(BagRecorder(args.out, topic_types, parameter_overrides=overrides))
         print(f"recording {len(topic_types)} topics to {args.out}"
               + (f" for {args.duration:g} s" if args.duration else "; Ctrl-C to stop"), flush=True)
         return recorders[0]
