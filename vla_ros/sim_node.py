@@ -137,7 +137,7 @@ class SimNode(Node):
         except ValueError as exc:
             raise SystemExit(f"vla_sim: invalid parameters: {exc}") from None
 
-        self.pub_image = self.create_publisher(Image, topics.CAMERA_IMAGE, qos.IMAGE_QOS)
+        self.pub_image = self.create_publisher(Image, topics.CAMERA_IMAGE, qos.CAMERA_WRITER_QOS)
         self.pub_info = self.create_publisher(CameraInfo, topics.CAMERA_INFO, qos.COMMAND_QOS)
         self.pub_joints = self.create_publisher(JointState, topics.JOINT_STATES, qos.COMMAND_QOS)
         self.pub_pose = self.create_publisher(PoseStamped, topics.EE_POSE, qos.COMMAND_QOS)
