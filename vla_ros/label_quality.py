@@ -81,7 +81,6 @@ def measure(bags: list[Path], rate: float = 10.0, image_size: int = 128, calibra
         episodes = list_episodes(Path(tmp) / "data")
         period = 1e9 / rate
         rng = np.random.default_rng(seed)
-        poses = [None] + ([rng] * draws if calibration_error else [])
         errors = {"target": [], "target_standing": [], "target_held": [], "target_cal": [], "gripper_cal": []}
         for e in episodes:
             arr = e.arrays(mmap=False)
@@ -102,8 +101,8 @@ def measure(bags: list[Path], rate: float = 10.0, image_size: int = 128, calibra
                 found = hindsight_points(arr["proprio"][:, :3], arr["actions"][:, 3], arr["proprio"][:, 7],
                                          lifted=True)
                 ee_true = project_labels(arr["proprio"][:, :3], K, T, image_size)
-                for draw_rng in poses[1:]:
-                    T_off = perturbed(T, *calibration_error, draw_rng)
+                for _ in range(draws):
+                    T_off = perturbed(T, *calibration_error, rng)
                     errors["target_cal"].append(np.linalg.norm(
                         project_labels(found.points, K, T_off, image_size) - truth_uv, axis=1))
                     errors["gripper_cal"].append(np.linalg.norm(
