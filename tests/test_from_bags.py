@@ -116,6 +116,28 @@ def test_calibration_file_replaces_the_bags_camera_pose(two_episodes, tmp_path):
     assert 0.5 < shift < 12
 
 
+def test_calibration_error_option_puts_every_episode_off_by_the_same_draw(two_episodes, tmp_path, capsys):
+    """--calibration-error (the measurement of what a calibration that far off costs): one seeded offset,
+    the same for every episode, in the meta camera and the labels alike."""
+    bag = tmp_path / "bag"
+    write_bag(bag, two_episodes[0] + two_episodes[1])
+    convert_bags([bag], tmp_path / "exact")
+    assert from_bag_main([str(bag), "--out", str(tmp_path / "off"), "--calibration-error", "0.01", "2"]) == 0
+    exact, off = (sorted(list_episodes(tmp_path / d), key=lambda e: e.meta["seed"]) for d in ("exact", "off"))
+    deltas = []
+    for e, o in zip(exact, off):
+        Te, To = (np.asarray(x.meta["camera"]["T_base_cam"]) for x in (e, o))
+        assert abs(np.linalg.norm(To[:3, 3] - Te[:3, 3]) - 0.01) < 1e-9
+        angle = np.degrees(np.arccos(np.clip((np.trace(To[:3, :3] @ Te[:3, :3].T) - 1) / 2, -1, 1)))
+        assert abs(angle - 2.0) < 1e-6
+        deltas.append(To[:3, 3] - Te[:3, 3])
+        uv_e, uv_o = (x.arrays(mmap=False)["target_uv"] for x in (e, o))
+        shift = np.nanmedian(np.linalg.norm(uv_e - uv_o, axis=1))
+        assert 0.5 < shift < 12
+    np.testing.assert_allclose(deltas[0], deltas[1], atol=1e-12)  # systematic, as one calibration's error is
+    _fails([bag], tmp_path / "bad", capsys, "--calibration-error", options=["--calibration-error", "-1", "2"])
+
+
 # -- bad bags: a one-line error or a counted skip, and nothing half-written ----------------------------
 def _fails(bags: list[Path], out: Path, capsys, *words: str, options: list[str] = ()) -> None:
     assert from_bag_main([*map(str, bags), "--out", str(out), *options]) == 2
@@ -244,3 +266,23 @@ def test_record_convert_train_over_ros(ros_env, tmp_path):
         VLAPolicy.from_pretrained(tmp_path / f"policy_{name}")  # loads as --policy would
     assert losses["labelled"]["heatmap"] > 0 and losses["labelled"]["ee_heatmap"] > 0
     assert losses["plain"]["heatmap"] == 0 and losses["plain"]["ee_heatmap"] == 0
+
+
+def test_frame_continuity_counts_frames_the_recorder_missed(tmp_path):
+    """record_demos' check: 30 Hz stamps with two frames missing, then a clock restart (a new simulator
+    run, not a drop)."""
+    from sim_bags import header
+
+    from vla_ros.record_demos import frame_continuity
+
+    period = 10**9 // 30
+    stamps = [i * period for i in range(10) if i not in (4, 5)] + [60 * 10**9 + i * period for i in range(3)]
+    def image(t: int):
+        return msg("sensor_msgs/msg/Image", header=header(t, topics.CAMERA_FRAME), height=1, width=1,
+                   encoding="rgb8", is_bigendian=0, step=3, data=np.zeros(3, np.uint8))
+
+    write_bag(tmp_path / "bag", [(10**9 + t, topics.CAMERA_IMAGE, "sensor_msgs/msg/Image", image(t)) for t in stamps])
+    figures = frame_continuity(tmp_path / "bag")
+    assert figures["frames_written"] == figures["distinct_stamps"] == 11
+    assert figures["missing_frames"] == 2 and figures["episodes"] == 0
+    assert 0.99 < figures["minutes"] < 1.01  # the bag spans 60.1 s of its clock

@@ -197,3 +197,19 @@ def save_calibration(pose: CameraPose, path: str | Path) -> None:
             "translation": [float(v) for v in T[:3, 3]],
             "rotation_xyzw": [float(v) for v in matrix_quaternion(T[:3, :3])]}
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def perturbed(T: np.ndarray, metres: float, degrees: float, rng: np.random.Generator) -> np.ndarray:
+    """``T`` moved ``metres`` in a random direction and turned ``degrees`` about a random axis (through
+    the camera's centre)."""
+    def unit() -> np.ndarray:
+        v = rng.normal(size=3)
+        return v / np.linalg.norm(v)
+
+    axis, angle = unit(), np.radians(degrees)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    R = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k  # Rodrigues
+    out = np.asarray(T, np.float64).copy()
+    out[:3, :3] = R @ out[:3, :3]
+    out[:3, 3] += metres * unit()
+    return out

@@ -47,7 +47,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from vla_policy.calibration import CalibrationError, CameraPose, load_calibration, quaternion_matrix
+from vla_policy.calibration import CalibrationError, CameraPose, load_calibration, perturbed, quaternion_matrix
 from vla_policy.dataset import write_episode
 from vla_policy.hindsight import KEYPOINT_DEPTH, hindsight_points, project_labels, scale_intrinsics
 
@@ -102,6 +102,10 @@ class ConvertOptions:
     keypoints: bool = True  # derive keypoint labels (needs intrinsics and a camera pose)
     calibration: CameraPose | None = None  # the camera pose; None: the bag's /camera/pose
     keypoint_depth: float = KEYPOINT_DEPTH  # m the target keypoint lies below the grasp point
+    # A measurement aid: (metres, degrees) the camera pose is put off by, one seeded draw for every episode,
+    # as a hand-eye calibration that far off would be (the labels' and the policy's sensitivity to it).
+    calibration_error: tuple[float, float] | None = None
+    calibration_error_seed: int = 0
 
 
 @dataclass
@@ -262,6 +266,8 @@ class _BagConverter:
         if T is None:
             raise BagImportError(f"{where}: no camera calibration: the bag has no {CAMERA_POSE}; pass "
                                  "--calibration FILE (docs/calibration.md) or --no-keypoints")
+        if self.opt.calibration_error is not None:  # a fresh generator: the same offset for every episode
+            T = perturbed(T, *self.opt.calibration_error, np.random.default_rng(self.opt.calibration_error_seed))
         K, width, height = self.intrinsics
         return {"K": scale_intrinsics(K, width, height, self.size).tolist(), "T_base_cam": np.asarray(T).tolist()}
 
@@ -437,6 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keypoint-depth", type=float, default=KEYPOINT_DEPTH, metavar="M",
                         help=f"how far below the grasp point the target keypoint lies (default {KEYPOINT_DEPTH} m: "
                              "the simulator's cups' centre of mass)")
+    parser.add_argument("--calibration-error", type=float, nargs=2, default=None, metavar=("M", "DEG"),
+                        help="for measurement: put the camera pose off by M metres (a random direction) and DEG "
+                             "degrees (a random axis), the same draw for every episode, as a hand-eye calibration "
+                             "that far off would be")
+    parser.add_argument("--calibration-error-seed", type=int, default=0, help="seed of that draw (default 0)")
     return parser
 
 
@@ -447,8 +458,12 @@ def from_bag_main(argv: list[str]) -> int:
         calibration = load_calibration(args.calibration) if args.calibration is not None else None
         if not (math.isfinite(args.keypoint_depth) and 0 <= args.keypoint_depth < 0.5):
             raise BagImportError(f"--keypoint-depth must be in [0, 0.5) m, got {args.keypoint_depth}")
+        error = args.calibration_error
+        if error is not None and not all(math.isfinite(v) and 0 <= v for v in error):
+            raise BagImportError(f"--calibration-error must be two finite values >= 0 (metres, degrees), got {error}")
         options = ConvertOptions(args.rate, args.image_size, args.instruction, args.target, args.keypoints,
-                                 calibration, args.keypoint_depth)
+                                 calibration, args.keypoint_depth, tuple(error) if error else None,
+                                 args.calibration_error_seed)
         summary = convert_bags(args.bags, args.out, options)
     except (BagImportError, CalibrationError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
+from vla_policy.calibration import perturbed
 from vla_policy.dataset import list_episodes
 from vla_policy.hindsight import hindsight_points, project_labels
 
@@ -45,22 +46,6 @@ def _truth(bag: Path) -> tuple[int, np.ndarray, np.ndarray]:
                 stamps.append(stamp)
                 points.append([float(values[k]) for k in ("x", "y", "z")])
         return reader.start_time, np.array(stamps, np.int64), np.array(points).reshape(-1, 3)
-
-
-def perturbed(T: np.ndarray, metres: float, degrees: float, rng: np.random.Generator) -> np.ndarray:
-    """``T`` moved ``metres`` in a random direction and turned ``degrees`` about a random axis (through
-    the camera's centre)."""
-    def unit() -> np.ndarray:
-        v = rng.normal(size=3)
-        return v / np.linalg.norm(v)
-
-    axis, angle = unit(), np.radians(degrees)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    R = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k  # Rodrigues
-    out = np.asarray(T, np.float64).copy()
-    out[:3, :3] = R @ out[:3, :3]
-    out[:3, 3] += metres * unit()
-    return out
 
 
 def _stats(errors: list[np.ndarray]) -> dict[str, float]:

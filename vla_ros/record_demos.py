@@ -49,7 +49,7 @@ def frame_continuity(bag: Path, rate_hz: float = 30.0) -> dict[str, float]:
     missing = int(np.clip(steps[(steps > 1) & (steps < 2 * rate_hz)] - 1, 0, None).sum())
     size = sum(f.stat().st_size for f in Path(bag).rglob("*") if f.is_file())
     return {"frames_written": len(stamps), "distinct_stamps": int(len(s)), "missing_frames": missing,
-            "episodes": episodes, "minutes": round(span_min, 2),
+            "episodes": episodes, "minutes": round(span_min, 2), "mb": round(size / 1e6, 1),
             "mb_per_minute": round(size / 1e6 / span_min, 1) if span_min > 0 else 0.0}
 
 
@@ -103,9 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         recorder.kill()
         recorder.wait()
     wall = (time.monotonic() - start) / 60
-    size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
-    figures = {"wall_minutes": round(wall, 2), "mb_per_wall_minute": round(size / 1e6 / wall, 1),
-               **frame_continuity(args.out)}
+    figures = frame_continuity(args.out)
+    figures = {"wall_minutes": round(wall, 2), "mb_per_wall_minute": round(figures["mb"] / wall, 1), **figures}
     text = json.dumps(figures, indent=1)
     print(text)
     if args.json:
