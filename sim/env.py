@@ -131,6 +131,9 @@ class PickCupEnv(gym.Env):
         dt = 1.0 / cfg.control_hz if seconds is None else float(seconds)
         if not 0 < dt <= 10.0:
             raise ValueError(f"command duration must be in (0, 10] s, got {seconds}")
+        prev_start, prev_end, n, k = self._period
+        if k < n:  # replacing a command mid-way: go on from the setpoint it reached, not from its end
+            self.robot.setpoint = prev_start + (prev_end - prev_start) * (k / n)
         start, end = self.robot.begin_control_step(clipped[:3], float(clipped[3]), dt)
         self._period = (start, end, int(round(dt * cfg.physics_hz)), 0)  # (from, to, substeps, done)
 
