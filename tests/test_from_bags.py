@@ -286,3 +286,26 @@ def test_frame_continuity_counts_frames_the_recorder_missed(tmp_path):
     assert figures["frames_written"] == figures["distinct_stamps"] == 11
     assert figures["missing_frames"] == 2 and figures["episodes"] == 0
     assert 0.99 < figures["minutes"] < 1.01  # the bag spans 60.1 s of its clock
+
+
+def test_samples_before_the_arm_moves_are_trimmed(two_episodes, tmp_path):
+    """A robot held still at the start (paused between episodes, an operator not started yet) while
+    twists already arrive: those samples' actions did not act. The episode starts at the last still one."""
+    from sim_bags import STEP_NS, T0
+
+    first = two_episodes[0]
+    idle_ns = 10 * STEP_NS
+    step0 = [m for m in first if m[0] == T0 + STEP_NS // 2 or m[0] == T0 + STEP_NS // 2 + 1000]
+    assert {m[1] for m in step0} >= {topics.EE_POSE, topics.CAMERA_IMAGE, topics.TWIST_CMD}
+    held = [(s + k * STEP_NS, topic, t, m) for k in range(10) for s, topic, t, m in step0]  # 1 s of step 0
+    moved = [(s if topic in (topics.INSTRUCTION, topics.CAMERA_POSE) else s + idle_ns, topic, t, m)
+             for s, topic, t, m in first]
+    write_bag(tmp_path / "plain", first)
+    write_bag(tmp_path / "held", held + moved)
+    plain, still = (convert_bags([tmp_path / d], tmp_path / f"{d}_out") for d in ("plain", "held"))
+    assert plain["idle"] == 0 and still["idle"] >= 9, still
+    [a], [b] = (list_episodes(tmp_path / f"{d}_out") for d in ("plain", "held"))
+    assert abs(a.meta["steps"] - b.meta["steps"]) <= 1, (a.meta["steps"], b.meta["steps"])
+    pa, pb = a.arrays(mmap=False)["proprio"], b.arrays(mmap=False)["proprio"]
+    assert np.linalg.norm(pb[1, :3] - pb[0, :3]) > 0.002  # the arm moves from the second sample on
+    np.testing.assert_allclose(pb[0], pa[0], atol=1e-9)

@@ -12,10 +12,11 @@ a tick sees the newest message of every topic stamped at or before it:
   older than 0.2 s: the operator let go) and gripper command (``data[0]`` clamped to [0, 1],
   1 = open, until the first one).
 
-Ticks before the first frame or pose are skipped. Episode ends are the ``/sim/episode``
-messages (a ``DiagnosticStatus`` whose values give seed, target, outcome, success...); in a
-bag that has them, ticks after the last one belong to an episode the recording cut off and
-are skipped. A bag without them is one demonstration, taken as successful.
+Ticks before the first frame or pose are skipped. Each episode starts at its last sample before the
+arm first moves (the robot held still before it, whatever was commanded: trimmed and counted as idle).
+Episode ends are the ``/sim/episode`` messages (a ``DiagnosticStatus`` whose values give seed, target,
+outcome, success...); in a bag that has them, ticks after the last one belong to an episode the
+recording cut off and are skipped. A bag without them is one demonstration, taken as successful.
 
 Keypoint labels (the policy's heatmap targets), from what the robot knows (``vla_policy.hindsight``):
 the camera's intrinsics from ``/camera/camera_info`` (scaled to ``image_size``), its pose in the base
@@ -60,6 +61,7 @@ PROG = "vla data from-bag"
 
 TWIST_TIMEOUT_NS = 200_000_000
 MAX_GAP_NS = 5_000_000_000  # a longer silence in a bag is a clock jump or a paused recording, not a demo
+IDLE_MOTION = 0.002  # m (pose or gripper width): less, and the arm has not started to move yet
 # The message type each topic must have (a bag recorded with other types is refused, not misread).
 TOPIC_TYPES = {
     CAMERA_IMAGE: "sensor_msgs/msg/Image",
@@ -142,7 +144,7 @@ class _BagConverter:
         self.typestore = get_typestore(Stores.ROS2_JAZZY)
         self.index = first_index
         self.start, self.k = 0, 0  # tick k is at start + k * period
-        self.counts = {"skipped": 0, "failed": 0, "unlabelled": 0, "gaps": 0, "bad_messages": 0}
+        self.counts = {"skipped": 0, "idle": 0, "failed": 0, "unlabelled": 0, "gaps": 0, "bad_messages": 0}
         self.frames_written = 0
         self.last_stamp: int | None = None
         # Newest state, as of the current time.
@@ -271,6 +273,19 @@ class _BagConverter:
         K, width, height = self.intrinsics
         return {"K": scale_intrinsics(K, width, height, self.size).tolist(), "T_base_cam": np.asarray(T).tolist()}
 
+    def _trim_idle_start(self, ep: _Episode) -> None:
+        """Drop the samples before the arm first moves, but the last of them: the robot held still there
+        whatever was commanded (an operator not started yet, a robot still paused between episodes), so
+        their actions did not act. An arm that never moves (a "no such cup" scene) keeps every sample."""
+        proprio = np.stack(ep.proprio)
+        moved = np.maximum(np.linalg.norm(proprio[:, :3] - proprio[0, :3], axis=1),
+                           np.abs(proprio[:, 7] - proprio[0, 7])) > IDLE_MOTION
+        idle = int(np.argmax(moved)) - 1 if moved.any() else 0
+        if idle > 0:
+            del ep.frames[:idle], ep.proprio[:idle], ep.actions[:idle]
+            ep.start_ns += round(idle * self.period_ns)
+            self.counts["idle"] += idle
+
     def _end_episode(self, status: Any) -> None:
         """Write the episode assembled so far, labelled by ``status`` (a DiagnosticStatus, None: a demo)."""
         ep, self.episode = self.episode, _Episode()
@@ -279,6 +294,7 @@ class _BagConverter:
             return
         if not ep.frames:
             return
+        self._trim_idle_start(ep)
         values = {kv.key: kv.value for kv in status.values} if status is not None else {}
         where = f"{self.path}, episode {(ep.start_ns - self.start) / 1e9:.1f}-{(ep.end_ns - self.start) / 1e9:.1f} s"
         instruction = self.opt.instruction or ep.instruction or values.get("instruction") or None
@@ -375,7 +391,8 @@ def convert_bags(paths: list[str | Path], out: str | Path, options: ConvertOptio
         _check_bag(bag)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"episodes": 0, "frames": 0, "skipped": 0, "failed": 0, "unlabelled": 0, "gaps": 0, "bad_messages": 0}
+    summary = {"episodes": 0, "frames": 0, "skipped": 0, "idle": 0, "failed": 0, "unlabelled": 0, "gaps": 0,
+               "bad_messages": 0}
     try:
         for bag in bags:
             converter = _BagConverter(bag, opt, out, summary["episodes"])
@@ -472,7 +489,8 @@ def from_bag_main(argv: list[str]) -> int:
         print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
         return 130
     print(f"wrote {summary['episodes']} episodes, {summary['frames']} frames to {args.out} "
-          f"({summary['skipped']} ticks skipped; episodes: {summary['failed']} failed and skipped, "
+          f"({summary['skipped']} ticks skipped, {summary['idle']} idle ticks before the arm moved trimmed; "
+          f"episodes: {summary['failed']} failed and skipped, "
           f"{summary['unlabelled']} without a target keypoint; {summary['gaps']} clock gaps, "
           f"{summary['bad_messages']} bad messages ignored)")
     return 0
