@@ -250,6 +250,7 @@ def test_record_convert_train_over_ros(ros_env, tmp_path):
 
     report = measure([bag])
     assert report["episodes"] == 3 and report["conversion"]["unlabelled"] == 0 and report["conversion"]["failed"] == 0
+    assert report["conversion"]["idle"] > 0  # the pause before each episode's first motion, trimmed
     assert report["target_label_error"]["median_px"] < 3.0 and report["target_label_error"]["p90_px"] < 6.0
 
     small = VLAConfig(image_size=64, vision_channels=(16, 16, 32), dim=64, heads=2, blocks=1, chunk_size=4,
@@ -259,7 +260,12 @@ def test_record_convert_train_over_ros(ros_env, tmp_path):
     losses = {}
     for name, flags in (("labelled", []), ("plain", ["--no-keypoints"])):
         assert from_bag_main([str(bag), "--out", str(tmp_path / name), "--image-size", "64", *flags]) == 0
-        present = [e.meta["target_present"] for e in list_episodes(tmp_path / name)]
+        episodes = list_episodes(tmp_path / name)
+        # The first episode whole: the sim's clock waited for the recorder (wait_for_camera_subscribers:=1).
+        assert [e.meta["seed"] for e in episodes] == [1900010, 1900011, 1900012]
+        starts = [e.arrays(mmap=False)["proprio"][0, :3] for e in episodes]
+        np.testing.assert_allclose(starts[0], starts[2], atol=0.002)  # both from the reset pose, not mid-way
+        present = [e.meta["target_present"] for e in episodes]
         assert present == [True, False, True]  # the operator's "no such cup" is kept, labelled abstain
         summary = train([str(tmp_path / name)], str(tmp_path / f"policy_{name}"), small, cfg, progress=False)
         losses[name] = summary["final_train"]

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     episodes = 0 if args.duration is not None else args.episodes
     launch = [str(bin_dir / "vla"), "launch", "sim_demo", "commander:=expert", f"episodes:={episodes}",
               f"seed:={args.seed}", "target:=random", f"real_time_factor:={float(args.real_time_factor)}",
-              "record_video:=false", *args.launch_arg]
+              # the recorder is the camera's one subscriber: the episode clock waits for it, so nothing is lost
+              "record_video:=false", "wait_for_camera_subscribers:=1", *args.launch_arg]
     start = time.monotonic()
     recorder = subprocess.Popen(record, env=env, stdout=subprocess.PIPE, text=True)
     try:

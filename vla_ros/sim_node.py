@@ -109,6 +109,9 @@ class SimNode(Node):
                                "ignored), so nothing in flight from the last episode acts in the next one")
         self.wait_for_commander = p("wait_for_commander", True,
                                     "hold the episode clock until a node publishes twist commands")
+        self.wait_for_camera_subscribers = p("wait_for_camera_subscribers", 0,
+                                             "... and until this many nodes subscribe to the camera (1 with a "
+                                             "recorder: the bag then holds the first episode from its start)")
         self.absent_fraction = p("absent_fraction", 0.0,
                                  "share of refer-colour episodes whose scene has no cup of the named colour "
                                  "(drawn from each episode's seed; demonstrations of 'no such cup')")
@@ -120,6 +123,8 @@ class SimNode(Node):
         from vla_sim import EnvConfig, PickCupEnv
 
         try:
+            if self.wait_for_camera_subscribers < 0:
+                raise ValueError(f"wait_for_camera_subscribers must be >= 0, got {self.wait_for_camera_subscribers}")
             if not (0.0 <= self.absent_fraction <= 1.0) or not self.abstain_after >= 0.0:
                 raise ValueError(f"absent_fraction must be in [0, 1] and abstain_after >= 0, got "
                                  f"{self.absent_fraction} and {self.abstain_after}")
@@ -271,6 +276,8 @@ class SimNode(Node):
             return
         if not self.commander_seen:  # a policy still loading must not lose episode time
             if self.count_publishers(self.twist_sub.topic_name) == 0:
+                return
+            if self.count_subscribers(self.pub_image.topic_name) < self.wait_for_camera_subscribers:
                 return
             self.commander_seen = True
             self.get_logger().info("a commander is publishing twists: episode clock running")
