@@ -20,7 +20,7 @@ help:
 	@echo "make soak          setup + 200 closed-loop episodes over ROS 2 (CLOCK=sim or wall), watching memory, fds, threads"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute preset (600 demonstrations, 2,000 steps)"
-	@echo "make policy-from-bags  record 600 expert demos over ROS, convert them (hindsight labels), train (30-min preset)"
+	@echo "make policy-from-bags  record 1,200 expert demos over ROS, convert them (hindsight labels), train (v2 recipe)"
 	@echo "make eval-policy   setup + evaluation splits A-D and the language splits of POLICY (default: shipped)"
 	@echo "make policy-refer  setup + fine-tune v2 for referring expressions (relational data + training)"
 	@echo "make policy-refer-side setup + stage 6 (left/right in two steps) from policy-refer's outputs"
@@ -81,19 +81,26 @@ policy-30min: setup
 
 # A policy from recordings only: expert demonstrations recorded over ROS (the scripted expert as the
 # teleoperator, `vla record`), converted by `vla data from-bag` with hindsight keypoint labels, then the
-# training recipe of BAGS_CONFIG (default: the 30-minute preset's, 600 demonstrations; BAGS_N=1200
-# BAGS_CONFIG=config/train_default.yaml is v2's). Scenes as `vla data generate` draws them: 1-6 cups,
-# 12 % without the named cup. Resumable: each stage is skipped when its output exists.
-BAGS_N ?= 600
+# training recipe of BAGS_CONFIG. Default: v2's recipe (1,200 demonstrations, config/train_default.yaml),
+# which made vla_policy/checkpoints/from_bags; BAGS_N=600 BAGS_CONFIG=config/train_30min.yaml is the
+# 30-minute preset's. Scenes as `vla data generate` draws them: 1-6 cups, 12 % without the named cup.
+# Two simulator+recorder streams run side by side (one per core, own DDS domains), half the episodes each.
+# Resumable: each stage is skipped when its output exists (an interrupted recording starts over).
+BAGS_N ?= 1200
 BAGS ?= data/bags/demos_$(BAGS_N)
 BAGS_DATA ?= data/from_bags_$(BAGS_N)
 POLICY_BAGS ?= outputs/policy_from_bags
-BAGS_CONFIG ?= config/train_30min.yaml
+BAGS_CONFIG ?= config/train_default.yaml
+BAGS_SEED ?= 2300000
+BAGS_HALF = $(shell expr $(BAGS_N) / 2)
+RECORD = $(PY) -m vla_ros.record_demos --real-time-factor 2.0 --launch-arg min_cups:=1 --launch-arg max_cups:=6 \
+	--launch-arg absent_fraction:=0.12 --launch-arg abstain_after:=0.8
 policy-from-bags: setup
-	test -d $(BAGS) || $(PY) -m vla_ros.record_demos --out $(BAGS) --episodes $(BAGS_N) --seed 2100000 \
-		--real-time-factor 2.0 --launch-arg min_cups:=1 --launch-arg max_cups:=6 \
-		--launch-arg absent_fraction:=0.12 --launch-arg abstain_after:=0.8 --json $(BAGS).json
-	test -d $(BAGS_DATA) || $(VENV)/bin/vla data from-bag $(BAGS) --out $(BAGS_DATA)
+	test -d $(BAGS) || { rm -rf $(BAGS).part && mkdir -p $(BAGS).part && \
+		{ ROS_DOMAIN_ID=61 $(RECORD) --out $(BAGS).part/a --episodes $(BAGS_HALF) --seed $(BAGS_SEED) --json $(BAGS).part/a.json & a=$$!; \
+		  ROS_DOMAIN_ID=62 $(RECORD) --out $(BAGS).part/b --episodes $(BAGS_HALF) --seed $$(($(BAGS_SEED) + $(BAGS_HALF))) \
+			--json $(BAGS).part/b.json & b=$$!; wait $$a && wait $$b; } && mv $(BAGS).part $(BAGS); }
+	test -d $(BAGS_DATA) || $(VENV)/bin/vla data from-bag $(BAGS)/a $(BAGS)/b --out $(BAGS_DATA)
 	$(VENV)/bin/vla train --config $(BAGS_CONFIG) --data $(BAGS_DATA) --out $(POLICY_BAGS) \
 		$(if $(wildcard $(POLICY_BAGS)/train_state/state.json),--resume)
 
