@@ -94,7 +94,7 @@ BAGS_CONFIG ?= config/train_default.yaml
 BAGS_SEED ?= 2300000
 BAGS_HALF = $(shell expr $(BAGS_N) / 2)
 RECORD = $(PY) -m vla_ros.record_demos --real-time-factor 2.0 --launch-arg min_cups:=1 --launch-arg max_cups:=6 \
-	--launch-arg absent_fraction:=0.12 --launch-arg abstain_after:=0.8
+	--launch-arg absent_fraction:=0.12 --launch-arg abstain_after:=0.8 --launch-arg expert_noise:=0.06
 policy-from-bags: setup
 	test -d $(BAGS) || { rm -rf $(BAGS).part && mkdir -p $(BAGS).part && \
 		{ ROS_DOMAIN_ID=61 $(RECORD) --out $(BAGS).part/a --episodes $(BAGS_HALF) --seed $(BAGS_SEED) --json $(BAGS).part/a.json & a=$$!; \

@@ -150,3 +150,39 @@ class CorrectiveExpert:
 
 
 __all__ = ["ScriptedExpert", "CorrectiveExpert", "GraspPhases", "grasp_points", "toward"]
+
+
+NOISE_NEAR_CUP = 0.3  # noise scale while descending/closing, so the noise does not knock cups over
+
+
+class OperatorNoise:
+    """Velocity noise on a commander's twists: a person's imprecise hand, for the scripted expert.
+
+    Demonstrations that only ever follow the ideal path never show the states a policy drifts into, nor
+    how to get back; ``vla data generate`` executes noisy actions for that reason. Over ROS the bag holds
+    what was commanded, so here the noise goes into the command itself (zero-mean: behaviour cloning
+    averages it out of the labels, the states it visits stay). Drawn per episode (``fraction`` of them
+    noisy) and held for ``hold`` seconds, as the generator's 10 Hz steps hold theirs.
+    """
+
+    def __init__(self, std: float, fraction: float, seed: int, hold: float = 0.1) -> None:
+        if not std >= 0 or not 0 <= fraction <= 1 or not hold > 0:
+            raise ValueError(f"noise std must be >= 0, fraction in [0, 1], hold > 0 (got {std}, {fraction}, {hold})")
+        self.std, self.fraction, self.hold = float(std), float(fraction), float(hold)
+        self.rng = np.random.default_rng(seed)
+        self.noisy = False
+        self.new_episode()
+
+    def new_episode(self) -> None:
+        self.noisy = self.std > 0 and self.rng.random() < self.fraction
+        self._drawn_at: float | None = None
+        self._noise = np.zeros(3)
+
+    def apply(self, action: np.ndarray, phase: str, t: float) -> np.ndarray:
+        """``action`` (4,) with noise added to its velocity at time ``t`` (s) in phase ``phase``."""
+        if not self.noisy:
+            return action
+        if self._drawn_at is None or not 0 <= t - self._drawn_at < self.hold:
+            self._noise, self._drawn_at = self.rng.normal(0.0, self.std, 3), t
+        scale = NOISE_NEAR_CUP if phase in ("descend", "close") else 1.0
+        return np.concatenate([action[:3] + scale * self._noise, action[3:]])

@@ -1,6 +1,7 @@
 """The corrective expert (DAgger labels): it completes the task from any state, recoveries included."""
 
 import numpy as np
+import pytest
 
 from vla_sim.expert import CorrectiveExpert
 
@@ -88,3 +89,30 @@ def test_dagger_generation_records_policy_states_with_corrective_labels(tmp_path
         assert max(departures) > 1e-3, "the policy's actions equal the labels: this does not tell policy from expert"
     actions = np.asarray(episodes[0].arrays()["actions"])
     assert np.all(np.abs(actions[:, :3]) <= 0.25) and set(actions[:, 3]) <= {0.0, 1.0}
+
+
+def test_operator_noise_is_seeded_held_and_smaller_near_the_cup():
+    from vla_sim.expert import NOISE_NEAR_CUP, OperatorNoise
+
+    action = np.array([0.1, 0.0, -0.05, 1.0])
+    draws = [OperatorNoise(0.06, 0.7, seed=3) for _ in range(2)]
+    a = [n.apply(action, "approach", t) for n, t in zip(draws, (5.0, 5.0))]
+    np.testing.assert_array_equal(a[0], a[1])  # same seed, same noise
+    noise = draws[0]
+    noise.noisy = True  # whatever this episode drew
+    first = noise.apply(action, "approach", 10.0)
+    assert first[3] == 1.0 and not np.allclose(first[:3], action[:3])
+    np.testing.assert_array_equal(noise.apply(action, "approach", 10.05), first)  # held for 0.1 s
+    near = noise.apply(action, "descend", 10.08)  # same draw, scaled near the cup
+    np.testing.assert_allclose(near[:3] - action[:3], NOISE_NEAR_CUP * (first[:3] - action[:3]))
+    assert not np.allclose(noise.apply(action, "approach", 10.2), first)  # a new draw after the hold
+    # About `fraction` of episodes are noisy; std 0 never is.
+    noisy = []
+    for _ in range(400):
+        noise.new_episode()
+        noisy.append(noise.noisy)
+    assert 0.6 < np.mean(noisy) < 0.8
+    quiet = OperatorNoise(0.0, 1.0, seed=0)
+    np.testing.assert_array_equal(quiet.apply(action, "approach", 0.0), action)
+    with pytest.raises(ValueError):
+        OperatorNoise(0.06, 1.5, seed=0)

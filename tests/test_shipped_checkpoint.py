@@ -147,3 +147,24 @@ def test_referring_checkpoint_picks_the_named_side_of_a_held_out_pair():
     summary = evaluate(EnvConfig(num_cups=(3, 5)), FACTORY, specs, workers=2, progress=False)
     assert summary["outcomes"].get("wrong_cup", 0) == 0, summary["per_episode"]
     assert summary["successes"] >= 2, summary["per_episode"]
+
+
+# Trained only on recordings over ROS (`make policy-from-bags`: hindsight keypoint labels, v2's recipe).
+FROM_BAGS = DEFAULT_CHECKPOINT.parent / "from_bags"
+FROM_BAGS_FACTORY = functools.partial(make_policy_agent, checkpoint=str(FROM_BAGS))
+
+
+def test_the_policy_from_recordings_is_small_safetensors():
+    files = sorted(p.name for p in FROM_BAGS.iterdir())
+    assert files == ["README.md", "config.json", "model.safetensors"], files
+    assert (FROM_BAGS / "model.safetensors").stat().st_size <= 20 * 2**20
+    VLAPolicy.from_pretrained(FROM_BAGS)
+
+
+def test_the_policy_from_recordings_picks_up_the_named_cup_and_abstains():
+    specs = [EpisodeSpec(seed=s, target="red") for s in range(3)]
+    summary = evaluate(EnvConfig(num_cups=(3, 5), target="red"), FROM_BAGS_FACTORY, specs, workers=2, progress=False)
+    assert summary["successes"] >= 2 and summary["outcomes"].get("wrong_cup", 0) == 0, summary["per_episode"]
+    config = EnvConfig(num_cups=(2, 4), target="red", target_absent=True)
+    summary = evaluate(config, FROM_BAGS_FACTORY, [EpisodeSpec(seed=30000, target="red")], workers=1, progress=False)
+    assert summary["outcomes"] == {"abstained": 1} and summary["lifted"] == 0, summary["per_episode"]

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+from vla_sim.expert import NOISE_NEAR_CUP
 
 from .dataset import episode_name, write_episode
 
 DEFAULT_SEED = 1_000_000
 NOISY_FRACTION = 0.7  # episodes whose executed actions carry noise (labels stay clean: teaches recovery)
 NOISE_STD = 0.06  # m/s per axis
-NOISE_NEAR_CUP = 0.3  # noise scale while descending/closing, so the noise does not knock cups over
 ABSENT_FRACTION = 0.12  # scenes without the named cup: the label is "abstain"
 ABSENT_FRAMES = 8  # frames recorded in absent scenes while the arm wanders
 

@@ -9,7 +9,8 @@ label: what a recording of its demonstrations holds is what a recording of a per
 One command per robot state (each ``/ee_pose``), from the same phase machine as the data generator's
 scripted expert (:class:`vla_sim.expert.GraspPhases`): approach above the cup, descend, close, lift.
 An episode's end (``/sim/episode``) resets it. When the scene has no referred cup it holds still, as
-an operator who finds no such cup would.
+an operator who finds no such cup would. ``noise_std`` adds a person's imprecision to the commands
+(:class:`vla_sim.expert.OperatorNoise`), so the recordings show how to recover from a drift.
 """
 
 from __future__ import annotations
@@ -31,15 +32,28 @@ class ExpertCommander(Node):
     def __init__(self) -> None:
         super().__init__("vla_expert_commander")
         from vla_sim.config import EnvConfig
-        from vla_sim.expert import GraspPhases
+        from vla_sim.expert import GraspPhases, OperatorNoise
 
         speed = self.declare_parameter(
             "max_linear_speed", EnvConfig().max_linear_speed,
             ParameterDescriptor(description="fastest end-effector speed commanded (m/s)")).value
         self.base_frame = self.declare_parameter(
             "base_frame", topics.BASE_FRAME, ParameterDescriptor(description="frame of the twist commands")).value
+        noise_std = self.declare_parameter(
+            "noise_std", 0.0,
+            ParameterDescriptor(description="velocity noise (m/s per axis, held 0.1 s, 0.3 of it near the cup) "
+                                "added to the commands of noisy episodes: a person's imprecise hand, so the "
+                                "demonstrations show recoveries (vla data generate executes 0.06)", dynamic_typing=True)).value
+        noisy_fraction = self.declare_parameter(
+            "noisy_fraction", 0.7, ParameterDescriptor(description="share of episodes with that noise", dynamic_typing=True)).value
+        noise_seed = self.declare_parameter(
+            "noise_seed", 0, ParameterDescriptor(description="seed of the noise draws")).value
         if not speed > 0:
             raise SystemExit(f"vla_expert_commander: max_linear_speed must be > 0, got {speed}")
+        try:
+            self.noise = OperatorNoise(float(noise_std), float(noisy_fraction), int(noise_seed))
+        except ValueError as exc:
+            raise SystemExit(f"vla_expert_commander: {exc}") from None
         self.phases = GraspPhases(float(speed))
         self.rim: np.ndarray | None = None  # (x, y, rim height) of the referred cup; None: not in the scene
         self.instance = ""
@@ -65,6 +79,7 @@ class ExpertCommander(Node):
 
     def _on_episode(self, msg: DiagnosticStatus) -> None:
         self.phases.reset()
+        self.noise.new_episode()
         self.rim, self.instance = None, ""
         self.counts["episodes"] += 1
 
@@ -77,6 +92,8 @@ class ExpertCommander(Node):
             action = np.array([0.0, 0.0, 0.0, 1.0])
         else:
             action = self.phases.act(ee, *grasp_points(self.rim))
+            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+            action = self.noise.apply(action, self.phases.phase, stamp)
         twist = TwistStamped()
         twist.header.stamp, twist.header.frame_id = msg.header.stamp, self.base_frame
         twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v) for v in action[:3])
