@@ -22,8 +22,10 @@ setup(
     python_requires=">=3.10",
     packages=packages,
     package_dir={"vla_sim": "sim"},
-    # The shipped policy checkpoint (`--policy default`) and instruction-understanding model.
-    package_data={"vla_policy": [f"checkpoints/{name}/*.{ext}" for name in ("default", "understanding")
+    # The shipped policy checkpoints (`--policy default`; colour_v2, the referring recipe's start; from_bags,
+    # trained on recordings only) and the instruction-understanding model.
+    package_data={"vla_policy": [f"checkpoints/{name}/*.{ext}"
+                                 for name in ("default", "colour_v2", "from_bags", "understanding")
                                  for ext in ("json", "safetensors", "md")]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
