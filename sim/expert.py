@@ -149,10 +149,15 @@ class CorrectiveExpert:
         return _toward(self.env, goal, ee, gripper)
 
 
-__all__ = ["ScriptedExpert", "CorrectiveExpert", "GraspPhases", "grasp_points", "toward"]
-
-
+# Demonstration noise, shared by `vla data generate` (executed actions) and the ROS expert commander.
+NOISY_FRACTION = 0.7  # episodes carrying noise
+NOISE_STD = 0.06  # m/s per axis
 NOISE_NEAR_CUP = 0.3  # noise scale while descending/closing, so the noise does not knock cups over
+
+
+def noise_scale(phase: str) -> float:
+    """Factor on the noise in grasp phase ``phase``: smaller near the cup."""
+    return NOISE_NEAR_CUP if phase in ("descend", "close") else 1.0
 
 
 class OperatorNoise:
@@ -170,7 +175,6 @@ class OperatorNoise:
             raise ValueError(f"noise std must be >= 0, fraction in [0, 1], hold > 0 (got {std}, {fraction}, {hold})")
         self.std, self.fraction, self.hold = float(std), float(fraction), float(hold)
         self.rng = np.random.default_rng(seed)
-        self.noisy = False
         self.new_episode()
 
     def new_episode(self) -> None:
@@ -184,5 +188,9 @@ class OperatorNoise:
             return action
         if self._drawn_at is None or not 0 <= t - self._drawn_at < self.hold:
             self._noise, self._drawn_at = self.rng.normal(0.0, self.std, 3), t
-        scale = NOISE_NEAR_CUP if phase in ("descend", "close") else 1.0
-        return np.concatenate([action[:3] + scale * self._noise, action[3:]])
+        return np.concatenate([action[:3] + noise_scale(phase) * self._noise, action[3:]])
+
+
+__all__ = ["ScriptedExpert", "CorrectiveExpert", "GraspPhases", "OperatorNoise", "grasp_points", "noise_scale",
+           "toward"]
+

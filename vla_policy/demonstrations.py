@@ -16,13 +16,11 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
-from vla_sim.expert import NOISE_NEAR_CUP
+from vla_sim.expert import NOISE_STD, NOISY_FRACTION, noise_scale
 
 from .dataset import episode_name, write_episode
 
 DEFAULT_SEED = 1_000_000
-NOISY_FRACTION = 0.7  # episodes whose executed actions carry noise (labels stay clean: teaches recovery)
-NOISE_STD = 0.06  # m/s per axis
 ABSENT_FRACTION = 0.12  # scenes without the named cup: the label is "abstain"
 ABSENT_FRAMES = 8  # frames recorded in absent scenes while the arm wanders
 
@@ -139,8 +137,8 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
                 else:
                     executed = label.copy()
                     if noisy:
-                        scale = NOISE_NEAR_CUP if expert.phase in ("descend", "close") else 1.0
-                        executed[:3] += rng.normal(0.0, NOISE_STD * scale, 3)
+                        # labels stay clean: the noise only moves the arm (teaches recovery)
+                        executed[:3] += rng.normal(0.0, NOISE_STD * noise_scale(expert.phase), 3)
             frames.append(obs["image"])
             proprio.append(np.concatenate([obs["ee_pose"], obs["gripper_width"]]))
             actions.append(label)

@@ -23,6 +23,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 
 from . import qos, topics
+from .conversions import stamp_seconds
 from .node_main import run_node
 
 
@@ -32,7 +33,7 @@ class ExpertCommander(Node):
     def __init__(self) -> None:
         super().__init__("vla_expert_commander")
         from vla_sim.config import EnvConfig
-        from vla_sim.expert import GraspPhases, OperatorNoise
+        from vla_sim.expert import NOISE_STD, NOISY_FRACTION, GraspPhases, OperatorNoise
 
         speed = self.declare_parameter(
             "max_linear_speed", EnvConfig().max_linear_speed,
@@ -43,9 +44,9 @@ class ExpertCommander(Node):
             "noise_std", 0.0,
             ParameterDescriptor(description="velocity noise (m/s per axis, held 0.1 s, 0.3 of it near the cup) "
                                 "added to the commands of noisy episodes: a person's imprecise hand, so the "
-                                "demonstrations show recoveries (vla data generate executes 0.06)", dynamic_typing=True)).value
+                                f"demonstrations show recoveries (vla data generate executes {NOISE_STD})", dynamic_typing=True)).value
         noisy_fraction = self.declare_parameter(
-            "noisy_fraction", 0.7, ParameterDescriptor(description="share of episodes with that noise", dynamic_typing=True)).value
+            "noisy_fraction", NOISY_FRACTION, ParameterDescriptor(description="share of episodes with that noise", dynamic_typing=True)).value
         noise_seed = self.declare_parameter(
             "noise_seed", 0, ParameterDescriptor(description="seed of the noise draws")).value
         if not speed > 0:
@@ -92,8 +93,7 @@ class ExpertCommander(Node):
             action = np.array([0.0, 0.0, 0.0, 1.0])
         else:
             action = self.phases.act(ee, *grasp_points(self.rim))
-            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-            action = self.noise.apply(action, self.phases.phase, stamp)
+            action = self.noise.apply(action, self.phases.phase, stamp_seconds(msg.header.stamp))
         twist = TwistStamped()
         twist.header.stamp, twist.header.frame_id = msg.header.stamp, self.base_frame
         twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v) for v in action[:3])
