@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-from-bags policy-refer policy-refer-side policy-refer-nextto eval-policy eval-refer language-model clean help
+.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-from-bags policy-refer policy-refer-side policy-refer-nextto policy-refer-from-bags eval-policy eval-refer language-model clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
@@ -25,6 +25,7 @@ help:
 	@echo "make policy-refer  setup + fine-tune v2 for referring expressions (relational data + training)"
 	@echo "make policy-refer-side setup + stage 6 (left/right in two steps) from policy-refer's outputs"
 	@echo "make policy-refer-nextto setup + stage 7 (next-to drawn most) from policy-refer-side's output"
+	@echo "make policy-refer-from-bags setup + referring expressions from recordings only (after policy-from-bags)"
 	@echo "make eval-refer    setup + each referring kind (canonical, held-out paraphrases, held-out combinations)"
 	@echo "make language-model setup + train and calibrate the instruction-understanding model"
 
@@ -103,6 +104,32 @@ policy-from-bags: setup
 	test -d $(BAGS_DATA) || $(VENV)/bin/vla data from-bag $(BAGS)/a $(BAGS)/b --out $(BAGS_DATA)
 	$(VENV)/bin/vla train --config $(BAGS_CONFIG) --data $(BAGS_DATA) --out $(POLICY_BAGS) \
 		$(if $(wildcard $(POLICY_BAGS)/train_state/state.json),--resume)
+
+# Referring expressions from recordings only: relational demonstrations recorded over ROS (each kind
+# its own recording, two streams side by side), converted with hindsight labels and the next-to anchor
+# located by the recordings-only colour policy (`--anchor-policy`), then one fine-tune of that policy on
+# them plus the colour recordings of policy-from-bags (config/train_refer_from_bags.yaml). Resumable:
+# each recording, the conversion and the training are skipped or resumed when their output exists.
+REFER_BAGS ?= data/bags/refer
+REFER_BAGS_DATA ?= data/refer_from_bags
+REFER_BAGS_INIT ?= vla_policy/checkpoints/from_bags
+POLICY_REFER_BAGS ?= outputs/policy_refer_from_bags
+# kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
+REFER_STREAM_A ?= next-to:260:2400000 leftmost:80:2401000 nearest:40:2402000 farthest:80:2403000
+REFER_STREAM_B ?= left:170:2404000 right:170:2405000 rightmost:80:2406000
+RECORD_REFER = $(PY) -m vla_ros.record_demos --real-time-factor 2.0 --launch-arg min_cups:=2 --launch-arg max_cups:=6 \
+	--launch-arg target:=random --launch-arg abstain_after:=0.8 --launch-arg expert_noise:=0.06
+policy-refer-from-bags: setup
+	@mkdir -p $(REFER_BAGS); record() { domain=$$1; shift; for spec in "$$@"; do IFS=: read -r kind n seed <<< "$$spec"; \
+		test -d $(REFER_BAGS)/$$kind && continue; rm -rf $(REFER_BAGS)/$$kind.part; echo "recording $$n $$kind episodes"; \
+		ROS_DOMAIN_ID=$$domain $(RECORD_REFER) --launch-arg refer:=$$kind --out $(REFER_BAGS)/$$kind.part --episodes $$n \
+			--seed $$seed --json $(REFER_BAGS)/$$kind.json && mv $(REFER_BAGS)/$$kind.part $(REFER_BAGS)/$$kind || return 1; \
+		done; }; record 61 $(REFER_STREAM_A) & a=$$!; record 62 $(REFER_STREAM_B) & b=$$!; wait $$a && wait $$b
+	test -d $(REFER_BAGS_DATA) || $(VENV)/bin/vla data from-bag $(foreach s,$(REFER_STREAM_A) $(REFER_STREAM_B),$(REFER_BAGS)/$(word 1,$(subst :, ,$(s)))) \
+		--anchor-policy $(REFER_BAGS_INIT) --out $(REFER_BAGS_DATA)
+	$(VENV)/bin/vla train --config config/train_refer_from_bags.yaml --init $(REFER_BAGS_INIT) \
+		--data $(REFER_BAGS_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS) \
+		$(if $(wildcard $(POLICY_REFER_BAGS)/train_state/state.json),--resume)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training

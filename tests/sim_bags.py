@@ -50,14 +50,17 @@ def write_bag(path: Path, messages: list[tuple[int, str, str, object]]) -> None:
 
 
 def sim_episode_messages(seed: int, start: int = T0, target: str = "red", expert_colour: str | None = None,
-                         max_steps: int = 80) -> tuple[list, dict]:
+                         max_steps: int = 80, refer: str = "colour") -> tuple[list, dict]:
     """The messages of one expert episode (seed ``seed``) starting at ``start``, and its outcome info.
-    ``expert_colour``: the cup the expert picks instead of the named one (a failed demonstration)."""
+    ``expert_colour``: the cup the expert picks instead of the named one (a failed demonstration);
+    ``refer``: how the instruction names the cup (a relational kind draws its colours at random, as the
+    simulator node does with ``target:=random``)."""
     from vla_sim import EnvConfig, PickCupEnv, ScriptedExpert
 
-    env = PickCupEnv(EnvConfig(num_cups=(3, 4), target=target))
+    relational = {"target": "random", "refer": refer, "anchor": "random"} if refer != "colour" else {}
+    env = PickCupEnv(EnvConfig(num_cups=(3, 4), **({"target": target} | relational)))
     try:
-        obs, info = env.reset(seed=seed)
+        obs, info = env.reset(seed=seed, options=relational or None)
         cam = env.camera
         T = cam.T_base_cam
         out = [(start, topics.INSTRUCTION, "std_msgs/msg/String", msg("std_msgs/msg/String", data=info["instruction"])),
@@ -105,6 +108,7 @@ def sim_episode_messages(seed: int, start: int = T0, target: str = "red", expert
         out.append((end, topics.EPISODE, "diagnostic_msgs/msg/DiagnosticStatus",
                     status("vla_sim/episode", {"seed": seed, "target": info["target"], "outcome": info["outcome"],
                                                "success": info["success"], "refer": info["refer"],
+                                               "anchor": info.get("anchor") or "",
                                                "target_instance": info["target_instance"] or ""})))
         return out, {**info, "end": end}
     finally:

@@ -14,7 +14,7 @@ from vla_policy.dataset import list_episodes
 from vla_policy.hindsight import hindsight_points, project_labels, scale_intrinsics
 from vla_ros import topics
 from vla_ros.bag_import import MAX_GAP_NS, BagImportError, ConvertOptions, convert_bags, from_bag_main
-from vla_ros.label_quality import measure, perturbed
+from vla_ros.label_quality import anchor_quality, measure, perturbed
 
 
 @pytest.fixture(scope="module")
@@ -315,3 +315,26 @@ def test_samples_before_the_arm_moves_are_trimmed(two_episodes, tmp_path):
     pa, pb = a.arrays(mmap=False)["proprio"], b.arrays(mmap=False)["proprio"]
     assert np.linalg.norm(pb[1, :3] - pb[0, :3]) > 0.002  # the arm moves from the second sample on
     np.testing.assert_allclose(pb[0], pa[0], atol=1e-9)
+
+
+def test_next_to_anchor_is_located_by_a_colour_policy_as_on_the_robot(tmp_path, capsys):
+    """``--anchor-policy``: a next-to episode's anchor label is where the shipped recordings-only colour
+    policy finds the anchor's colour on the first frame, within a few pixels of the simulator's truth
+    (scene rebuilt from the seed); without it the episode carries none; a bad checkpoint is one line."""
+    messages, info = sim_episode_messages(1_900_020, refer="next-to")
+    assert info["success"] and info["refer"] == "next-to" and info["anchor"]
+    bag = tmp_path / "bag"
+    write_bag(bag, messages)
+    report = anchor_quality([bag], "vla_policy/checkpoints/from_bags", cups=(3, 4))
+    assert report["episodes_rebuilt"] == 1 and report["episodes_not_rebuilt"] == 0
+    assert report["anchor_label_error"]["max_px"] < 4.0
+
+    summary = convert_bags([bag], tmp_path / "plain")
+    (plain,) = list_episodes(tmp_path / "plain")
+    assert summary["anchor_unlocated"] == 0 and "anchor_uv" not in plain.meta
+    assert plain.meta["refer"] == "next-to" and plain.meta["anchor"] == info["anchor"]
+
+    capsys.readouterr()
+    assert from_bag_main([str(bag), "--out", str(tmp_path / "bad"), "--anchor-policy", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--anchor-policy" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()

@@ -246,7 +246,8 @@ class DemoSampler:
         if self.cfg.anchor_marker and meta.get("refer") in MARKED_TEXT:
             if "anchor_uv" not in meta:
                 raise DatasetError(f"episode seed {meta['seed']}: next-to without anchor_uv (regenerate it with "
-                                   "`vla data generate`, which records it)")
+                                   "`vla data generate`, which records it, or convert its bag with `vla data from-bag "
+                                   "--anchor-policy CHECKPOINT`)")
             return np.asarray(meta["anchor_uv"], dtype=np.float32).copy()
         return np.full(2, np.nan, np.float32)
 

@@ -26,7 +26,10 @@ frame from the bag's ``/camera/pose`` (``vla record`` stores the simulator's; a 
 in hindsight: where the gripper closed in an episode whose lift succeeded. Episodes whose outcome is a
 failure are skipped and counted (``failed``); successful ones whose grasp cannot be found are written
 without target labels and counted (``unlabelled``). ``keypoints=False`` (``--no-keypoints``) writes no
-keypoint labels at all and needs no calibration.
+keypoint labels at all and needs no calibration. A next-to episode's anchor cup is never grasped, so
+hindsight cannot label it: with ``--anchor-policy CHECKPOINT`` a colour policy's colour query locates it
+on the episode's first frame, as the decision core does on the robot (``vla_policy.anchor_location``);
+an anchor it does not find skips the episode (counted: ``anchor_unlocated``).
 
 Messages more than ``MAX_GAP_NS`` apart in the bag (a clock jump, a paused recording) cut the episode
 in progress: its samples, before and after the gap up to its end, are skipped and counted; ticking
@@ -108,6 +111,9 @@ class ConvertOptions:
     # as a hand-eye calibration that far off would be (the labels' and the policy's sensitivity to it).
     calibration_error: tuple[float, float] | None = None
     calibration_error_seed: int = 0
+    # Checkpoint whose colour query locates a next-to episode's anchor cup on its first frame
+    # (``vla_policy.anchor_location``): the anchor marker's label. None: next-to episodes get none.
+    anchor_policy: str | None = None
 
 
 @dataclass
@@ -137,14 +143,17 @@ def _pose_matrix(msg: Any) -> np.ndarray:
 class _BagConverter:
     """One pass over one bag in timestamp order; emits samples at each tick, episodes at each end."""
 
-    def __init__(self, path: Path, options: ConvertOptions, out: Path, first_index: int) -> None:
+    def __init__(self, path: Path, options: ConvertOptions, out: Path, first_index: int,
+                 locator: Any | None = None) -> None:
         self.path, self.out, self.opt = path, out, options
         self.size = options.image_size
         self.period_ns = 1e9 / options.rate
         self.typestore = get_typestore(Stores.ROS2_JAZZY)
         self.index = first_index
         self.start, self.k = 0, 0  # tick k is at start + k * period
-        self.counts = {"skipped": 0, "idle": 0, "failed": 0, "unlabelled": 0, "gaps": 0, "bad_messages": 0}
+        self.counts = {"skipped": 0, "idle": 0, "failed": 0, "unlabelled": 0, "gaps": 0, "bad_messages": 0,
+                       "anchor_unlocated": 0}
+        self.locator = locator
         self.frames_written = 0
         self.last_stamp: int | None = None
         # Newest state, as of the current time.
@@ -345,6 +354,14 @@ class _BagConverter:
         if values.get("refer"):  # how the instruction referred to the target (training treats kinds apart)
             meta.update(refer=values["refer"], anchor=values.get("anchor") or None,
                         target_instance=values.get("target_instance") or None)
+            if meta["refer"] == "next-to" and meta["anchor"] and self.locator is not None:
+                found = self.locator.locate(ep.frames[0], proprio[0], meta["anchor"])
+                if found.uv is None:
+                    self.counts["anchor_unlocated"] += 1  # no marker at a guess: the episode is left out
+                    return
+                meta["anchor_uv"] = [round(float(v), 3) for v in found.uv]
+                meta.setdefault("labels", {})["anchor"] = {"located_by": str(self.opt.anchor_policy),
+                                                           "present": round(found.present, 4)}
         write_episode(self.out, self.index, {
             "frames": np.stack(ep.frames),
             "proprio": proprio,
@@ -353,6 +370,17 @@ class _BagConverter:
         }, meta)
         self.index += 1
         self.frames_written += t
+
+
+def _anchor_locator(checkpoint: str) -> Any:
+    """The next-to anchor locator of ``--anchor-policy`` (BagImportError when it cannot be loaded)."""
+    from vla_policy.anchor_location import AnchorLocator
+    from vla_policy.checkpoint_files import CheckpointError
+
+    try:
+        return AnchorLocator(checkpoint)
+    except (CheckpointError, OSError, ValueError) as exc:
+        raise BagImportError(f"--anchor-policy {checkpoint}: {exc}") from None
 
 
 def _check_bag(path: Path) -> None:
@@ -389,13 +417,14 @@ def convert_bags(paths: list[str | Path], out: str | Path, options: ConvertOptio
     bags = [Path(p) for p in paths]
     for bag in bags:
         _check_bag(bag)
+    locator = _anchor_locator(opt.anchor_policy) if opt.anchor_policy is not None else None
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     summary = {"episodes": 0, "frames": 0, "skipped": 0, "idle": 0, "failed": 0, "unlabelled": 0, "gaps": 0,
-               "bad_messages": 0}
+               "bad_messages": 0, "anchor_unlocated": 0}
     try:
         for bag in bags:
-            converter = _BagConverter(bag, opt, out, summary["episodes"])
+            converter = _BagConverter(bag, opt, out, summary["episodes"], locator)
             try:
                 converter.run()
             except BagImportError:
@@ -465,6 +494,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "degrees (a random axis), the same draw for every episode, as a hand-eye calibration "
                              "that far off would be")
     parser.add_argument("--calibration-error-seed", type=int, default=0, help="seed of that draw (default 0)")
+    parser.add_argument("--anchor-policy", default=None, metavar="CHECKPOINT",
+                        help="a colour policy (e.g. vla_policy/checkpoints/from_bags) whose colour query locates "
+                             "each next-to episode's anchor cup on its first frame, as the robot does at run time: "
+                             "the anchor-marker label (episodes whose anchor it does not find are skipped and "
+                             "counted); without it next-to episodes get no anchor label")
     return parser
 
 
@@ -480,7 +514,7 @@ def from_bag_main(argv: list[str]) -> int:
             raise BagImportError(f"--calibration-error must be two finite values >= 0 (metres, degrees), got {error}")
         options = ConvertOptions(args.rate, args.image_size, args.instruction, args.target, args.keypoints,
                                  calibration, args.keypoint_depth, tuple(error) if error else None,
-                                 args.calibration_error_seed)
+                                 args.calibration_error_seed, args.anchor_policy)
         summary = convert_bags(args.bags, args.out, options)
     except (BagImportError, CalibrationError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -492,5 +526,7 @@ def from_bag_main(argv: list[str]) -> int:
           f"({summary['skipped']} ticks skipped, {summary['idle']} idle ticks before the arm moved trimmed; "
           f"episodes: {summary['failed']} failed and skipped, "
           f"{summary['unlabelled']} without a target keypoint; {summary['gaps']} clock gaps, "
-          f"{summary['bad_messages']} bad messages ignored)")
+          f"{summary['bad_messages']} bad messages ignored"
+          + (f"; next-to anchors not located, skipped: {summary['anchor_unlocated']}" if args.anchor_policy else "")
+          + ")")
     return 0

@@ -105,6 +105,37 @@ def measure(bags: list[Path], rate: float = 10.0, image_size: int = 128, calibra
     return report
 
 
+def anchor_quality(bags: list[Path], anchor_policy: str, cups: tuple[int, int], rate: float = 10.0,
+                   image_size: int = 128) -> dict:
+    """The error (px) of ``from-bag --anchor-policy``'s located next-to anchors against the simulator's
+    projection of the anchor cup. The bags carry no anchor truth: each episode's scene is rebuilt from its
+    seed with the recording's cup range (``cups``) and used only where it is the recorded one (the same
+    camera pose, target and anchor colours)."""
+    from vla_policy.demonstrations import first_anchor_uv
+    from vla_sim import EnvConfig, PickCupEnv
+
+    env = PickCupEnv(EnvConfig(num_cups=cups, target="random", refer="next-to", anchor="random",
+                               camera={"width": image_size, "height": image_size}))
+    errors, mismatched = [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = convert_bags(bags, Path(tmp) / "data", ConvertOptions(rate=rate, image_size=image_size,
+                                                                        anchor_policy=anchor_policy))
+        for e in list_episodes(Path(tmp) / "data"):
+            if e.meta.get("refer") != "next-to" or "anchor_uv" not in e.meta or e.meta.get("seed") is None:
+                continue
+            env.reset(seed=e.meta["seed"], options={"target": "random", "refer": "next-to", "anchor": "random"})
+            same = (env.scene.anchor == e.meta["anchor"] and env.scene.target == e.meta["target"]
+                    and np.allclose(env.camera.T_base_cam, e.meta["camera"]["T_base_cam"], atol=1e-6))
+            if not same:
+                mismatched += 1
+                continue
+            errors.append(np.linalg.norm(np.asarray(e.meta["anchor_uv"]) - np.asarray(first_anchor_uv(env)))[None])
+    env.close()
+    return {"bags": [str(b) for b in bags], "anchor_policy": anchor_policy, "cups": list(cups),
+            "image_size": image_size, "conversion": summary, "episodes_rebuilt": len(errors),
+            "episodes_not_rebuilt": mismatched, "anchor_label_error": _stats(errors)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("bags", nargs="+", type=Path, metavar="BAG")
@@ -113,13 +144,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration-error", type=float, nargs=2, metavar=("METRES", "DEGREES"), default=None,
                         help="also measure with camera poses this far off (e.g. 0.01 2)")
     parser.add_argument("--draws", type=int, default=16, help="perturbed poses drawn (default 16)")
+    parser.add_argument("--anchor-policy", default=None, metavar="CHECKPOINT",
+                        help="instead: the error of the next-to anchors this checkpoint locates (from-bag "
+                             "--anchor-policy) against the simulator, scenes rebuilt from their seeds")
+    parser.add_argument("--cups", type=int, nargs=2, default=(2, 6), metavar=("MIN", "MAX"),
+                        help="the recording's min_cups and max_cups, to rebuild its scenes (default 2 6)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
     if args.draws < 1 or not args.rate > 0 or args.image_size < 1:
         parser.error("--draws, --rate and --image-size must be positive")
     try:
-        report = measure(args.bags, args.rate, args.image_size,
-                         tuple(args.calibration_error) if args.calibration_error else None, args.draws)
+        if args.anchor_policy is not None:
+            report = anchor_quality(args.bags, args.anchor_policy, tuple(args.cups), args.rate, args.image_size)
+        else:
+            report = measure(args.bags, args.rate, args.image_size,
+                             tuple(args.calibration_error) if args.calibration_error else None, args.draws)
     except BagImportError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
