@@ -521,6 +521,16 @@ def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path)
     sampler = DemoSampler([episode], cfg, TrainConfig(paraphrase=False), {SIDE_TEXT: 0}, np.random.default_rng(0))
     batch = sampler.sample(4, augment=False)  # the marker sits on the referent, whichever frame is drawn
     assert torch.allclose(batch["marker_uv"], torch.tensor(target_uv, dtype=torch.float32).expand(4, 2))
+    # A recording's re-grasp leaves the first frames unlabelled: the marker is the first labelled frame's.
+    from vla_policy.dataset import write_episode
+
+    arrays = {k: np.array(v) for k, v in episode.arrays(mmap=False).items()}
+    arrays["target_uv"][0] = np.nan
+    write_episode(tmp_path / "regrasp", 0, arrays, {k: v for k, v in meta.items() if k != "format"})
+    (regrasp,) = list_episodes(tmp_path / "regrasp")
+    batch = DemoSampler([regrasp], cfg, TrainConfig(paraphrase=False), {SIDE_TEXT: 0},
+                        np.random.default_rng(0)).sample(4, augment=False)
+    assert torch.allclose(batch["marker_uv"], torch.tensor(arrays["target_uv"][1], dtype=torch.float32).expand(4, 2))
 
     # pair_query: some samples ask the colour query on the same pair, labelled only "present"
     query = colour_query(meta["target"])

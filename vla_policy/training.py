@@ -242,7 +242,10 @@ class DemoSampler:
         policy's next-to episodes, the referent's (its ``target_uv``) for a side-marker policy's
         left/right episodes, else NaN (no marker)."""
         if self.cfg.side_marker and meta.get("refer") in SIDE_KINDS:
-            return np.asarray(arr["target_uv"][0], dtype=np.float32).copy()
+            # The first labelled frame's: a recording's re-grasp leaves the frames before it unlabelled (NaN).
+            uv = np.asarray(arr["target_uv"], dtype=np.float32)
+            labelled = np.flatnonzero(np.isfinite(uv).all(axis=1))
+            return uv[labelled[0]].copy() if len(labelled) else np.full(2, np.nan, np.float32)
         if self.cfg.anchor_marker and meta.get("refer") in MARKED_TEXT:
             if "anchor_uv" not in meta:
                 raise DatasetError(f"episode seed {meta['seed']}: next-to without anchor_uv (regenerate it with "
