@@ -108,12 +108,14 @@ policy-from-bags: setup
 # Referring expressions from recordings only: relational demonstrations recorded over ROS (each kind
 # its own recording, two streams side by side), converted with hindsight labels and the next-to anchor
 # located by the recordings-only colour policy (`--anchor-policy`), then one fine-tune of that policy on
-# them plus the colour recordings of policy-from-bags (config/train_refer_from_bags.yaml). Resumable:
+# them plus the colour recordings of policy-from-bags (config/train_refer_from_bags.yaml), then a short
+# stage with the marked-cup kinds drawn most (config/train_refer_from_bags_stage2.yaml). Resumable:
 # each recording, the conversion and the training are skipped or resumed when their output exists.
 REFER_BAGS ?= data/bags/refer
 REFER_BAGS_DATA ?= data/refer_from_bags
 REFER_BAGS_INIT ?= vla_policy/checkpoints/from_bags
 POLICY_REFER_BAGS ?= outputs/policy_refer_from_bags
+POLICY_REFER_BAGS_2 ?= outputs/policy_refer_from_bags2
 # kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
 REFER_STREAM_A ?= next-to:260:2400000 leftmost:80:2401000 nearest:40:2402000 farthest:80:2403000
 REFER_STREAM_B ?= left:170:2404000 right:170:2405000 rightmost:80:2406000
@@ -130,6 +132,9 @@ policy-refer-from-bags: setup
 	$(VENV)/bin/vla train --config config/train_refer_from_bags.yaml --init $(REFER_BAGS_INIT) \
 		--data $(REFER_BAGS_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS) \
 		$(if $(wildcard $(POLICY_REFER_BAGS)/train_state/state.json),--resume)
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage2.yaml --init $(POLICY_REFER_BAGS) \
+		--data $(REFER_BAGS_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_2) \
+		$(if $(wildcard $(POLICY_REFER_BAGS_2)/train_state/state.json),--resume)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training
