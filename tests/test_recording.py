@@ -85,7 +85,7 @@ def test_convert_bag_round_trip(tmp_path):
     summary = convert_bags([bag], tmp_path / "data", ConvertOptions(rate=10, image_size=32, keypoints=False))
     # Ticks at 0, 0.1, ..., 1.0 s (the episode message at 1.0 s closes it); 1.1 s: cut off, skipped.
     assert summary == {"episodes": 1, "frames": 11, "skipped": 1, "idle": 0, "failed": 0, "unlabelled": 0, "gaps": 0,
-                       "bad_messages": 0}
+                       "bad_messages": 0, "anchor_unlocated": 0}
     [episode] = list_episodes(tmp_path / "data")
     arrays = episode.arrays(mmap=False)
     assert arrays["frames"].shape == (11, 32, 32, 3) and arrays["frames"].dtype == np.uint8
