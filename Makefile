@@ -94,8 +94,10 @@ POLICY_BAGS ?= outputs/policy_from_bags
 BAGS_CONFIG ?= config/train_default.yaml
 BAGS_SEED ?= 2300000
 BAGS_HALF = $(shell expr $(BAGS_N) / 2)
-RECORD = $(PY) -m vla_ros.record_demos --real-time-factor 2.0 --launch-arg min_cups:=1 --launch-arg max_cups:=6 \
-	--launch-arg absent_fraction:=0.12 --launch-arg abstain_after:=0.8 --launch-arg expert_noise:=0.06
+# The recording settings policy-from-bags and policy-refer-from-bags share (rtf 2, the expert's noisy hand).
+RECORD_EXPERT = $(PY) -m vla_ros.record_demos --real-time-factor 2.0 --launch-arg abstain_after:=0.8 \
+	--launch-arg expert_noise:=0.06
+RECORD = $(RECORD_EXPERT) --launch-arg min_cups:=1 --launch-arg max_cups:=6 --launch-arg absent_fraction:=0.12
 policy-from-bags: setup
 	test -d $(BAGS) || { rm -rf $(BAGS).part && mkdir -p $(BAGS).part && \
 		{ ROS_DOMAIN_ID=61 $(RECORD) --out $(BAGS).part/a --episodes $(BAGS_HALF) --seed $(BAGS_SEED) --json $(BAGS).part/a.json & a=$$!; \
@@ -119,8 +121,7 @@ POLICY_REFER_BAGS_2 ?= outputs/policy_refer_from_bags2
 # kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
 REFER_STREAM_A ?= next-to:260:2400000 leftmost:80:2401000 nearest:40:2402000 farthest:80:2403000
 REFER_STREAM_B ?= left:170:2404000 right:170:2405000 rightmost:80:2406000
-RECORD_REFER = $(PY) -m vla_ros.record_demos --real-time-factor 2.0 --launch-arg min_cups:=2 --launch-arg max_cups:=6 \
-	--launch-arg target:=random --launch-arg abstain_after:=0.8 --launch-arg expert_noise:=0.06
+RECORD_REFER = $(RECORD_EXPERT) --launch-arg min_cups:=2 --launch-arg max_cups:=6 --launch-arg target:=random
 policy-refer-from-bags: setup
 	@mkdir -p $(REFER_BAGS); record() { domain=$$1; shift; for spec in "$$@"; do IFS=: read -r kind n seed <<< "$$spec"; \
 		test -d $(REFER_BAGS)/$$kind && continue; rm -rf $(REFER_BAGS)/$$kind.part; echo "recording $$n $$kind episodes"; \

@@ -193,4 +193,3 @@ class OperatorNoise:
 
 __all__ = ["ScriptedExpert", "CorrectiveExpert", "GraspPhases", "OperatorNoise", "grasp_points", "noise_scale",
            "toward"]
-

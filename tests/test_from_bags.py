@@ -15,6 +15,7 @@ from vla_policy.hindsight import hindsight_points, project_labels, scale_intrins
 from vla_ros import topics
 from vla_ros.bag_import import MAX_GAP_NS, BagImportError, ConvertOptions, convert_bags, from_bag_main
 from vla_ros.label_quality import anchor_quality, measure, perturbed
+from vla_ros.label_quality import main as main_label_quality
 
 
 @pytest.fixture(scope="module")
@@ -338,3 +339,10 @@ def test_next_to_anchor_is_located_by_a_colour_policy_as_on_the_robot(tmp_path, 
     assert from_bag_main([str(bag), "--out", str(tmp_path / "bad"), "--anchor-policy", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--anchor-policy" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
+    # frames of another size than the locator reads: refused before anything is written
+    assert from_bag_main([str(bag), "--out", str(tmp_path / "bad"), "--image-size", "64",
+                          "--anchor-policy", "vla_policy/checkpoints/from_bags"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--image-size 128" in err and not (tmp_path / "bad").exists()
+    assert main_label_quality([str(bag), "--anchor-policy", "vla_policy/checkpoints/from_bags", "--cups", "0", "9"]) == 2
+    assert "--cups 0 9" in capsys.readouterr().err

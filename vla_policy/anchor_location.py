@@ -8,7 +8,8 @@ CHECKPOINT`` asks a colour policy (one trained on the user's own colour recordin
 ``vla_policy/checkpoints/from_bags``) where the anchor's colour is, with the plain colour query the
 decision core uses for the same step on the robot (``decision.colour_query``). Training then sees the
 marker where inference will put it, located errors included. An anchor the query does not find (P(in
-view) below ``min_present``) gives no label: the episode is skipped and counted, never marked at a guess.
+view) below the checkpoint's ``abstain_threshold``, where the decision core would abstain on it) gives
+no label: the episode is skipped and counted, never marked at a guess.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import numpy as np
 
 from .decision import colour_query
 
-MIN_PRESENT = 0.5  # P(anchor in view) below this: not located
-
-
 @dataclass(frozen=True)
 class LocatedAnchor:
     uv: np.ndarray | None  # (2,) pixels in the frame, or None when not located
@@ -32,17 +30,13 @@ class LocatedAnchor:
 class AnchorLocator:
     """Locates a named cup colour on a frame with a checkpoint's colour query (CPU, one frame at a time)."""
 
-    def __init__(self, checkpoint: str | Path, min_present: float = MIN_PRESENT) -> None:
-        import torch
-
+    def __init__(self, checkpoint: str | Path) -> None:
         from .modeling_vla import VLAPolicy
 
-        if not 0.0 < min_present < 1.0:
-            raise ValueError(f"min_present must be in (0, 1), got {min_present}")
-        torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
         self.policy = VLAPolicy.from_pretrained(checkpoint).eval()
         self.image_size = int(self.policy.config.image_size)
-        self.min_present = min_present
+        # P(in view) below this is "not there", as the decision core reads the same checkpoint's presence.
+        self.min_present = float(self.policy.config.abstain_threshold)
 
     def locate(self, frame: np.ndarray, proprio: np.ndarray, colour: str) -> LocatedAnchor:
         """``frame`` (H, W, 3) uint8 at the policy's resolution, ``proprio`` (8,) = ee position (3),
@@ -58,4 +52,4 @@ class AnchorLocator:
         return LocatedAnchor(np.asarray(uv, dtype=np.float64).reshape(2), present)
 
 
-__all__ = ["AnchorLocator", "LocatedAnchor", "MIN_PRESENT"]
+__all__ = ["AnchorLocator", "LocatedAnchor"]

@@ -372,15 +372,20 @@ class _BagConverter:
         self.frames_written += t
 
 
-def _anchor_locator(checkpoint: str) -> Any:
-    """The next-to anchor locator of ``--anchor-policy`` (BagImportError when it cannot be loaded)."""
+def _anchor_locator(checkpoint: str, image_size: int) -> Any:
+    """The next-to anchor locator of ``--anchor-policy`` (BagImportError when it cannot be loaded or reads
+    frames of another size than the conversion writes)."""
     from vla_policy.anchor_location import AnchorLocator
     from vla_policy.checkpoint_files import CheckpointError
 
     try:
-        return AnchorLocator(checkpoint)
+        locator = AnchorLocator(checkpoint)
     except (CheckpointError, OSError, ValueError) as exc:
         raise BagImportError(f"--anchor-policy {checkpoint}: {exc}") from None
+    if locator.image_size != image_size:
+        raise BagImportError(f"--anchor-policy {checkpoint} reads {locator.image_size} px frames but --image-size is "
+                             f"{image_size}: convert with --image-size {locator.image_size}")
+    return locator
 
 
 def _check_bag(path: Path) -> None:
@@ -417,7 +422,7 @@ def convert_bags(paths: list[str | Path], out: str | Path, options: ConvertOptio
     bags = [Path(p) for p in paths]
     for bag in bags:
         _check_bag(bag)
-    locator = _anchor_locator(opt.anchor_policy) if opt.anchor_policy is not None else None
+    locator = _anchor_locator(opt.anchor_policy, opt.image_size) if opt.anchor_policy is not None else None
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     summary = {"episodes": 0, "frames": 0, "skipped": 0, "idle": 0, "failed": 0, "unlabelled": 0, "gaps": 0,

@@ -114,23 +114,29 @@ def anchor_quality(bags: list[Path], anchor_policy: str, cups: tuple[int, int], 
     from vla_policy.demonstrations import first_anchor_uv
     from vla_sim import EnvConfig, PickCupEnv
 
-    env = PickCupEnv(EnvConfig(num_cups=cups, target="random", refer="next-to", anchor="random",
-                               camera={"width": image_size, "height": image_size}))
+    try:
+        config = EnvConfig(num_cups=cups, target="random", refer="next-to", anchor="random",
+                           camera={"width": image_size, "height": image_size})
+    except ValueError as exc:
+        raise BagImportError(f"--cups {cups[0]} {cups[1]}: {exc}") from None
+    env = PickCupEnv(config)
     errors, mismatched = [], 0
-    with tempfile.TemporaryDirectory() as tmp:
-        summary = convert_bags(bags, Path(tmp) / "data", ConvertOptions(rate=rate, image_size=image_size,
-                                                                        anchor_policy=anchor_policy))
-        for e in list_episodes(Path(tmp) / "data"):
-            if e.meta.get("refer") != "next-to" or "anchor_uv" not in e.meta or e.meta.get("seed") is None:
-                continue
-            env.reset(seed=e.meta["seed"], options={"target": "random", "refer": "next-to", "anchor": "random"})
-            same = (env.scene.anchor == e.meta["anchor"] and env.scene.target == e.meta["target"]
-                    and np.allclose(env.camera.T_base_cam, e.meta["camera"]["T_base_cam"], atol=1e-6))
-            if not same:
-                mismatched += 1
-                continue
-            errors.append(np.linalg.norm(np.asarray(e.meta["anchor_uv"]) - np.asarray(first_anchor_uv(env)))[None])
-    env.close()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = convert_bags(bags, Path(tmp) / "data", ConvertOptions(rate=rate, image_size=image_size,
+                                                                            anchor_policy=anchor_policy))
+            for e in list_episodes(Path(tmp) / "data"):
+                if e.meta.get("refer") != "next-to" or "anchor_uv" not in e.meta or e.meta.get("seed") is None:
+                    continue
+                env.reset(seed=e.meta["seed"], options={"target": "random", "refer": "next-to", "anchor": "random"})
+                same = (env.scene.anchor == e.meta["anchor"] and env.scene.target == e.meta["target"]
+                        and np.allclose(env.camera.T_base_cam, e.meta["camera"]["T_base_cam"], atol=1e-6))
+                if not same:
+                    mismatched += 1
+                    continue
+                errors.append(np.linalg.norm(np.asarray(e.meta["anchor_uv"]) - np.asarray(first_anchor_uv(env)))[None])
+    finally:
+        env.close()
     return {"bags": [str(b) for b in bags], "anchor_policy": anchor_policy, "cups": list(cups),
             "image_size": image_size, "conversion": summary, "episodes_rebuilt": len(errors),
             "episodes_not_rebuilt": mismatched, "anchor_label_error": _stats(errors)}
