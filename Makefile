@@ -110,25 +110,43 @@ policy-from-bags: setup
 # Referring expressions from recordings only: relational demonstrations recorded over ROS (each kind
 # its own recording, two streams side by side), converted with hindsight labels and the next-to anchor
 # located by the recordings-only colour policy (`--anchor-policy`), then one fine-tune of that policy on
-# them plus the colour recordings of policy-from-bags (config/train_refer_from_bags.yaml), then a short
-# stage with the marked-cup kinds drawn most (config/train_refer_from_bags_stage2.yaml). Resumable:
-# each recording, the conversion and the training are skipped or resumed when their output exists.
+# them plus the colour recordings of policy-from-bags (config/train_refer_from_bags.yaml), a short stage
+# with the marked-cup kinds drawn most (config/train_refer_from_bags_stage2.yaml), and a third stage
+# with a second batch of recordings, next-to most (config/train_refer_from_bags_stage3.yaml). Resumable:
+# each recording, conversion and training is skipped or resumed when its output exists.
 REFER_BAGS ?= data/bags/refer
 REFER_BAGS_DATA ?= data/refer_from_bags
+REFER_MORE_BAGS ?= data/bags/refer_more
+REFER_MORE_DATA ?= data/refer_from_bags_more
+REFER_MORE2_BAGS ?= data/bags/refer_more2
+REFER_MORE2_DATA ?= data/refer_from_bags_more2
 REFER_BAGS_INIT ?= vla_policy/checkpoints/from_bags
 POLICY_REFER_BAGS ?= outputs/policy_refer_from_bags
 POLICY_REFER_BAGS_2 ?= outputs/policy_refer_from_bags2
-# kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
-REFER_STREAM_A ?= next-to:260:2400000 leftmost:80:2401000 nearest:40:2402000 farthest:80:2403000
-REFER_STREAM_B ?= left:170:2404000 right:170:2405000 rightmost:80:2406000
+POLICY_REFER_BAGS_3 ?= outputs/policy_refer_from_bags3
+POLICY_REFER_BAGS_4 ?= outputs/policy_refer_from_bags4
+# bag name:kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
+REFER_STREAM_A ?= next-to:next-to:260:2400000 leftmost:leftmost:80:2401000 nearest:nearest:40:2402000 \
+	farthest:farthest:80:2403000
+REFER_STREAM_B ?= left:left:170:2404000 right:right:170:2405000 rightmost:rightmost:80:2406000
+REFER_MORE_STREAM_A ?= next-to_a:next-to:250:2410000 left:left:100:2412000
+REFER_MORE_STREAM_B ?= next-to_b:next-to:250:2411000 right:right:100:2413000
+REFER_MORE2_STREAM_A ?= next-to_c:next-to:100:2414000 left:left:150:2416000 leftmost:leftmost:60:2418000 nearest_a:nearest:60:2420000
+REFER_MORE2_STREAM_B ?= next-to_d:next-to:100:2415000 right:right:150:2417000 rightmost:rightmost:60:2419000 nearest_b:nearest:60:2421000
 RECORD_REFER = $(RECORD_EXPERT) --launch-arg min_cups:=2 --launch-arg max_cups:=6 --launch-arg target:=random
+# $(call record-refer,bag folder,stream A,stream B): each stream's bags in turn, the two streams side by side
+define record-refer
+@mkdir -p $(1); record() { domain=$$1; shift; for spec in "$$@"; do IFS=: read -r name kind n seed <<< "$$spec"; \
+	test -d $(1)/$$name && continue; rm -rf $(1)/$$name.part; echo "recording $$n $$kind episodes ($(1)/$$name)"; \
+	ROS_DOMAIN_ID=$$domain $(RECORD_REFER) --launch-arg refer:=$$kind --out $(1)/$$name.part --episodes $$n \
+		--seed $$seed --json $(1)/$$name.json && mv $(1)/$$name.part $(1)/$$name || return 1; \
+	done; }; record 61 $(2) & a=$$!; record 62 $(3) & b=$$!; wait $$a && wait $$b
+endef
+refer-bag-names = $(foreach s,$(2),$(1)/$(word 1,$(subst :, ,$(s))))
 policy-refer-from-bags: setup
-	@mkdir -p $(REFER_BAGS); record() { domain=$$1; shift; for spec in "$$@"; do IFS=: read -r kind n seed <<< "$$spec"; \
-		test -d $(REFER_BAGS)/$$kind && continue; rm -rf $(REFER_BAGS)/$$kind.part; echo "recording $$n $$kind episodes"; \
-		ROS_DOMAIN_ID=$$domain $(RECORD_REFER) --launch-arg refer:=$$kind --out $(REFER_BAGS)/$$kind.part --episodes $$n \
-			--seed $$seed --json $(REFER_BAGS)/$$kind.json && mv $(REFER_BAGS)/$$kind.part $(REFER_BAGS)/$$kind || return 1; \
-		done; }; record 61 $(REFER_STREAM_A) & a=$$!; record 62 $(REFER_STREAM_B) & b=$$!; wait $$a && wait $$b
-	test -d $(REFER_BAGS_DATA) || $(VENV)/bin/vla data from-bag $(foreach s,$(REFER_STREAM_A) $(REFER_STREAM_B),$(REFER_BAGS)/$(word 1,$(subst :, ,$(s)))) \
+	$(call record-refer,$(REFER_BAGS),$(REFER_STREAM_A),$(REFER_STREAM_B))
+	test -d $(REFER_BAGS_DATA) || $(VENV)/bin/vla data from-bag \
+		$(call refer-bag-names,$(REFER_BAGS),$(REFER_STREAM_A) $(REFER_STREAM_B)) \
 		--anchor-policy $(REFER_BAGS_INIT) --out $(REFER_BAGS_DATA)
 	$(VENV)/bin/vla train --config config/train_refer_from_bags.yaml --init $(REFER_BAGS_INIT) \
 		--data $(REFER_BAGS_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS) \
@@ -136,6 +154,20 @@ policy-refer-from-bags: setup
 	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage2.yaml --init $(POLICY_REFER_BAGS) \
 		--data $(REFER_BAGS_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_2) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_2)/train_state/state.json),--resume)
+	$(call record-refer,$(REFER_MORE_BAGS),$(REFER_MORE_STREAM_A),$(REFER_MORE_STREAM_B))
+	test -d $(REFER_MORE_DATA) || $(VENV)/bin/vla data from-bag \
+		$(call refer-bag-names,$(REFER_MORE_BAGS),$(REFER_MORE_STREAM_A) $(REFER_MORE_STREAM_B)) \
+		--anchor-policy $(REFER_BAGS_INIT) --out $(REFER_MORE_DATA)
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage3.yaml --init $(POLICY_REFER_BAGS_2) \
+		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_3) \
+		$(if $(wildcard $(POLICY_REFER_BAGS_3)/train_state/state.json),--resume)
+	$(call record-refer,$(REFER_MORE2_BAGS),$(REFER_MORE2_STREAM_A),$(REFER_MORE2_STREAM_B))
+	test -d $(REFER_MORE2_DATA) || $(VENV)/bin/vla data from-bag \
+		$(call refer-bag-names,$(REFER_MORE2_BAGS),$(REFER_MORE2_STREAM_A) $(REFER_MORE2_STREAM_B)) \
+		--anchor-policy $(REFER_BAGS_INIT) --out $(REFER_MORE2_DATA)
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage4.yaml --init $(POLICY_REFER_BAGS_3) \
+		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_4) \
+		$(if $(wildcard $(POLICY_REFER_BAGS_4)/train_state/state.json),--resume)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training
