@@ -134,37 +134,31 @@ REFER_MORE_STREAM_B ?= next-to_b:next-to:250:2411000 right:right:100:2413000
 REFER_MORE2_STREAM_A ?= next-to_c:next-to:100:2414000 left:left:150:2416000 leftmost:leftmost:60:2418000 nearest_a:nearest:60:2420000
 REFER_MORE2_STREAM_B ?= next-to_d:next-to:100:2415000 right:right:150:2417000 rightmost:rightmost:60:2419000 nearest_b:nearest:60:2421000
 RECORD_REFER = $(RECORD_EXPERT) --launch-arg min_cups:=2 --launch-arg max_cups:=6 --launch-arg target:=random
-# $(call record-refer,bag folder,stream A,stream B): each stream's bags in turn, the two streams side by side
-define record-refer
+# $(call refer-batch,bag folder,stream A,stream B,data folder): records each stream's bags in turn (the two
+# streams side by side), then converts them all, next-to anchors located by $(REFER_BAGS_INIT)
+define refer-batch
 @mkdir -p $(1); record() { domain=$$1; shift; for spec in "$$@"; do IFS=: read -r name kind n seed <<< "$$spec"; \
 	test -d $(1)/$$name && continue; rm -rf $(1)/$$name.part; echo "recording $$n $$kind episodes ($(1)/$$name)"; \
 	ROS_DOMAIN_ID=$$domain $(RECORD_REFER) --launch-arg refer:=$$kind --out $(1)/$$name.part --episodes $$n \
 		--seed $$seed --json $(1)/$$name.json && mv $(1)/$$name.part $(1)/$$name || return 1; \
 	done; }; record 61 $(2) & a=$$!; record 62 $(3) & b=$$!; wait $$a && wait $$b
+test -d $(4) || $(VENV)/bin/vla data from-bag $(call refer-bag-names,$(1),$(2) $(3)) \
+	--anchor-policy $(REFER_BAGS_INIT) --out $(4)
 endef
 refer-bag-names = $(foreach s,$(2),$(1)/$(word 1,$(subst :, ,$(s))))
 policy-refer-from-bags: setup
-	$(call record-refer,$(REFER_BAGS),$(REFER_STREAM_A),$(REFER_STREAM_B))
-	test -d $(REFER_BAGS_DATA) || $(VENV)/bin/vla data from-bag \
-		$(call refer-bag-names,$(REFER_BAGS),$(REFER_STREAM_A) $(REFER_STREAM_B)) \
-		--anchor-policy $(REFER_BAGS_INIT) --out $(REFER_BAGS_DATA)
+	$(call refer-batch,$(REFER_BAGS),$(REFER_STREAM_A),$(REFER_STREAM_B),$(REFER_BAGS_DATA))
 	$(VENV)/bin/vla train --config config/train_refer_from_bags.yaml --init $(REFER_BAGS_INIT) \
 		--data $(REFER_BAGS_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS) \
 		$(if $(wildcard $(POLICY_REFER_BAGS)/train_state/state.json),--resume)
 	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage2.yaml --init $(POLICY_REFER_BAGS) \
 		--data $(REFER_BAGS_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_2) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_2)/train_state/state.json),--resume)
-	$(call record-refer,$(REFER_MORE_BAGS),$(REFER_MORE_STREAM_A),$(REFER_MORE_STREAM_B))
-	test -d $(REFER_MORE_DATA) || $(VENV)/bin/vla data from-bag \
-		$(call refer-bag-names,$(REFER_MORE_BAGS),$(REFER_MORE_STREAM_A) $(REFER_MORE_STREAM_B)) \
-		--anchor-policy $(REFER_BAGS_INIT) --out $(REFER_MORE_DATA)
+	$(call refer-batch,$(REFER_MORE_BAGS),$(REFER_MORE_STREAM_A),$(REFER_MORE_STREAM_B),$(REFER_MORE_DATA))
 	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage3.yaml --init $(POLICY_REFER_BAGS_2) \
 		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_3) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_3)/train_state/state.json),--resume)
-	$(call record-refer,$(REFER_MORE2_BAGS),$(REFER_MORE2_STREAM_A),$(REFER_MORE2_STREAM_B))
-	test -d $(REFER_MORE2_DATA) || $(VENV)/bin/vla data from-bag \
-		$(call refer-bag-names,$(REFER_MORE2_BAGS),$(REFER_MORE2_STREAM_A) $(REFER_MORE2_STREAM_B)) \
-		--anchor-policy $(REFER_BAGS_INIT) --out $(REFER_MORE2_DATA)
+	$(call refer-batch,$(REFER_MORE2_BAGS),$(REFER_MORE2_STREAM_A),$(REFER_MORE2_STREAM_B),$(REFER_MORE2_DATA))
 	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage4.yaml --init $(POLICY_REFER_BAGS_3) \
 		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_4) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_4)/train_state/state.json),--resume)
