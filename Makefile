@@ -111,8 +111,9 @@ policy-from-bags: setup
 # its own recording, two streams side by side), converted with hindsight labels and the next-to anchor
 # located by the recordings-only colour policy (`--anchor-policy`), then one fine-tune of that policy on
 # them plus the colour recordings of policy-from-bags (config/train_refer_from_bags.yaml), a short stage
-# with the marked-cup kinds drawn most (config/train_refer_from_bags_stage2.yaml), and a third stage
-# with a second batch of recordings, next-to most (config/train_refer_from_bags_stage3.yaml). Resumable:
+# with the marked-cup kinds drawn most (config/train_refer_from_bags_stage2.yaml), then stages 3-6, each
+# with a further batch of recordings of the kinds furthest from their figures
+# (config/train_refer_from_bags_stage{3,4,5,6}.yaml). Resumable:
 # each recording, conversion and training is skipped or resumed when its output exists.
 REFER_BAGS ?= data/bags/refer
 REFER_BAGS_DATA ?= data/refer_from_bags
@@ -120,11 +121,17 @@ REFER_MORE_BAGS ?= data/bags/refer_more
 REFER_MORE_DATA ?= data/refer_from_bags_more
 REFER_MORE2_BAGS ?= data/bags/refer_more2
 REFER_MORE2_DATA ?= data/refer_from_bags_more2
+REFER_MORE3_BAGS ?= data/bags/refer_more3
+REFER_MORE3_DATA ?= data/refer_from_bags_more3
+REFER_MORE4_BAGS ?= data/bags/refer_more4
+REFER_MORE4_DATA ?= data/refer_from_bags_more4
 REFER_BAGS_INIT ?= vla_policy/checkpoints/from_bags
 POLICY_REFER_BAGS ?= outputs/policy_refer_from_bags
 POLICY_REFER_BAGS_2 ?= outputs/policy_refer_from_bags2
 POLICY_REFER_BAGS_3 ?= outputs/policy_refer_from_bags3
 POLICY_REFER_BAGS_4 ?= outputs/policy_refer_from_bags4
+POLICY_REFER_BAGS_5 ?= outputs/policy_refer_from_bags5
+POLICY_REFER_BAGS_6 ?= outputs/policy_refer_from_bags6
 # bag name:kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
 REFER_STREAM_A ?= next-to:next-to:260:2400000 leftmost:leftmost:80:2401000 nearest:nearest:40:2402000 \
 	farthest:farthest:80:2403000
@@ -133,6 +140,10 @@ REFER_MORE_STREAM_A ?= next-to_a:next-to:250:2410000 left:left:100:2412000
 REFER_MORE_STREAM_B ?= next-to_b:next-to:250:2411000 right:right:100:2413000
 REFER_MORE2_STREAM_A ?= next-to_c:next-to:100:2414000 left:left:150:2416000 leftmost:leftmost:60:2418000 nearest_a:nearest:60:2420000
 REFER_MORE2_STREAM_B ?= next-to_d:next-to:100:2415000 right:right:150:2417000 rightmost:rightmost:60:2419000 nearest_b:nearest:60:2421000
+REFER_MORE3_STREAM_A ?= nearest_c:nearest:150:2422000 farthest_a:farthest:60:2424000 next-to_e:next-to:100:2426000 leftmost:leftmost:60:2428000
+REFER_MORE3_STREAM_B ?= nearest_d:nearest:150:2423000 farthest_b:farthest:60:2425000 left:left:100:2427000 next-to_f:next-to:60:2429000
+REFER_MORE4_STREAM_A ?= nearest_e:nearest:120:2430000 leftmost_a:leftmost:50:2432000
+REFER_MORE4_STREAM_B ?= nearest_f:nearest:120:2431000 leftmost_b:leftmost:50:2433000
 RECORD_REFER = $(RECORD_EXPERT) --launch-arg min_cups:=2 --launch-arg max_cups:=6 --launch-arg target:=random
 # $(call refer-batch,bag folder,stream A,stream B,data folder): records each stream's bags in turn (the two
 # streams side by side), then converts them all, next-to anchors located by $(REFER_BAGS_INIT)
@@ -162,6 +173,15 @@ policy-refer-from-bags: setup
 	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage4.yaml --init $(POLICY_REFER_BAGS_3) \
 		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_4) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_4)/train_state/state.json),--resume)
+	$(call refer-batch,$(REFER_MORE3_BAGS),$(REFER_MORE3_STREAM_A),$(REFER_MORE3_STREAM_B),$(REFER_MORE3_DATA))
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage5.yaml --init $(POLICY_REFER_BAGS_4) \
+		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(REFER_MORE3_DATA) $(BAGS_DATA) \
+		--out $(POLICY_REFER_BAGS_5) $(if $(wildcard $(POLICY_REFER_BAGS_5)/train_state/state.json),--resume)
+	$(call refer-batch,$(REFER_MORE4_BAGS),$(REFER_MORE4_STREAM_A),$(REFER_MORE4_STREAM_B),$(REFER_MORE4_DATA))
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage6.yaml --init $(POLICY_REFER_BAGS_5) \
+		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(REFER_MORE3_DATA) $(REFER_MORE4_DATA) \
+		$(BAGS_DATA) --out $(POLICY_REFER_BAGS_6) \
+		$(if $(wildcard $(POLICY_REFER_BAGS_6)/train_state/state.json),--resume)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training

@@ -3,8 +3,10 @@
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from vla_policy.configuration_vla import VLAConfig
 from vla_policy.dataset import DatasetError, list_episodes
 from vla_policy.demonstrations import generate
 from vla_policy.modeling_vla import CheckpointError, VLAPolicy
-from vla_policy.training import DemoSampler, TrainConfig, train
+from vla_policy.training import DemoSampler, TrainConfig, load_run_config, train
 
 SMALL = dict(image_size=64, vision_channels=(16, 16, 32), dim=64, heads=2, blocks=1, chunk_size=4)
 
@@ -547,3 +549,20 @@ def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path)
     for bad in (-0.1, 1.0, "0.3"):
         with pytest.raises(ValueError, match="pair_query"):
             TrainConfig(pair_query=bad)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config").glob("train_*.yaml")), ids=lambda p: p.name)
+def test_shipped_training_configs_load(path):
+    policy, train_cfg = load_run_config(path)  # raises on an unknown field, kind or bad weight
+    assert train_cfg.steps > 0 and train_cfg.lr > 0
+    assert policy.context_layers >= 0
+
+
+def test_every_training_config_the_makefile_names_exists():
+    named = set(re.findall(r"config/(train_[\w-]+\.yaml)", (REPO / "Makefile").read_text()))
+    assert named, "the Makefile names no training config"
+    missing = sorted(name for name in named if not (REPO / "config" / name).is_file())
+    assert not missing, f"Makefile names missing configs: {missing}"
