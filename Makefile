@@ -113,7 +113,7 @@ policy-from-bags: setup
 # them plus the colour recordings of policy-from-bags (config/train_refer_from_bags.yaml), a short stage
 # with the marked-cup kinds drawn most (config/train_refer_from_bags_stage2.yaml), then stages 3-6, each
 # with a further batch of recordings of the kinds furthest from their figures
-# (config/train_refer_from_bags_stage{3,4,5,6}.yaml). Resumable:
+# (config/train_refer_from_bags_stage{3,4,5,6}.yaml), and stage 7, colour scenes drawn more again. Resumable:
 # each recording, conversion and training is skipped or resumed when its output exists.
 REFER_BAGS ?= data/bags/refer
 REFER_BAGS_DATA ?= data/refer_from_bags
@@ -132,6 +132,7 @@ POLICY_REFER_BAGS_3 ?= outputs/policy_refer_from_bags3
 POLICY_REFER_BAGS_4 ?= outputs/policy_refer_from_bags4
 POLICY_REFER_BAGS_5 ?= outputs/policy_refer_from_bags5
 POLICY_REFER_BAGS_6 ?= outputs/policy_refer_from_bags6
+POLICY_REFER_BAGS_7 ?= outputs/policy_refer_from_bags7
 # bag name:kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
 REFER_STREAM_A ?= next-to:next-to:260:2400000 leftmost:leftmost:80:2401000 nearest:nearest:40:2402000 \
 	farthest:farthest:80:2403000
@@ -182,6 +183,10 @@ policy-refer-from-bags: setup
 		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(REFER_MORE3_DATA) $(REFER_MORE4_DATA) \
 		$(BAGS_DATA) --out $(POLICY_REFER_BAGS_6) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_6)/train_state/state.json),--resume)
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage7.yaml --init $(POLICY_REFER_BAGS_6) \
+		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(REFER_MORE3_DATA) $(REFER_MORE4_DATA) \
+		$(BAGS_DATA) --out $(POLICY_REFER_BAGS_7) \
+		$(if $(wildcard $(POLICY_REFER_BAGS_7)/train_state/state.json),--resume)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training
