@@ -89,6 +89,12 @@ class TrainConfig:
     canonical left scenes abstained)."""
 
     def __post_init__(self) -> None:
+        for name in ("steps", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < float("inf"):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not isinstance(self.absent_weight, (int, float)) or not 0 < self.absent_weight <= 100:
             raise ValueError(f"absent_weight must be in (0, 100], got {self.absent_weight!r}")
         if not isinstance(self.pair_query, (int, float)) or not 0 <= self.pair_query < 1:
