@@ -113,7 +113,8 @@ policy-from-bags: setup
 # them plus the colour recordings of policy-from-bags (config/train_refer_from_bags.yaml), a short stage
 # with the marked-cup kinds drawn most (config/train_refer_from_bags_stage2.yaml), then stages 3-6, each
 # with a further batch of recordings of the kinds furthest from their figures
-# (config/train_refer_from_bags_stage{3,4,5,6}.yaml), and stage 7, colour scenes drawn more again. Resumable:
+# (config/train_refer_from_bags_stage{3,4,5,6}.yaml), stage 7, colour scenes drawn more again, and stage 8
+# with a sixth batch (leftmost, rightmost, nearest) at stage 7's colour weight. Resumable:
 # each recording, conversion and training is skipped or resumed when its output exists.
 REFER_BAGS ?= data/bags/refer
 REFER_BAGS_DATA ?= data/refer_from_bags
@@ -125,6 +126,8 @@ REFER_MORE3_BAGS ?= data/bags/refer_more3
 REFER_MORE3_DATA ?= data/refer_from_bags_more3
 REFER_MORE4_BAGS ?= data/bags/refer_more4
 REFER_MORE4_DATA ?= data/refer_from_bags_more4
+REFER_MORE5_BAGS ?= data/bags/refer_more5
+REFER_MORE5_DATA ?= data/refer_from_bags_more5
 REFER_BAGS_INIT ?= vla_policy/checkpoints/from_bags
 POLICY_REFER_BAGS ?= outputs/policy_refer_from_bags
 POLICY_REFER_BAGS_2 ?= outputs/policy_refer_from_bags2
@@ -133,6 +136,7 @@ POLICY_REFER_BAGS_4 ?= outputs/policy_refer_from_bags4
 POLICY_REFER_BAGS_5 ?= outputs/policy_refer_from_bags5
 POLICY_REFER_BAGS_6 ?= outputs/policy_refer_from_bags6
 POLICY_REFER_BAGS_7 ?= outputs/policy_refer_from_bags7
+POLICY_REFER_BAGS_8 ?= outputs/policy_refer_from_bags8
 # bag name:kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
 REFER_STREAM_A ?= next-to:next-to:260:2400000 leftmost:leftmost:80:2401000 nearest:nearest:40:2402000 \
 	farthest:farthest:80:2403000
@@ -145,6 +149,8 @@ REFER_MORE3_STREAM_A ?= nearest_c:nearest:150:2422000 farthest_a:farthest:60:242
 REFER_MORE3_STREAM_B ?= nearest_d:nearest:150:2423000 farthest_b:farthest:60:2425000 left:left:100:2427000 next-to_f:next-to:60:2429000
 REFER_MORE4_STREAM_A ?= nearest_e:nearest:120:2430000 leftmost_a:leftmost:50:2432000
 REFER_MORE4_STREAM_B ?= nearest_f:nearest:120:2431000 leftmost_b:leftmost:50:2433000
+REFER_MORE5_STREAM_A ?= leftmost:leftmost:110:2434000 nearest_a:nearest:90:2436000
+REFER_MORE5_STREAM_B ?= rightmost:rightmost:110:2435000 nearest_b:nearest:90:2437000
 RECORD_REFER = $(RECORD_EXPERT) --launch-arg min_cups:=2 --launch-arg max_cups:=6 --launch-arg target:=random
 # $(call refer-batch,bag folder,stream A,stream B,data folder): records each stream's bags in turn (the two
 # streams side by side), then converts them all, next-to anchors located by $(REFER_BAGS_INIT)
@@ -187,6 +193,11 @@ policy-refer-from-bags: setup
 		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(REFER_MORE3_DATA) $(REFER_MORE4_DATA) \
 		$(BAGS_DATA) --out $(POLICY_REFER_BAGS_7) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_7)/train_state/state.json),--resume)
+	$(call refer-batch,$(REFER_MORE5_BAGS),$(REFER_MORE5_STREAM_A),$(REFER_MORE5_STREAM_B),$(REFER_MORE5_DATA))
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage8.yaml --init $(POLICY_REFER_BAGS_7) \
+		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(REFER_MORE3_DATA) $(REFER_MORE4_DATA) \
+		$(REFER_MORE5_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_8) \
+		$(if $(wildcard $(POLICY_REFER_BAGS_8)/train_state/state.json),--resume)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training

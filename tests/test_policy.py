@@ -249,6 +249,24 @@ def test_sampler_batches_look_like_inference_inputs(tiny_dataset):
         assert batch["ee_uv"].shape == (16, 2) and torch.isfinite(batch["ee_uv"]).all()  # calibrated sim camera
 
 
+def test_sampler_keeps_few_files_open_on_a_large_dataset(tiny_dataset):
+    """Thousands of episodes must not exhaust file descriptors: with the soft limit just above what is
+    open now, a sampler over 400 episode entries (1,600 files if every array stayed mapped) still samples."""
+    import resource
+
+    episodes = list_episodes(tiny_dataset) * (400 // len(list_episodes(tiny_dataset)) + 1)
+    ids = {e.meta["instruction"]: i for i, e in enumerate(episodes)}
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 150, hard))
+    try:
+        sampler = DemoSampler(episodes, VLAConfig(**SMALL), TrainConfig(paraphrase=False), ids,
+                              np.random.default_rng(0))
+        for _ in range(10):
+            assert sampler.sample(64)["images"].shape == (64, 3, 128, 128)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_end_effector_pixels_match_the_simulator_camera(tiny_dataset):
     """The dataset's camera calibration projects the end-effector where the episode's camera does."""
     from vla_sim.camera import project_points

@@ -67,9 +67,10 @@ class Episode:
     meta: dict[str, Any]
     length: int
 
-    def arrays(self, mmap: bool = True) -> dict[str, np.ndarray]:
+    def arrays(self, mmap: bool = True, keys: tuple[str, ...] = tuple(ARRAYS)) -> dict[str, np.ndarray]:
+        """The episode's arrays (``keys`` of ``ARRAYS``); each memory map holds a file descriptor while alive."""
         mode = "r" if mmap else None
-        return {key: np.load(self.path / f"{key}.npy", mmap_mode=mode, allow_pickle=False) for key in ARRAYS}
+        return {key: np.load(self.path / f"{key}.npy", mmap_mode=mode, allow_pickle=False) for key in keys}
 
 
 def load_episode(path: str | os.PathLike) -> Episode:

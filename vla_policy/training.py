@@ -8,6 +8,7 @@ on CUDA, gloo on CPU). CUDA with bf16 autocast is used when present. State for
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -142,8 +143,14 @@ def policy_text(meta: dict[str, Any], cfg: VLAConfig) -> str:
     return conditioning_text(meta.get("refer", "colour"), meta["instruction"], cfg.anchor_marker, cfg.side_marker)
 
 
+# Frame files memory-mapped at once by a sampler. Each map holds a file descriptor, and a dataset of
+# thousands of episodes mapped whole passes the process's limit (1,024 on many systems; here 5,000
+# episodes with four maps each reached 20,000).
+FRAME_MAPS_OPEN = 64
+
+
 class DemoSampler:
-    """Random (episode, step) samples from memory-mapped episodes, with augmentation."""
+    """Random (episode, step) samples from episodes on disk (frames memory-mapped), with augmentation."""
 
     def __init__(self, episodes: list[Episode], policy_cfg: VLAConfig, train_cfg: TrainConfig,
                  instructions: dict[str, int], rng: np.random.Generator) -> None:
@@ -151,7 +158,10 @@ class DemoSampler:
         from vla_sim.instructions import training_instructions
 
         self.episodes = episodes
-        self.arrays = [e.arrays(mmap=True) for e in episodes]
+        # The small arrays in memory; frames mapped on demand, at most FRAME_MAPS_OPEN at a time.
+        self.arrays = [e.arrays(mmap=False, keys=("proprio", "actions", "target_uv")) for e in episodes]
+        self._frames = functools.lru_cache(maxsize=FRAME_MAPS_OPEN)(
+            lambda i: self.episodes[i].arrays(mmap=True, keys=("frames",))["frames"])
         self.lengths = np.array([e.length for e in episodes])
         self.cum = np.concatenate([[0], np.cumsum(self.lengths)])
         # Per-episode draw probability: its frames times its kind's weight (uniform over frames by default).
@@ -187,7 +197,7 @@ class DemoSampler:
         images, proprio, actions, pads, present, uvs, ee_uvs, text_ids, markers = [], [], [], [], [], [], [], [], []
         for e, ti in zip(ep, t):
             arr, meta = self.arrays[e], self.episodes[e].meta
-            frame = np.asarray(arr["frames"][ti])
+            frame = np.asarray(self._frames(int(e))[ti])
             uv = np.asarray(arr["target_uv"][ti], dtype=np.float32).copy()
             ee_uv = self.ee_uv[e][ti].copy()
             pair_query = self._pair_query(meta)
@@ -372,7 +382,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
                                          anchor_marker=init.config.anchor_marker or policy_cfg.anchor_marker,
                                          side_marker=init.config.side_marker or policy_cfg.side_marker)
     else:  # normalisation statistics from the training frames, saved in config.json
-        prop = np.concatenate([np.asarray(e.arrays()["proprio"]) for e in train_eps])
+        prop = np.concatenate([e.arrays(mmap=False, keys=("proprio",))["proprio"] for e in train_eps])
         prop = np.concatenate([prop[:, :3], prop[:, 7:8]], axis=1)
         policy_cfg.proprio_mean = prop.mean(0).round(5).tolist()
         policy_cfg.proprio_std = np.maximum(prop.std(0), 1e-3).round(5).tolist()
