@@ -83,7 +83,7 @@ policy-30min: setup
 # A policy from recordings only: expert demonstrations recorded over ROS (the scripted expert as the
 # teleoperator, `vla record`), converted by `vla data from-bag` with hindsight keypoint labels, then the
 # training recipe of BAGS_CONFIG. Default: v2's recipe (1,200 demonstrations, config/train_default.yaml),
-# which made vla_policy/checkpoints/from_bags; BAGS_N=600 BAGS_CONFIG=config/train_30min.yaml is the
+# which made vla_policy/checkpoints/from_bags_colour; BAGS_N=600 BAGS_CONFIG=config/train_30min.yaml is the
 # 30-minute preset's. Scenes as `vla data generate` draws them: 1-6 cups, 12 % without the named cup.
 # Two simulator+recorder streams run side by side (one per core, own DDS domains), half the episodes each.
 # Resumable: each stage is skipped when its output exists (an interrupted recording starts over).
@@ -128,7 +128,7 @@ REFER_MORE4_BAGS ?= data/bags/refer_more4
 REFER_MORE4_DATA ?= data/refer_from_bags_more4
 REFER_MORE5_BAGS ?= data/bags/refer_more5
 REFER_MORE5_DATA ?= data/refer_from_bags_more5
-REFER_BAGS_INIT ?= vla_policy/checkpoints/from_bags
+REFER_BAGS_INIT ?= vla_policy/checkpoints/from_bags_colour
 POLICY_REFER_BAGS ?= outputs/policy_refer_from_bags
 POLICY_REFER_BAGS_2 ?= outputs/policy_refer_from_bags2
 POLICY_REFER_BAGS_3 ?= outputs/policy_refer_from_bags3
@@ -137,6 +137,7 @@ POLICY_REFER_BAGS_5 ?= outputs/policy_refer_from_bags5
 POLICY_REFER_BAGS_6 ?= outputs/policy_refer_from_bags6
 POLICY_REFER_BAGS_7 ?= outputs/policy_refer_from_bags7
 POLICY_REFER_BAGS_8 ?= outputs/policy_refer_from_bags8
+POLICY_REFER_BAGS_9 ?= outputs/policy_refer_from_bags9
 # bag name:kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
 REFER_STREAM_A ?= next-to:next-to:260:2400000 leftmost:leftmost:80:2401000 nearest:nearest:40:2402000 \
 	farthest:farthest:80:2403000
@@ -198,6 +199,10 @@ policy-refer-from-bags: setup
 		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(REFER_MORE3_DATA) $(REFER_MORE4_DATA) \
 		$(REFER_MORE5_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_8) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_8)/train_state/state.json),--resume)
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage9.yaml --init $(POLICY_REFER_BAGS_8) \
+		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(REFER_MORE3_DATA) $(REFER_MORE4_DATA) \
+		$(REFER_MORE5_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_9) \
+		$(if $(wildcard $(POLICY_REFER_BAGS_9)/train_state/state.json),--resume)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training
