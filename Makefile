@@ -113,9 +113,10 @@ policy-from-bags: setup
 # them plus the colour recordings of policy-from-bags (config/train_refer_from_bags.yaml), a short stage
 # with the marked-cup kinds drawn most (config/train_refer_from_bags_stage2.yaml), then stages 3-6, each
 # with a further batch of recordings of the kinds furthest from their figures
-# (config/train_refer_from_bags_stage{3,4,5,6}.yaml), stage 7, colour scenes drawn more again, and stage 8
-# with a sixth batch (leftmost, rightmost, nearest) at stage 7's colour weight. Resumable:
-# each recording, conversion and training is skipped or resumed when its output exists.
+# (config/train_refer_from_bags_stage{3,4,5,6}.yaml), stage 7, colour scenes drawn more again, stage 8
+# with a sixth batch (leftmost, rightmost, nearest), stage 9 at a lower rate, and the mean of stages 6-9's
+# weights (`vla average`), shipped as vla_policy/checkpoints/from_bags. Resumable: each recording,
+# conversion and training is skipped or resumed when its output exists.
 REFER_BAGS ?= data/bags/refer
 REFER_BAGS_DATA ?= data/refer_from_bags
 REFER_MORE_BAGS ?= data/bags/refer_more
@@ -138,6 +139,7 @@ POLICY_REFER_BAGS_6 ?= outputs/policy_refer_from_bags6
 POLICY_REFER_BAGS_7 ?= outputs/policy_refer_from_bags7
 POLICY_REFER_BAGS_8 ?= outputs/policy_refer_from_bags8
 POLICY_REFER_BAGS_9 ?= outputs/policy_refer_from_bags9
+POLICY_REFER_BAGS_AVG ?= outputs/policy_refer_from_bags_avg
 # bag name:kind:episodes:first seed, per stream (seeds 2,400,000+; none of them held out from training)
 REFER_STREAM_A ?= next-to:next-to:260:2400000 leftmost:leftmost:80:2401000 nearest:nearest:40:2402000 \
 	farthest:farthest:80:2403000
@@ -203,6 +205,8 @@ policy-refer-from-bags: setup
 		--data $(REFER_BAGS_DATA) $(REFER_MORE_DATA) $(REFER_MORE2_DATA) $(REFER_MORE3_DATA) $(REFER_MORE4_DATA) \
 		$(REFER_MORE5_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_9) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_9)/train_state/state.json),--resume)
+	$(VENV)/bin/vla average $(POLICY_REFER_BAGS_6) $(POLICY_REFER_BAGS_7) $(POLICY_REFER_BAGS_8) $(POLICY_REFER_BAGS_9) \
+		--out $(POLICY_REFER_BAGS_AVG)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training

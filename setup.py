@@ -23,9 +23,9 @@ setup(
     packages=packages,
     package_dir={"vla_sim": "sim"},
     # The shipped policy checkpoints (`--policy default`; colour_v2, the referring recipe's start; from_bags,
-    # trained on recordings only) and the instruction-understanding model.
+    # trained on recordings only, and from_bags_colour, its colour-only start) and the instruction-understanding model.
     package_data={"vla_policy": [f"checkpoints/{name}/*.{ext}"
-                                 for name in ("default", "colour_v2", "from_bags", "understanding")
+                                 for name in ("default", "colour_v2", "from_bags", "from_bags_colour", "understanding")
                                  for ext in ("json", "safetensors", "md")]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

@@ -326,7 +326,7 @@ def test_next_to_anchor_is_located_by_a_colour_policy_as_on_the_robot(tmp_path, 
     assert info["success"] and info["refer"] == "next-to" and info["anchor"]
     bag = tmp_path / "bag"
     write_bag(bag, messages)
-    report = anchor_quality([bag], "vla_policy/checkpoints/from_bags", cups=(3, 4))
+    report = anchor_quality([bag], "vla_policy/checkpoints/from_bags_colour", cups=(3, 4))
     assert report["episodes_rebuilt"] == 1 and report["episodes_not_rebuilt"] == 0
     assert report["anchor_label_error"]["max_px"] < 4.0
 
@@ -341,8 +341,8 @@ def test_next_to_anchor_is_located_by_a_colour_policy_as_on_the_robot(tmp_path, 
     assert "--anchor-policy" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
     # frames of another size than the locator reads: refused before anything is written
     assert from_bag_main([str(bag), "--out", str(tmp_path / "bad"), "--image-size", "64",
-                          "--anchor-policy", "vla_policy/checkpoints/from_bags"]) == 2
+                          "--anchor-policy", "vla_policy/checkpoints/from_bags_colour"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--image-size 128" in err and not (tmp_path / "bad").exists()
-    assert main_label_quality([str(bag), "--anchor-policy", "vla_policy/checkpoints/from_bags", "--cups", "0", "9"]) == 2
+    assert main_label_quality([str(bag), "--anchor-policy", "vla_policy/checkpoints/from_bags_colour", "--cups", "0", "9"]) == 2
     assert "--cups 0 9" in capsys.readouterr().err

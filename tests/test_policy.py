@@ -107,6 +107,34 @@ def test_save_load_roundtrip_gives_identical_outputs(tmp_path):
     assert loaded.config == cfg
 
 
+def test_averaged_checkpoint_is_the_mean_of_the_weights(tmp_path):
+    from vla_policy.weight_average import average_checkpoints
+    from vla_ros.cli import main as vla_main
+
+    cfg = VLAConfig(**SMALL)
+    models = []
+    for i in range(3):
+        torch.manual_seed(i)
+        models.append(VLAPolicy(cfg))
+        models[-1].save_pretrained(tmp_path / f"stage{i}")
+    assert vla_main(["average", *(str(tmp_path / f"stage{i}") for i in range(3)), "--out", str(tmp_path / "avg")]) == 0
+    averaged = VLAPolicy.from_pretrained(tmp_path / "avg")
+    assert averaged.config == cfg
+    states = [m.state_dict() for m in models]
+    for key, value in averaged.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, (states[0][key] + states[1][key] + states[2][key]) / 3)
+    # Another network, another normalisation, a single checkpoint: refused with the reason.
+    VLAPolicy(VLAConfig(**{**SMALL, "proprio_mean": (0.5, 0.0, 0.2, 0.07)})).save_pretrained(tmp_path / "other")
+    with pytest.raises(CheckpointError, match="config differs"):
+        average_checkpoints([tmp_path / "stage0", tmp_path / "other"], tmp_path / "bad")
+    with pytest.raises(CheckpointError, match="at least two"):
+        average_checkpoints([tmp_path / "stage0"], tmp_path / "bad")
+    with pytest.raises(SystemExit, match="config differs"):
+        vla_main(["average", str(tmp_path / "stage0"), str(tmp_path / "other"), "--out", str(tmp_path / "bad")])
+    assert not (tmp_path / "bad").exists()  # nothing half-written
+
+
 def test_bad_checkpoints_give_clear_errors(tmp_path):
     cfg = VLAConfig(**SMALL)
     VLAPolicy(cfg).save_pretrained(tmp_path / "ok")

@@ -3,6 +3,8 @@
 import functools
 from pathlib import Path
 
+import pytest
+
 from vla_policy import DEFAULT_CHECKPOINT
 from vla_policy.modeling_vla import VLAPolicy
 from vla_policy.agent import make_policy_agent
@@ -80,10 +82,13 @@ def test_the_colour_only_v2_refuses_relations_it_never_learned():
         assert r["outcome"] == "refused" and "not trained" in r["reason"] and not r["lifted"], r
 
 
-def test_referring_checkpoint_picks_the_referred_cup():
-    """Two seeds of each relational kind, canonical instructions; `make eval-refer` measures the rates."""
+@pytest.mark.parametrize("checkpoint", ["default", "from_bags"])
+def test_referring_checkpoint_picks_the_referred_cup(checkpoint):
+    """Two seeds of each relational kind, canonical instructions, for the shipped policy and the one from
+    recordings; `make eval-refer` measures the rates."""
+    factory = functools.partial(make_policy_agent, checkpoint=str(DEFAULT_CHECKPOINT.parent / checkpoint))
     specs = [EpisodeSpec(seed=s, target="random", refer=kind) for kind, seeds in REFER_SEEDS.items() for s in seeds]
-    summary = evaluate(EnvConfig(num_cups=(3, 5)), FACTORY, specs, workers=2, progress=False)
+    summary = evaluate(EnvConfig(num_cups=(3, 5)), factory, specs, workers=2, progress=False)
     by_kind: dict[str, int] = {}
     for r in summary["per_episode"]:
         assert r["outcome"] != "wrong_cup", r
@@ -149,16 +154,27 @@ def test_referring_checkpoint_picks_the_named_side_of_a_held_out_pair():
     assert summary["successes"] >= 2, summary["per_episode"]
 
 
-# Trained only on recordings over ROS (`make policy-from-bags`: hindsight keypoint labels, v2's recipe).
+# Trained only on recordings over ROS: hindsight keypoint labels, v2's recipe (`make policy-from-bags`:
+# from_bags_colour), then the relational fine-tune on further recordings (`make policy-refer-from-bags`: from_bags).
 FROM_BAGS = DEFAULT_CHECKPOINT.parent / "from_bags"
 FROM_BAGS_FACTORY = functools.partial(make_policy_agent, checkpoint=str(FROM_BAGS))
 
 
-def test_the_policy_from_recordings_is_small_safetensors():
-    files = sorted(p.name for p in FROM_BAGS.iterdir())
+@pytest.mark.parametrize("name", ["from_bags", "from_bags_colour"])
+def test_the_policies_from_recordings_are_small_safetensors(name):
+    folder = DEFAULT_CHECKPOINT.parent / name
+    files = sorted(p.name for p in folder.iterdir())
     assert files == ["README.md", "config.json", "model.safetensors"], files
-    assert (FROM_BAGS / "model.safetensors").stat().st_size <= 20 * 2**20
-    VLAPolicy.from_pretrained(FROM_BAGS)
+    assert (folder / "model.safetensors").stat().st_size <= 20 * 2**20
+    VLAPolicy.from_pretrained(folder)
+
+
+def test_the_colour_policy_from_recordings_refuses_relations():
+    factory = functools.partial(make_policy_agent, checkpoint=str(DEFAULT_CHECKPOINT.parent / "from_bags_colour"))
+    summary = evaluate(EnvConfig(num_cups=(3, 5)), factory, [EpisodeSpec(seed=100000, target="random", refer="left")],
+                       workers=1, progress=False)
+    r = summary["per_episode"][0]
+    assert r["outcome"] == "refused" and "not trained" in r["reason"] and not r["lifted"], r
 
 
 def test_the_policy_from_recordings_picks_up_the_named_cup_and_abstains():

@@ -5,7 +5,7 @@ first-frame pixels marked on its visual tokens. In simulator data those pixels a
 projection (``meta["anchor_uv"]`` from ``vla data generate``). A recording has no such truth and the
 hindsight grasp labels only the referent, never the anchor; so ``vla data from-bag --anchor-policy
 CHECKPOINT`` asks a colour policy (one trained on the user's own colour recordings, e.g.
-``vla_policy/checkpoints/from_bags``) where the anchor's colour is, with the plain colour query the
+``vla_policy/checkpoints/from_bags_colour``) where the anchor's colour is, with the plain colour query the
 decision core uses for the same step on the robot (``decision.colour_query``). Training then sees the
 marker where inference will put it, located errors included. An anchor the query does not find (P(in
 view) below the checkpoint's ``abstain_threshold``, where the decision core would abstain on it) gives

@@ -500,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "that far off would be")
     parser.add_argument("--calibration-error-seed", type=int, default=0, help="seed of that draw (default 0)")
     parser.add_argument("--anchor-policy", default=None, metavar="CHECKPOINT",
-                        help="a colour policy (e.g. vla_policy/checkpoints/from_bags) whose colour query locates "
+                        help="a colour policy (e.g. vla_policy/checkpoints/from_bags_colour) whose colour query locates "
                              "each next-to episode's anchor cup on its first frame, as the robot does at run time: "
                              "the anchor-marker label (episodes whose anchor it does not find are skipped and "
                              "counted); without it next-to episodes get no anchor label")

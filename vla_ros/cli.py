@@ -402,6 +402,18 @@ def cmd_instruct(args: argparse.Namespace) -> int:
     return publish_instruction(args.text, args.wait, args.topic, args.subscribers)
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from vla_policy.checkpoint_files import CheckpointError
+    from vla_policy.weight_average import average_checkpoints
+
+    try:
+        out = average_checkpoints(args.checkpoints, args.out)
+    except CheckpointError as exc:
+        raise SystemExit(f"vla: error: {exc}") from None
+    print(f"averaged {len(args.checkpoints)} checkpoints into {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vla", description="Vision-language-action stack for ROS 2.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -461,6 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start from these weights (fine-tuning); overrides train.init_from")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
+
+    avg = sub.add_parser("average", help="the mean of fine-tuned checkpoints' weights (one lineage, one config)")
+    avg.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoint folders sharing one config.json")
+    avg.add_argument("--out", required=True, help="folder for the averaged checkpoint")
+    avg.set_defaults(func=cmd_average)
 
     un = sub.add_parser("understand", help="what the robot understands from instructions (or why it refuses them)")
     un.add_argument("text", nargs="+", help='instructions, e.g. "grab the crimson mug"')

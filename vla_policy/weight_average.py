@@ -1,0 +1,36 @@
+"""Uniform weight averaging of fine-tuned checkpoints of one lineage (a "model soup", Wortsman et al.
+2022): the last stages of a fine-tune from one start lie in one basin, and their mean is a steadier policy
+than any single stage, each of which ends wherever its last batches left it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .checkpoint_files import CONFIG_NAME, CheckpointError, read_checkpoint, write_checkpoint
+from .configuration_vla import VLAConfig
+
+
+def average_checkpoints(directories: list[str | Path], out: str | Path) -> Path:
+    """Write the element-wise mean of the checkpoints' weights to ``out`` with their common config.
+
+    The checkpoints must share one config (architecture, vocabulary and proprioception statistics): weights
+    normalised differently, or of another network, have no meaningful mean."""
+    if len(directories) < 2:
+        raise CheckpointError(f"averaging needs at least two checkpoints, got {len(directories)}")
+    loaded = [read_checkpoint(d, VLAConfig.from_dict, "a checkpoint") for d in directories]
+    config, first = loaded[0]
+    for directory, (other_config, state) in zip(directories[1:], loaded[1:]):
+        if other_config != config:
+            raise CheckpointError(f"{directory}: config differs from {directories[0]}'s; only checkpoints of one "
+                                  "network with one normalisation (one fine-tuning lineage) can be averaged")
+        if set(state) != set(first) or any(state[k].shape != first[k].shape for k in first):
+            raise CheckpointError(f"{directory}: weights do not match {directories[0]}'s (names or shapes)")
+    mean = {}
+    for key, tensor in first.items():
+        stacked = torch.stack([state[key].double() for _, state in loaded])  # (N, *shape)
+        mean[key] = stacked.mean(0).to(tensor.dtype) if tensor.is_floating_point() else tensor
+    config_json = json.dumps(json.loads((Path(directories[0]) / CONFIG_NAME).read_text()), indent=2)
+    return write_checkpoint(out, mean, config_json, "vla_xattn")
