@@ -93,6 +93,8 @@ BAGS_DATA ?= data/from_bags_$(BAGS_N)
 POLICY_BAGS ?= outputs/policy_from_bags
 BAGS_CONFIG ?= config/train_default.yaml
 BAGS_SEED ?= 2300000
+# Extra `vla data from-bag` arguments: the ablations `--no-keypoints` and `--calibration-error 0.01 2`.
+BAGS_IMPORT ?=
 BAGS_HALF = $(shell expr $(BAGS_N) / 2)
 # The recording settings policy-from-bags and policy-refer-from-bags share (rtf 2, the expert's noisy hand).
 RECORD_EXPERT = $(PY) -m vla_ros.record_demos --real-time-factor 2.0 --launch-arg abstain_after:=0.8 \
@@ -103,7 +105,7 @@ policy-from-bags: setup
 		{ ROS_DOMAIN_ID=61 $(RECORD) --out $(BAGS).part/a --episodes $(BAGS_HALF) --seed $(BAGS_SEED) --json $(BAGS).part/a.json & a=$$!; \
 		  ROS_DOMAIN_ID=62 $(RECORD) --out $(BAGS).part/b --episodes $(BAGS_HALF) --seed $$(($(BAGS_SEED) + $(BAGS_HALF))) \
 			--json $(BAGS).part/b.json & b=$$!; wait $$a && wait $$b; } && mv $(BAGS).part $(BAGS); }
-	test -d $(BAGS_DATA) || $(VENV)/bin/vla data from-bag $(BAGS)/a $(BAGS)/b --out $(BAGS_DATA)
+	test -d $(BAGS_DATA) || $(VENV)/bin/vla data from-bag $(BAGS)/a $(BAGS)/b --out $(BAGS_DATA) $(BAGS_IMPORT)
 	$(VENV)/bin/vla train --config $(BAGS_CONFIG) --data $(BAGS_DATA) --out $(POLICY_BAGS) \
 		$(if $(wildcard $(POLICY_BAGS)/train_state/state.json),--resume)
 

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ], qos.COMMAND_QOS)
     stop = threading.Event()
 
-    def spin() -> None:
+    def spin(_: Supervisor) -> None:
         while not stop.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
 
@@ -67,17 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                     cpu.setdefault(name, []).append((time.monotonic(), cpu_seconds(proc.pid)))
 
     with tempfile.TemporaryDirectory() as tmp:
-        sup = Supervisor(desc, Path(tmp))
-        threads = [threading.Thread(target=spin), threading.Thread(target=sample_cpu, args=(sup,))]
-        for t in threads:
-            t.start()
         start = time.monotonic()
         try:
-            status = sup.run()
+            status = Supervisor(desc, Path(tmp)).run_observed((spin, sample_cpu), stop)
         finally:
-            stop.set()
-            for t in threads:
-                t.join()
             node.destroy_node()
             rclpy.try_shutdown()
 

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -281,6 +281,19 @@ class Supervisor:
         finally:
             self.stop_all()
         return status
+
+    def run_observed(self, observers: Iterable[Callable[[Supervisor], None]], stop: threading.Event) -> int:
+        """run() with observer threads (spinning a node, sampling the processes), each called with this
+        supervisor and returning once `stop` is set; however run() ends, `stop` is set and they are joined."""
+        threads = [threading.Thread(target=observe, args=(self,)) for observe in observers]
+        for thread in threads:
+            thread.start()
+        try:
+            return self.run()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
 
     def stop_all(self) -> None:
         """SIGINT (clean rclpy shutdown), then SIGTERM, then SIGKILL: never leave orphans."""

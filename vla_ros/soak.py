@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     node.create_subscription(DiagnosticStatus, topics.EPISODE, lambda msg: results.append(
         {"outcome": msg.message, **{kv.key: kv.value for kv in msg.values}}), qos.COMMAND_QOS)
 
-    def spin() -> None:
+    def spin(_: Supervisor) -> None:
         while not stop.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
 
@@ -81,16 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         desc = load_launch_file(find_launch_file("sim_demo"), {
             "seed": str(args.seed), "episodes": str(args.episodes), "video": str(Path(tmp) / "soak.mp4"),
             "sim_time": "true" if args.clock == "sim" else "false"})
-        sup = Supervisor(desc, Path(tmp))
-        threads = [threading.Thread(target=spin), threading.Thread(target=sample, args=(sup,))]
-        for t in threads:
-            t.start()
         try:
-            status = sup.run()
+            status = Supervisor(desc, Path(tmp)).run_observed((spin, sample), stop)
         finally:
-            stop.set()
-            for t in threads:
-                t.join()
             node.destroy_node()
             rclpy.try_shutdown()
 
