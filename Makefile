@@ -217,17 +217,18 @@ policy-refer-from-bags: setup
 POLICY ?= default
 EVAL_N ?= 200
 EVAL_SEED_OFFSET ?= 0
+eval_seed = $$(($(1) + $(EVAL_SEED_OFFSET)))
 EVAL = $(VENV)/bin/vla eval --policy $(POLICY) --episodes $(EVAL_N) --workers 2
 eval-policy: setup
-	$(EVAL) --seed $$((0 + $(EVAL_SEED_OFFSET))) --target red --distractors 2-4 --json outputs/eval_A.json
-	$(EVAL) --seed $$((10000 + $(EVAL_SEED_OFFSET))) --target random --distractors 3-5 --json outputs/eval_B.json
-	$(EVAL) --seed $$((20000 + $(EVAL_SEED_OFFSET))) --target random --distractors 2-4 --paraphrases held-out --json outputs/eval_C.json
-	$(EVAL) --seed $$((30000 + $(EVAL_SEED_OFFSET))) --target random --distractors 2-4 --absent --json outputs/eval_D.json
-	$(EVAL) --seed $$((40000 + $(EVAL_SEED_OFFSET))) --target random --distractors 2-4 --paraphrases shades --json outputs/eval_shades.json
-	$(EVAL) --seed $$((50000 + $(EVAL_SEED_OFFSET))) --target random --distractors 2-4 --paraphrases unsupported --json outputs/eval_unsupported.json
-	$(EVAL) --seed $$((60000 + $(EVAL_SEED_OFFSET))) --target red --distractors 2-4 --instruction "테이블 위의 빨간 컵을 집어라" \
+	$(EVAL) --seed $(call eval_seed,0) --target red --distractors 2-4 --json outputs/eval_A.json
+	$(EVAL) --seed $(call eval_seed,10000) --target random --distractors 3-5 --json outputs/eval_B.json
+	$(EVAL) --seed $(call eval_seed,20000) --target random --distractors 2-4 --paraphrases held-out --json outputs/eval_C.json
+	$(EVAL) --seed $(call eval_seed,30000) --target random --distractors 2-4 --absent --json outputs/eval_D.json
+	$(EVAL) --seed $(call eval_seed,40000) --target random --distractors 2-4 --paraphrases shades --json outputs/eval_shades.json
+	$(EVAL) --seed $(call eval_seed,50000) --target random --distractors 2-4 --paraphrases unsupported --json outputs/eval_unsupported.json
+	$(EVAL) --seed $(call eval_seed,60000) --target red --distractors 2-4 --instruction "테이블 위의 빨간 컵을 집어라" \
 		--json outputs/eval_korean_example.json
-	$(EVAL) --seed $$((70000 + $(EVAL_SEED_OFFSET))) --target random --distractors 2-4 --paraphrases korean --json outputs/eval_korean.json
+	$(EVAL) --seed $(call eval_seed,70000) --target random --distractors 2-4 --paraphrases korean --json outputs/eval_korean.json
 
 # Referring expressions (N = EVAL_N per kind, seeds 100000+): each relational kind with its canonical
 # instruction and with held-out paraphrases, then the combinations held out from training, then next-to
@@ -235,13 +236,13 @@ eval-policy: setup
 REFER_KINDS := left right leftmost rightmost nearest farthest next-to
 eval-refer: setup
 	@for kind in $(REFER_KINDS); do \
-		$(EVAL) --seed $$((100000 + $(EVAL_SEED_OFFSET))) --refer $$kind --target random --distractors 2-4 --json outputs/eval_refer_$$kind.json && \
-		$(EVAL) --seed $$((110000 + $(EVAL_SEED_OFFSET))) --refer $$kind --target random --distractors 2-4 --paraphrases held-out \
+		$(EVAL) --seed $(call eval_seed,100000) --refer $$kind --target random --distractors 2-4 --json outputs/eval_refer_$$kind.json && \
+		$(EVAL) --seed $(call eval_seed,110000) --refer $$kind --target random --distractors 2-4 --paraphrases held-out \
 			--json outputs/eval_refer_$${kind}_held_out.json || exit 1; \
 	done
-	$(EVAL) --seed $$((120000 + $(EVAL_SEED_OFFSET))) --refer right --target orange --distractors 2-4 --json outputs/eval_refer_held_out_right_orange.json
-	$(EVAL) --seed $$((130000 + $(EVAL_SEED_OFFSET))) --refer next-to --anchor purple --distractors 2-4 --json outputs/eval_refer_held_out_next_to_purple.json
-	$(EVAL) --seed $$((140000 + $(EVAL_SEED_OFFSET))) --absent --target random --distractors 2-4 --instruction "pick up the cup next to the {colour} cup" \
+	$(EVAL) --seed $(call eval_seed,120000) --refer right --target orange --distractors 2-4 --json outputs/eval_refer_held_out_right_orange.json
+	$(EVAL) --seed $(call eval_seed,130000) --refer next-to --anchor purple --distractors 2-4 --json outputs/eval_refer_held_out_next_to_purple.json
+	$(EVAL) --seed $(call eval_seed,140000) --absent --target random --distractors 2-4 --instruction "pick up the cup next to the {colour} cup" \
 		--json outputs/eval_refer_absent_anchor.json
 
 # Fine-tune v2 for referring expressions in five stages (outputs/policy_refer5: stage 3 taught next-to with

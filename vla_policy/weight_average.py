@@ -4,12 +4,11 @@ than any single stage, each of which ends wherever its last batches left it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from .checkpoint_files import CONFIG_NAME, CheckpointError, read_checkpoint, write_checkpoint
+from .checkpoint_files import CheckpointError, read_checkpoint, write_checkpoint
 from .configuration_vla import VLAConfig
 
 
@@ -32,5 +31,4 @@ def average_checkpoints(directories: list[str | Path], out: str | Path) -> Path:
     for key, tensor in first.items():
         stacked = torch.stack([state[key].double() for _, state in loaded])  # (N, *shape)
         mean[key] = stacked.mean(0).to(tensor.dtype) if tensor.is_floating_point() else tensor
-    config_json = json.dumps(json.loads((Path(directories[0]) / CONFIG_NAME).read_text()), indent=2)
-    return write_checkpoint(out, mean, config_json, "vla_xattn")
+    return write_checkpoint(out, mean, config.to_json(), "vla_xattn")  # as VLAPolicy.save_pretrained
