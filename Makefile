@@ -58,10 +58,11 @@ CLOCK ?= sim
 soak: setup
 	$(PY) -m vla_ros.soak --episodes 200 --clock $(CLOCK)
 
+# Speed figures in one run (outputs/bench.json); BENCH="--quick" for the few-minute version. The per-part
+# benchmarks (python -m vla_sim.benchmark, vla_policy.benchmark, vla_ros.benchmark) print more detail.
+BENCH ?=
 bench: setup
-	$(PY) -m vla_sim.benchmark
-	$(PY) -m vla_policy.benchmark --policy $(if $(filter default,$(POLICY)),vla_policy/checkpoints/default,$(POLICY))
-	$(PY) -m vla_ros.benchmark --episodes 3
+	$(VENV)/bin/vla bench $(BENCH) --policy $(POLICY) --json outputs/bench.json
 
 # Reproduce the colour-only v2 (vla_policy/checkpoints/colour_v2), the shipped policy's starting point:
 # demonstrations, then training (resumable: rerun to continue). The referring stages below follow it.

@@ -20,7 +20,7 @@ from .evaluation import EpisodeSpec, evaluate
 from .expert import ScriptedExpert
 
 
-def _physics_steps_per_s(steps: int = 2400) -> float:
+def physics_steps_per_s(steps: int = 2400) -> float:
     env = PickCupEnv(EnvConfig(num_cups=(6, 6), render_images=False))
     env.reset(seed=0)
     t0 = time.perf_counter()
@@ -31,7 +31,7 @@ def _physics_steps_per_s(steps: int = 2400) -> float:
     return rate
 
 
-def _render_fps(width: int, height: int) -> tuple[float, float]:
+def render_fps(width: int, height: int) -> tuple[float, float]:
     """Frames/s over one expert episode (the arm moves into view and out): as the env renders them
     (links outside the view culled) and with every link drawn, in the same run."""
     env = PickCupEnv(EnvConfig(num_cups=(6, 6), camera={"width": width, "height": height}))
@@ -55,7 +55,7 @@ def _render_fps(width: int, height: int) -> tuple[float, float]:
     return frames / culled, frames / full
 
 
-def _episodes_per_min(episodes: int, workers: int, render_images: bool) -> tuple[float, float]:
+def episodes_per_min(episodes: int, workers: int, render_images: bool) -> tuple[float, float]:
     config = EnvConfig(num_cups=(1, 6), target="random", render_images=render_images)
     specs = [EpisodeSpec(seed=10_000 + i, target="random") for i in range(episodes)]
     t0 = time.perf_counter()
@@ -70,18 +70,18 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=40, help="episodes per throughput measurement")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores")
-    print(f"physics steps/s (Panda + table + 6 cups, 240 Hz): {_physics_steps_per_s():,.0f}")
+    print(f"physics steps/s (Panda + table + 6 cups, 240 Hz): {physics_steps_per_s():,.0f}")
     for size in (96, 128, 224):
-        culled, full = _render_fps(size, size)
+        culled, full = render_fps(size, size)
         print(f"rendered frames/s at {size}x{size} (TinyRenderer, over an expert episode): {culled:.1f} "
               f"(every link drawn: {full:.1f}; culling x{culled / full:.2f})")
-    one, rate1 = _episodes_per_min(args.episodes, 1, render_images=False)
-    two, rate2 = _episodes_per_min(args.episodes, 2, render_images=False)
+    one, rate1 = episodes_per_min(args.episodes, 1, render_images=False)
+    two, rate2 = episodes_per_min(args.episodes, 2, render_images=False)
     print(f"expert episodes/min, no images: 1 worker {one:.0f}, 2 workers {two:.0f} "
           f"(x{two / one:.2f}); success {rate1:.0%} / {rate2:.0%}")
     n_img = max(4, args.episodes // 4)
-    one_i, _ = _episodes_per_min(n_img, 1, render_images=True)
-    two_i, _ = _episodes_per_min(n_img * 2, 2, render_images=True)
+    one_i, _ = episodes_per_min(n_img, 1, render_images=True)
+    two_i, _ = episodes_per_min(n_img * 2, 2, render_images=True)
     print(f"expert episodes/min with 128x128 images every step: 1 worker {one_i:.0f}, 2 workers {two_i:.0f} "
           f"(x{two_i / one_i:.2f})")
 

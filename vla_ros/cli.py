@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .bench import SECTIONS
+
 DEMO_VIDEO = "outputs/demo.mp4"
 
 
@@ -414,6 +416,26 @@ def cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_sections(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown section(s) {', '.join(unknown) or '(none)'}; choose from "
+                                         f"{', '.join(SECTIONS)}")
+    return names
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run
+
+    if args.json:  # before minutes of measuring, not after
+        try:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SystemExit(f"vla: error: --json {args.json}: cannot create its folder ({exc.strerror})") from None
+    return run(args.json, args.quick, args.sections, checkpoint_path(args.policy))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vla", description="Vision-language-action stack for ROS 2.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -478,6 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
     avg.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoint folders sharing one config.json")
     avg.add_argument("--out", required=True, help="folder for the averaged checkpoint")
     avg.set_defaults(func=cmd_average)
+
+    be = sub.add_parser("bench", help="speed figures: policy latency, training, simulator, ROS loop (prints, never "
+                                      "fails on a slow machine)")
+    be.add_argument("--quick", action="store_true", help="fewer steps and one ROS episode (a few minutes on 2 cores)")
+    be.add_argument("--json", metavar="OUT", default=None, help="also write the figures and the machine to OUT")
+    be.add_argument("--sections", type=bench_sections, default=SECTIONS,
+                    metavar="NAME[,NAME...]", help="policy, training, simulator, ros (default: all)")
+    be.add_argument("--policy", default="default", help="'default' or a checkpoint folder (default: default)")
+    be.set_defaults(func=cmd_bench)
 
     un = sub.add_parser("understand", help="what the robot understands from instructions (or why it refuses them)")
     un.add_argument("text", nargs="+", help='instructions, e.g. "grab the crimson mug"')
