@@ -10,13 +10,14 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench soak policy policy-30min policy-from-bags policy-refer policy-refer-side policy-refer-nextto policy-refer-from-bags eval-policy eval-refer language-model clean help
+.PHONY: setup demo test eval-expert bench lerobot-env soak policy policy-30min policy-from-bags policy-refer policy-refer-side policy-refer-nextto policy-refer-from-bags eval-policy eval-refer language-model clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
 	@echo "make test          setup + the whole test suite"
 	@echo "make eval-expert   setup + 500-episode expert evaluation (outputs/eval_expert.json)"
-	@echo "make bench         setup + simulator throughput, policy latency and ROS 2 graph figures"
+	@echo "make bench         setup + speed figures (vla bench; BENCH=--quick): policy, training, simulator, ROS 2 loop"
+	@echo "make lerobot-env   LeRobot 0.6.1 in its own $(LEROBOT_VENV) (Python >= 3.12; never in $(VENV))"
 	@echo "make soak          setup + 200 closed-loop episodes over ROS 2 (CLOCK=sim or wall), watching memory, fds, threads"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute preset (600 demonstrations, 2,000 steps)"
@@ -63,6 +64,19 @@ soak: setup
 BENCH ?=
 bench: setup
 	$(VENV)/bin/vla bench $(BENCH) --policy $(POLICY) --json outputs/bench.json
+
+# LeRobot, the peer the evidence issue compares with, needs Python >= 3.12 and its own torch: it lives in
+# its own virtual environment, never in the project's install or tests (about 2.2 GB to download).
+LEROBOT_PYTHON ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python) python3.12)
+LEROBOT_VENV ?= .venv-lerobot
+lerobot-env: $(LEROBOT_VENV)/.setup-stamp
+$(LEROBOT_VENV)/.setup-stamp:
+	$(LEROBOT_PYTHON) -c "import sys; assert sys.version_info >= (3, 12), 'LeRobot 0.6.1 needs Python >= 3.12: set LEROBOT_PYTHON'"
+	test -x $(LEROBOT_VENV)/bin/python || $(LEROBOT_PYTHON) -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/python -m pip --disable-pip-version-check install -q --upgrade pip
+	$(LEROBOT_VENV)/bin/python -m pip --disable-pip-version-check install -q "lerobot[dataset,training]==0.6.1"
+	$(LEROBOT_VENV)/bin/python -c "import lerobot, torch; print('lerobot', lerobot.__version__, 'torch', torch.__version__)"
+	touch $@
 
 # Reproduce the colour-only v2 (vla_policy/checkpoints/colour_v2), the shipped policy's starting point:
 # demonstrations, then training (resumable: rerun to continue). The referring stages below follow it.

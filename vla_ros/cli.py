@@ -317,6 +317,33 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_export(args: argparse.Namespace) -> int:
+    from vla_policy.dataset import DatasetError
+    from vla_policy.lerobot_interop import LeRobotUnavailable, export_lerobot
+
+    try:
+        summary = export_lerobot(args.data, args.out, repo_id=args.repo_id, video=not args.images,
+                                 progress=not args.quiet)
+    except (DatasetError, LeRobotUnavailable) as exc:
+        raise SystemExit(f"vla: error: {exc}") from None
+    print(f"exported {summary['episodes']} episodes ({summary['frames']} frames) as a LeRobotDataset v3 in {args.out}")
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from vla_policy.dataset import DatasetError
+    from vla_policy.lerobot_interop import LeRobotUnavailable, import_lerobot
+
+    try:
+        summary = import_lerobot(args.source, args.out, progress=not args.quiet)
+    except (DatasetError, LeRobotUnavailable) as exc:
+        raise SystemExit(f"vla: error: {exc}") from None
+    skipped = ", ".join(f"{n} {why}" for why, n in summary["skipped"].items()) or "none"
+    print(f"imported {summary['imported']} of {summary['episodes_read']} episodes into {args.out} "
+          f"(project metadata: {'yes' if summary['project_metadata'] else 'no'}); skipped: {skipped}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from vla_policy.configuration_vla import VLAConfig
     from vla_policy.dataset import DatasetError
@@ -484,6 +511,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Listed for --help only: main() hands these command lines to their own parsers (DELEGATED).
     data.add_parser("from-bag", help="convert recorded rosbag2 files into a training dataset", add_help=False)
+
+    ex = data.add_parser("export", help="demonstrations as a LeRobotDataset v3 (LeRobot's own API; make lerobot-env)")
+    ex.add_argument("--format", choices=["lerobot"], required=True, help="lerobot: a LeRobotDataset v3")
+    ex.add_argument("--data", nargs="+", required=True, help="dataset folder(s) from `vla data generate` or `from-bag`")
+    ex.add_argument("--out", required=True, help="new folder for the LeRobotDataset (never overwritten)")
+    ex.add_argument("--repo-id", default="local/vla_demos", help="the dataset's repo id (default local/vla_demos)")
+    ex.add_argument("--images", action="store_true", help="PNG frames instead of AV1 videos (lossless, larger)")
+    ex.add_argument("--quiet", action="store_true", help="no progress")
+    ex.set_defaults(func=cmd_data_export)
+    im = data.add_parser("import", help="a LeRobotDataset with the project's features into the training format")
+    im.add_argument("--format", choices=["lerobot"], required=True, help="lerobot: a LeRobotDataset v3")
+    im.add_argument("source", help="the LeRobotDataset's root folder")
+    im.add_argument("--out", required=True, help="new dataset folder for `vla train --data`")
+    im.add_argument("--quiet", action="store_true", help="no progress")
+    im.set_defaults(func=cmd_data_import)
 
     tr = sub.add_parser("train", help="train the cross-attention policy on demonstrations")
     tr.add_argument("--config", default=None, help="YAML with 'policy:' and 'train:' sections (default: built-ins)")
