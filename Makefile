@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench lerobot-env soak policy policy-30min policy-from-bags policy-refer policy-refer-side policy-refer-nextto policy-refer-from-bags eval-policy eval-refer language-model clean help
+.PHONY: setup demo test eval-expert bench lerobot-env soak policy policy-30min policy-from-bags policy-refer policy-refer-side policy-refer-nextto policy-refer-from-bags policy-refer-from-bags-10 eval-policy eval-refer language-model clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
@@ -27,6 +27,7 @@ help:
 	@echo "make policy-refer-side setup + stage 6 (left/right in two steps) from policy-refer's outputs"
 	@echo "make policy-refer-nextto setup + stage 7 (next-to drawn most) from policy-refer-side's output"
 	@echo "make policy-refer-from-bags setup + referring expressions from recordings only (after policy-from-bags)"
+	@echo "make policy-refer-from-bags-10 stage 10: more left/leftmost recordings, fine-tune of the shipped from_bags"
 	@echo "make eval-refer    setup + each referring kind (canonical, held-out paraphrases, held-out combinations)"
 	@echo "make language-model setup + train and calibrate the instruction-understanding model"
 
@@ -224,6 +225,23 @@ policy-refer-from-bags: setup
 		$(if $(wildcard $(POLICY_REFER_BAGS_9)/train_state/state.json),--resume)
 	$(VENV)/bin/vla average $(POLICY_REFER_BAGS_6) $(POLICY_REFER_BAGS_7) $(POLICY_REFER_BAGS_8) $(POLICY_REFER_BAGS_9) \
 		--out $(POLICY_REFER_BAGS_AVG)
+
+# Stage 10: a fine-tune of the shipped from_bags that needs none of the earlier batches (resumable): a
+# seventh batch of recordings, left and leftmost recorded most (the two rows under their bars on fresh
+# seeds), every other kind as replay, plus policy-from-bags's colour recordings (converted if missing).
+REFER_MORE6_BAGS ?= data/bags/refer_more6
+REFER_MORE6_DATA ?= data/refer_from_bags_more6
+REFER_MORE6_STREAM_A ?= left:left:300:2438000 right:right:100:2440000 nearest:nearest:100:2442000 \
+	nextto_a:next-to:150:2444000
+REFER_MORE6_STREAM_B ?= leftmost:leftmost:300:2439000 rightmost:rightmost:100:2441000 farthest:farthest:100:2443000 \
+	nextto_b:next-to:150:2445000
+POLICY_REFER_BAGS_10 ?= outputs/policy_refer_from_bags10
+policy-refer-from-bags-10: setup
+	test -d $(BAGS_DATA) || $(VENV)/bin/vla data from-bag $(BAGS)/a $(BAGS)/b --out $(BAGS_DATA)
+	$(call refer-batch,$(REFER_MORE6_BAGS),$(REFER_MORE6_STREAM_A),$(REFER_MORE6_STREAM_B),$(REFER_MORE6_DATA))
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage10.yaml --init vla_policy/checkpoints/from_bags \
+		--data $(REFER_MORE6_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_10) \
+		$(if $(wildcard $(POLICY_REFER_BAGS_10)/train_state/state.json),--resume)
 
 # The evaluation splits (N = 200 each): A-D, then the language splits (shades and synonyms, unsupported
 # instructions, the Korean example sentence, Korean paraphrases). Seeds stay below 900,000; training

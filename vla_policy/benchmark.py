@@ -97,32 +97,40 @@ def agent_step_latency(agents: dict[str, PolicyAgent], scenes: list[dict[str, An
     return times, first
 
 
-def forward_latency(model: VLAPolicy, obs: dict[str, Any], steps: int, device: str = "cpu",
-                    compiled: bool = False) -> tuple[list[float], float]:
-    """Milliseconds per batch-1 forward pass of the network alone (no decision core), eager or through
-    ``torch.compile``, and the seconds the first call took (compilation included). Moves ``model`` to
+def forward_latency(model: VLAPolicy, obs: dict[str, Any], steps: int, device: str = "cpu"
+                    ) -> tuple[list[float], list[float] | str, float]:
+    """Milliseconds per batch-1 forward pass of the network alone (no decision core), eager and through
+    ``torch.compile`` in alternating order (a busy machine slows both alike), and the seconds the first
+    compiled call took. Where compiling fails, its entry is the one-line reason. Moves ``model`` to
     ``device``."""
     model = model.to(device).eval()
     image = torch.as_tensor(obs["image"], device=device).permute(2, 0, 1)[None]  # (1, 3, H, W) uint8
     proprio = torch.zeros(1, model.config.proprio_dim, device=device)  # (1, P)
     text, pad = model.text_encoder.encode(["pick up the red cup"])  # (1, L, Dt), (1, L)
-    text, pad = text.to(device), pad.to(device)
-    net = torch.compile(model) if compiled else model
+    args = (image, proprio, text.to(device), pad.to(device))
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    with torch.inference_mode():
+
+    def timed(net: Any) -> float:
         t0 = time.perf_counter()
-        net(image, proprio, text, pad)
+        net(*args)
         sync()
-        first = time.perf_counter() - t0
-        for _ in range(5):
-            net(image, proprio, text, pad)
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            net(image, proprio, text, pad)
-            sync()
-            times.append((time.perf_counter() - t0) * 1e3)
-    return times, first
+        return (time.perf_counter() - t0) * 1e3
+
+    with torch.inference_mode():
+        try:
+            compiled: Any = torch.compile(model)
+            first = timed(compiled) / 1e3
+        except Exception as exc:  # noqa: BLE001 - no compiler toolchain: the eager figures still stand
+            compiled, first = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}", float("nan")
+        nets = {"eager": model} if isinstance(compiled, str) else {"eager": model, "compiled": compiled}
+        for net in nets.values():  # warm-up
+            for _ in range(5):
+                timed(net)
+        times: dict[str, list[float]] = {name: [] for name in nets}
+        for step in range(steps):
+            for name in (list(nets) if step % 2 else list(nets)[::-1]):
+                times[name].append(timed(nets[name]))
+    return times["eager"], times.get("compiled", compiled), first
 
 
 def main() -> None:
