@@ -1,5 +1,5 @@
 """``vla bench``: real figures in the JSON it writes, a failing section reported without stopping the
-others, and one-line errors for bad arguments."""
+others (its bad arguments are among tests/test_cli.py's)."""
 
 import json
 
@@ -39,17 +39,6 @@ def test_a_failing_section_is_reported_and_the_rest_still_run(tmp_path, monkeypa
     report = json.loads(out.read_text())
     assert report["sections"]["simulator"]["error"] == "RuntimeError: renderer missing"
     assert calls == [True] and report["sections"]["training"]["train_samples_per_s"] == 1.0
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["bench", "--sections", "gpu"], "unknown section(s) gpu"),
-    (["bench", "--sections", ","], "unknown section(s) (none)"),
-])
-def test_bad_bench_arguments_exit_with_one_line_error(argv, message, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    assert message in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_bench_json_where_no_folder_can_be_made_fails_before_measuring(tmp_path):

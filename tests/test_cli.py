@@ -104,6 +104,8 @@ def test_demo_writes_a_playable_mp4(tmp_path):
         (["eval", "--seed", "-1"], "seed"),
         (["eval", "--workers", "0"], "positive integer"),
         (["eval", "--instruction", "   "], "must not be empty"),
+        (["bench", "--sections", "gpu"], "unknown section(s) gpu"),
+        (["bench", "--sections", ","], "unknown section(s) (none)"),
     ],
 )
 def test_bad_arguments_exit_nonzero_with_one_line_error(argv, message, capsys):

@@ -50,25 +50,31 @@ def lerobot_python() -> str:
 
 def _run_side(args: list[str], progress: bool) -> dict[str, Any]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen([lerobot_python(), str(SIDE_SCRIPT), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
     errors = []
-    assert proc.stderr is not None and proc.stdout is not None
-    for line in proc.stderr:  # progress lines, and LeRobot's own warnings
-        line = line.rstrip()
-        if line.startswith(("exported episode", "read episode")):
-            if progress:
-                print(f"\r{line}", end="", file=sys.stderr, flush=True)
-        elif line:
-            errors.append(line)
-    out = proc.stdout.read()
-    code = proc.wait()
+    # stdout to a file: whatever LeRobot prints there cannot fill a pipe while stderr is being read
+    with tempfile.TemporaryFile("w+") as stdout:
+        proc = subprocess.Popen([lerobot_python(), str(SIDE_SCRIPT), *args], stdout=stdout,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        assert proc.stderr is not None
+        for line in proc.stderr:  # progress lines, and LeRobot's own warnings
+            line = line.rstrip()
+            if line.startswith(("exported episode", "read episode")):
+                if progress:
+                    print(f"\r{line}", end="", file=sys.stderr, flush=True)
+            elif line:
+                errors.append(line)
+        code = proc.wait()
+        stdout.seek(0)
+        out = stdout.read()
     if progress:
         print(file=sys.stderr)
     if code != 0:
         reason = next((e[len("error: "):] for e in reversed(errors) if e.startswith("error: ")), None)
         raise DatasetError(reason or f"the LeRobot side failed (exit {code}): {errors[-1] if errors else 'no output'}")
-    return json.loads(out.strip().splitlines()[-1])
+    try:
+        return json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise DatasetError(f"the LeRobot side ended without its JSON summary: {out[-200:]!r}") from None
 
 
 def _fresh_output(out: Path) -> Path:

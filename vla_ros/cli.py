@@ -545,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("bench", help="speed figures: policy latency, training, simulator, ROS loop (prints, never "
                                       "fails on a slow machine)")
-    be.add_argument("--quick", action="store_true", help="fewer steps and one ROS episode (a few minutes on 2 cores)")
+    be.add_argument("--quick", action="store_true", help="fewer steps and one ROS episode (about a minute on 2 cores)")
     be.add_argument("--json", metavar="OUT", default=None, help="also write the figures and the machine to OUT")
     be.add_argument("--sections", type=bench_sections, default=SECTIONS,
                     metavar="NAME[,NAME...]", help="policy, training, simulator, ros (default: all)")
