@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def import_lerobot(root: str | os.PathLike, out: str | os.PathLike, understandin
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder")
     partial = _fresh_output(out)
-    skipped: dict[str, int] = {}
+    skipped: Counter[str] = Counter()
     imported = 0
     with tempfile.TemporaryDirectory(prefix="vla-import-") as staging:
         read = _run_side(["import", str(root), staging], progress)
@@ -157,7 +158,7 @@ def import_lerobot(root: str | os.PathLike, out: str | os.PathLike, understandin
                 uv_file = folder / "target_uv.npy"
                 uv = np.load(uv_file, allow_pickle=False) if uv_file.is_file() else np.full((len(frames), 2), np.nan)
                 if not (len(frames) == len(state) == len(action) == len(uv)) or len(frames) == 0:
-                    skipped["arrays of different lengths"] = skipped.get("arrays of different lengths", 0) + 1
+                    skipped["arrays of different lengths"] += 1
                     continue
                 if info.get("vla_meta") is None and understanding is None:
                     from .understanding import load_understanding
@@ -165,16 +166,16 @@ def import_lerobot(root: str | os.PathLike, out: str | os.PathLike, understandin
                     understanding = load_understanding()
                 meta, why = _staged_meta(info, understanding, frames.shape)
                 if meta is None:
-                    skipped[why] = skipped.get(why, 0) + 1
+                    skipped[why] += 1
                     continue
                 write_episode(partial, imported, {"frames": frames, "proprio": state, "actions": action,
                                                   "target_uv": uv}, meta)
                 imported += 1
             if imported == 0:
-                raise DatasetError(f"{root}: no episode could be imported (skipped: {skipped or 'none read'})")
+                raise DatasetError(f"{root}: no episode could be imported (skipped: {dict(skipped) or 'none read'})")
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
     os.replace(partial, out)
-    return {"imported": imported, "skipped": skipped, "frames_read": read["frames"], "episodes_read": read["episodes"],
+    return {"imported": imported, "skipped": dict(skipped), "frames_read": read["frames"], "episodes_read": read["episodes"],
             "project_metadata": read["vla_meta"], "root": str(out)}

@@ -148,6 +148,8 @@ def _lines(name: str, fig: dict[str, Any]) -> list[str]:
             lines.append(text)
         if "forward_cuda_eager" not in fig:
             lines.append("CUDA: not present on this machine (no GPU figures)")
+        if fig["abstained_on_scenes"]:
+            lines.append("warning: the policy abstained on the benchmark scenes; its step figures are not the acting path")
         return lines
     if name == "training":
         return [f"demonstrations: {fig['demo_episodes_per_min']} episodes/min ({fig['demo_workers']} workers, "
