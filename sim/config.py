@@ -84,6 +84,10 @@ class EnvConfig:
     (any colours) or ``next-to`` (the cup nearest an anchor cup of a unique colour)."""
     anchor: str = "random"
     """Anchor colour of ``next-to`` scenes, or ``"random"`` per episode."""
+    max_margin: float = 0.0
+    """Relational scenes only: the referent wins its relation by at most this many metres (close calls,
+    such as a left/right pair standing nearly one behind the other); 0 draws any margin from
+    :data:`vla_sim.referring.MARGIN` up. Records or measures the hard cases on purpose."""
     control_hz: float = 10.0
     """Rate at which :meth:`step` takes actions."""
     physics_hz: float = 240.0
@@ -123,6 +127,10 @@ class EnvConfig:
         self.refer = validate_kind(self.refer)
         if self.target_absent and self.refer != "colour":
             raise ValueError(f"target_absent scenes exist for refer='colour' only, not {self.refer!r}")
+        from .referring import MARGIN
+
+        if self.max_margin != 0.0 and not MARGIN + 0.01 <= self.max_margin <= 0.5:
+            raise ValueError(f"max_margin must be 0 (any) or in [{MARGIN + 0.01:.2f}, 0.5] m, got {self.max_margin}")
         if self.control_hz <= 0 or self.physics_hz <= 0:
             raise ValueError("control_hz and physics_hz must be positive")
         ratio = self.physics_hz / self.control_hz

@@ -89,7 +89,8 @@ def sample_scene(config: EnvConfig, seed: int, target: str | None = None, refer:
     if kind != "colour":
         if config.target_absent:
             raise ValueError(f"scenes without the target exist for kind 'colour' only, not {kind!r}")
-        chosen, xy, target_index, wanted, anchor = _sample_referring(rng, kind, n, wanted, anchor)
+        chosen, xy, target_index, wanted, anchor = _sample_referring(rng, kind, n, wanted, anchor,
+                                                                     config.max_margin)
     else:
         anchor = None
         if wanted == "random":
@@ -155,9 +156,10 @@ def _draw_colour(rng: np.random.Generator, requested: str, kind: str, role: str)
     return options[int(rng.integers(len(options)))]
 
 
-def _sample_referring(rng: np.random.Generator, kind: str, n: int, target: str, anchor: str):
-    """Colours and positions of a relational scene whose referent wins by ``MARGIN``:
-    (colours, xy (n, 2), referent index, referent colour, anchor colour or None)."""
+def _sample_referring(rng: np.random.Generator, kind: str, n: int, target: str, anchor: str,
+                      max_margin: float = 0.0):
+    """Colours and positions of a relational scene whose referent wins by ``MARGIN`` (and by at most
+    ``max_margin`` when it is not 0): (colours, xy (n, 2), referent index, referent colour, anchor or None)."""
     colours = list(COLOURS)
     if kind in ("left", "right"):
         colour = _draw_colour(rng, target, kind, "target")
@@ -179,12 +181,14 @@ def _sample_referring(rng: np.random.Generator, kind: str, n: int, target: str, 
         if rng.random() < DUPLICATE_FRACTION:
             chosen[-1] = chosen[0]
         ref = Reference(kind)
-    for _ in range(_MAX_LAYOUT_TRIES):
+    # Close calls are rarer: more layouts before giving up (the draws of max_margin=0 are unchanged).
+    for _ in range(_MAX_LAYOUT_TRIES * (10 if max_margin else 1)):
         xy = _sample_positions(rng, len(chosen))
         index, margin = referent(ref, xy, chosen)
-        if index is not None and margin >= MARGIN:
+        if index is not None and margin >= MARGIN and (not max_margin or margin <= max_margin):
             return chosen, xy, index, chosen[index], ref.anchor
-    raise RuntimeError(f"could not lay out a {kind!r} scene with a {MARGIN} m margin")  # not seen for n <= 6
+    raise RuntimeError(f"could not lay out a {kind!r} scene with a margin in [{MARGIN}, "
+                       f"{max_margin or 'any'}] m")  # not seen for n <= 6
 
 
 def _jitter_rgba(rng: np.random.Generator, rgba: tuple[float, float, float, float]) -> tuple[float, ...]:

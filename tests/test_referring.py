@@ -35,6 +35,27 @@ def test_scenes_keep_the_margin_and_name_the_referent(kind):
         assert not ref.held_out  # a "random" draw never gives a combination held out from training
 
 
+@pytest.mark.parametrize("kind", ["left", "next-to", "nearest"])
+def test_max_margin_draws_close_calls_and_leaves_the_default_draws_alone(kind):
+    close = EnvConfig(num_cups=(3, 5), target="random", refer=kind, max_margin=0.08)
+    plain = EnvConfig(num_cups=(3, 5), target="random", refer=kind)
+    margins = []
+    for seed in range(40):
+        scene = sample_scene(close, seed)
+        index, margin = referent(scene.reference, _xy(scene), [c.colour for c in scene.cups])
+        assert index == scene.target_index and MARGIN <= margin <= 0.08, (seed, margin)
+        margins.append(referent(sample_scene(plain, seed).reference, _xy(sample_scene(plain, seed)),
+                                [c.colour for c in sample_scene(plain, seed).cups])[1])
+    assert np.median(margins) > 0.08  # the plain draw is mostly wider: the option changes what is drawn
+    # the default (0) keeps each seed's scene exactly as before the option existed (drawn by that code)
+    before = {"left": [0.432, 0.142, 0.5513, -0.0122], "next-to": [0.5697, -0.188, 0.5571, 0.1129],
+              "nearest": [0.4493, -0.1785, 0.3895, 0.1775]}[kind]
+    np.testing.assert_allclose(_xy(sample_scene(plain, 7))[:2].ravel(), before, atol=1e-4)
+    for bad in (0.03, 0.055, 0.9, float("nan")):
+        with pytest.raises(ValueError, match="max_margin"):
+            EnvConfig(refer=kind, max_margin=bad)
+
+
 def test_left_and_right_are_the_robots_own():
     """+y of the base frame is the robot's left: "on the left" is the same-coloured cup with larger y."""
     for kind, sign in (("left", 1), ("right", -1), ("leftmost", 1), ("rightmost", -1)):

@@ -51,6 +51,19 @@ def fraction(text: str) -> float:
     return value
 
 
+def margin_metres(text: str) -> float:
+    """``--max-margin``: 0 (any) or metres in [MARGIN + 0.01, 0.5], the range EnvConfig accepts."""
+    from vla_sim.referring import MARGIN
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected metres, got {text!r}") from None
+    if value != 0.0 and not MARGIN + 0.01 <= value <= 0.5:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected 0 (any) or metres in [{MARGIN + 0.01:.2f}, 0.5], got {text!r}")
+    return value
+
+
 def distractor_range(text: str) -> tuple[int, int]:
     """``N`` or ``MIN-MAX`` non-target cups, 0..MAX_CUPS-1."""
     from vla_sim.config import MAX_CUPS
@@ -165,6 +178,7 @@ def _env_config(args: argparse.Namespace):
             target_absent=args.absent,
             refer=args.refer,
             anchor=args.anchor,
+            max_margin=args.max_margin,
             render_images=args.policy != "expert",
             gui=args.gui,
         )
@@ -187,6 +201,9 @@ def _add_episode_args(parser: argparse.ArgumentParser, default_policy: str) -> N
                              "(the cup nearest an anchor cup of a unique colour)")
     parser.add_argument("--anchor", type=target_colour, default="random",
                         help="anchor colour of --refer next-to, or 'random' per episode (default)")
+    parser.add_argument("--max-margin", type=margin_metres, default=0.0, metavar="M",
+                        help="relational kinds: scenes whose referent wins by at most M metres (close calls, e.g. "
+                             "a left/right pair nearly one behind the other); 0 (default): any margin from 0.05")
     parser.add_argument("--instruction", type=instruction_text, default=None,
                         help="instruction text (default: the kind's canonical one, e.g. 'pick up the red cup'); "
                              "'{colour}' and '{anchor}' in it are replaced by the episode's target and anchor colours")

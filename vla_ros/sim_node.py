@@ -88,6 +88,9 @@ class SimNode(Node):
                        "colour), leftmost, rightmost, nearest, farthest or next-to; left/right are the robot's "
                        "own (+y of the base frame, as seen standing behind the robot)")
         self.anchor = p("anchor", "random", "colour of the cup a next-to target stands beside, or random")
+        self.max_margin = p("max_margin", 0.0,
+                            "relational kinds: the referent wins its relation by at most this many metres (close "
+                            "calls, e.g. a left/right pair nearly one behind the other); 0: any margin from 0.05 m")
         self.instruction = p("instruction", CANONICAL,
                              "instruction published on /instruction at each episode start: 'canonical' = the "
                              "kind's canonical phrasing ('pick up the red cup', 'pick up the leftmost cup'); "
@@ -132,7 +135,7 @@ class SimNode(Node):
             self.env = PickCupEnv(EnvConfig(
                 num_cups=(self.min_cups, self.max_cups), target=self.target, control_hz=self.camera_rate,
                 episode_seconds=self.episode_seconds, camera={"width": self.image_size, "height": self.image_size},
-                refer=self.refer, anchor=self.anchor,
+                refer=self.refer, anchor=self.anchor, max_margin=float(self.max_margin),
             ))
             # Scenes without the named cup: one cup fewer, none of the named colour.
             self.present_config = self.env.config
