@@ -27,8 +27,8 @@ help:
 	@echo "make policy-refer-side setup + stage 6 (left/right in two steps) from policy-refer's outputs"
 	@echo "make policy-refer-nextto setup + stage 7 (next-to drawn most) from policy-refer-side's output"
 	@echo "make policy-refer-from-bags setup + referring expressions from recordings only (after policy-from-bags)"
-	@echo "make policy-refer-from-bags-10 stage 10: more left/leftmost recordings, fine-tune of the shipped from_bags"
-	@echo "make policy-refer-from-bags-11 stage 11: left/right close calls recorded (max_margin 0.08 m), fine-tune of from_bags"
+	@echo "make policy-refer-from-bags-10 stage 10 (not shipped): more left/leftmost recordings, fine-tune of the average"
+	@echo "make policy-refer-from-bags-11 the shipped from_bags: policy-refer-from-bags, then close calls recorded, fine-tune"
 	@echo "make eval-refer    setup + each referring kind (canonical, held-out paraphrases, held-out combinations)"
 	@echo "make language-model setup + train and calibrate the instruction-understanding model"
 
@@ -227,8 +227,8 @@ policy-refer-from-bags: setup
 	$(VENV)/bin/vla average $(POLICY_REFER_BAGS_6) $(POLICY_REFER_BAGS_7) $(POLICY_REFER_BAGS_8) $(POLICY_REFER_BAGS_9) \
 		--out $(POLICY_REFER_BAGS_AVG)
 
-# Stage 10: a fine-tune of the shipped from_bags that needs none of the earlier batches (resumable): a
-# seventh batch of recordings, left and leftmost recorded most (the two rows under their bars on fresh
+# Stage 10: a fine-tune of stages 6-9's average (shipped as from_bags before stage 11; the same weights are
+# `git show 92d7797:vla_policy/checkpoints/from_bags/model.safetensors`), resumable: a seventh batch of recordings, left and leftmost recorded most (the two rows under their bars on fresh
 # seeds), every other kind as replay, plus policy-from-bags's colour recordings (converted if missing).
 REFER_MORE6_BAGS ?= data/bags/refer_more6
 REFER_MORE6_DATA ?= data/refer_from_bags_more6
@@ -237,28 +237,27 @@ REFER_MORE6_STREAM_A ?= left:left:300:2438000 right:right:100:2440000 nearest:ne
 REFER_MORE6_STREAM_B ?= leftmost:leftmost:300:2439000 rightmost:rightmost:100:2441000 farthest:farthest:100:2443000 \
 	nextto_b:next-to:150:2445000
 POLICY_REFER_BAGS_10 ?= outputs/policy_refer_from_bags10
-policy-refer-from-bags-10: setup
-	test -d $(BAGS_DATA) || $(VENV)/bin/vla data from-bag $(BAGS)/a $(BAGS)/b --out $(BAGS_DATA)
+policy-refer-from-bags-10: policy-refer-from-bags
 	$(call refer-batch,$(REFER_MORE6_BAGS),$(REFER_MORE6_STREAM_A),$(REFER_MORE6_STREAM_B),$(REFER_MORE6_DATA))
-	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage10.yaml --init vla_policy/checkpoints/from_bags \
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage10.yaml --init $(POLICY_REFER_BAGS_AVG) \
 		--data $(REFER_MORE6_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_10) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_10)/train_state/state.json),--resume)
 
-# Stage 11: left's failures on fresh seeds are close calls (the colour's two cups nearly one behind the
-# other, lateral gap median 7.5 cm in failures vs 16.6 cm in successes): an eighth batch recorded with
-# max_margin 0.08 m (left most, right beside it), fine-tuned from the shipped from_bags with batch 7 and
-# the colour recordings as replay (batch 7 is recorded first if missing).
+# Stage 11, the shipped from_bags: left's failures on fresh seeds are close calls (the colour's two cups
+# nearly one behind the other, lateral gap median 7.5 cm in failures vs 16.6 cm in successes): an eighth
+# batch recorded with max_margin 0.08 m (left most), fine-tuned from stages 6-9's average with batch 7 and
+# the colour recordings as replay. Runs policy-refer-from-bags first (each step skipped when its output
+# exists); copy config.json and model.safetensors of $(POLICY_REFER_BAGS_11) to ship it.
 REFER_CLOSE_BAGS ?= data/bags/refer_close
 REFER_CLOSE_DATA ?= data/refer_from_bags_close
 REFER_CLOSE_STREAM_A ?= left_a:left:300:2450000 right:right:100:2452000
 REFER_CLOSE_STREAM_B ?= left_b:left:300:2451000 leftmost:leftmost:100:2453000
 POLICY_REFER_BAGS_11 ?= outputs/policy_refer_from_bags11
-policy-refer-from-bags-11: setup
-	test -d $(BAGS_DATA) || $(VENV)/bin/vla data from-bag $(BAGS)/a $(BAGS)/b --out $(BAGS_DATA)
+policy-refer-from-bags-11: policy-refer-from-bags
 	$(call refer-batch,$(REFER_MORE6_BAGS),$(REFER_MORE6_STREAM_A),$(REFER_MORE6_STREAM_B),$(REFER_MORE6_DATA))
 	$(call refer-batch,$(REFER_CLOSE_BAGS),$(REFER_CLOSE_STREAM_A),$(REFER_CLOSE_STREAM_B),$(REFER_CLOSE_DATA),\
 		--launch-arg max_margin:=0.08)
-	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage11.yaml --init vla_policy/checkpoints/from_bags \
+	$(VENV)/bin/vla train --config config/train_refer_from_bags_stage11.yaml --init $(POLICY_REFER_BAGS_AVG) \
 		--data $(REFER_CLOSE_DATA) $(REFER_MORE6_DATA) $(BAGS_DATA) --out $(POLICY_REFER_BAGS_11) \
 		$(if $(wildcard $(POLICY_REFER_BAGS_11)/train_state/state.json),--resume)
 

@@ -155,7 +155,7 @@ def test_referring_checkpoint_picks_the_named_side_of_a_held_out_pair():
 
 
 # Trained only on recordings over ROS: hindsight keypoint labels, v2's recipe (`make policy-from-bags`:
-# from_bags_colour), then the relational fine-tune on further recordings (`make policy-refer-from-bags`: from_bags).
+# from_bags_colour), then the relational fine-tunes on further recordings (`make policy-refer-from-bags-11`: from_bags).
 FROM_BAGS = DEFAULT_CHECKPOINT.parent / "from_bags"
 FROM_BAGS_FACTORY = functools.partial(make_policy_agent, checkpoint=str(FROM_BAGS))
 
