@@ -24,7 +24,7 @@ from tqdm import tqdm
 from .config import EnvConfig
 from .env import PickCupEnv
 from .modality_faults import ModalityFault
-from .outcomes import OUTCOMES, REFUSED, SUCCESS, WRONG_CUP
+from .outcomes import KNOCKED_OVER, OFF_TABLE, OUTCOMES, REFUSED, SUCCESS, WRONG_CUP
 
 
 class Agent(Protocol):
@@ -44,7 +44,8 @@ class EpisodeSpec:
     # anchor's; a dict gives the text per target colour (for sentence sets that name colours in their own words).
     instruction: str | dict[str, str] | None = None
     video_path: str | None = None
-    expect: str = "act"  # "refuse": must be refused (success = refused, nothing lifted); "hold": nothing lifted
+    expect: str = "act"  # "refuse": must be refused (success = refused, nothing lifted); "hold": nothing
+    # lifted, knocked over or pushed off (a missing input: vla_sim.modality_faults)
     refer: str = "colour"  # how the instruction refers to the target (vla_sim.referring.KINDS)
     anchor: str = "random"  # anchor colour of next-to scenes
     fault: str | None = None  # a missing modality (vla_sim.modality_faults); expect is then "hold"
@@ -95,8 +96,8 @@ def run_episode(env: PickCupEnv, agent: Agent, spec: EpisodeSpec) -> dict[str, A
     lifted = info["outcome"] in (SUCCESS, WRONG_CUP)
     if spec.expect == "refuse":
         success = info["outcome"] == REFUSED
-    elif spec.expect == "hold":
-        success = not lifted
+    elif spec.expect == "hold":  # blind or numb: nothing lifted, nothing knocked over or pushed off
+        success = info["outcome"] not in (SUCCESS, WRONG_CUP, KNOCKED_OVER, OFF_TABLE)
     else:
         success = info["success"]
     return {

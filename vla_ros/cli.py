@@ -510,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fault", type=modality_fault, default=None, metavar="KIND",
                     help="a missing modality on every step: blank-instruction, blank-camera, frozen-camera or "
                          "frozen-proprio (vla_sim.modality_faults); the robot must hold or refuse: success = "
-                         "nothing lifted")
+                         "nothing lifted, knocked over or pushed off")
     ev.add_argument("--video", metavar="DIR", default=None, help="write one MP4 per episode into DIR")
     ev.add_argument("--json", metavar="OUT", default=None, help="write the summary and per-episode results")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
