@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from .config import EnvConfig
 from .env import PickCupEnv
-from .outcomes import OUTCOMES, REFUSED, SUCCESS, WRONG_CUP
+from .modality_faults import ModalityFault
+from .outcomes import KNOCKED_OVER, OFF_TABLE, OUTCOMES, REFUSED, SUCCESS, WRONG_CUP
 
 
 class Agent(Protocol):
@@ -43,9 +44,11 @@ class EpisodeSpec:
     # anchor's; a dict gives the text per target colour (for sentence sets that name colours in their own words).
     instruction: str | dict[str, str] | None = None
     video_path: str | None = None
-    expect: str = "act"  # "refuse": the instruction must be refused (success = refused, nothing lifted)
+    expect: str = "act"  # "refuse": must be refused (success = refused, nothing lifted); "hold": nothing
+    # lifted, knocked over or pushed off (a missing input: vla_sim.modality_faults)
     refer: str = "colour"  # how the instruction refers to the target (vla_sim.referring.KINDS)
     anchor: str = "random"  # anchor colour of next-to scenes
+    fault: str | None = None  # a missing modality (vla_sim.modality_faults); expect is then "hold"
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -66,12 +69,15 @@ def run_episode(env: PickCupEnv, agent: Agent, spec: EpisodeSpec) -> dict[str, A
     if isinstance(instruction, dict):
         instruction = instruction[info["target"]]
     instruction = fill_instruction(instruction, info) if instruction else info["instruction"]
+    fault = ModalityFault(spec.fault) if spec.fault else None
+    if fault is not None:
+        instruction = fault.instruction(instruction)
     verdict = agent.start(instruction)
     video = _EpisodeVideo(env, instruction, verdict) if spec.video_path else None
     dt = 1.0 / env.config.control_hz
     state = ""
     while True:
-        command = agent.step(obs, info["steps"] * dt)
+        command = agent.step(fault.observe(obs) if fault is not None else obs, info["steps"] * dt)
         state = command.state
         if command.kind == "refused":
             info = env.refuse()
@@ -88,7 +94,12 @@ def run_episode(env: PickCupEnv, agent: Agent, spec: EpisodeSpec) -> dict[str, A
     if video is not None:
         video.finish(spec.video_path, state, info["outcome"])
     lifted = info["outcome"] in (SUCCESS, WRONG_CUP)
-    success = info["outcome"] == REFUSED if spec.expect == "refuse" else info["success"]
+    if spec.expect == "refuse":
+        success = info["outcome"] == REFUSED
+    elif spec.expect == "hold":  # blind or numb: nothing lifted, nothing knocked over or pushed off
+        success = info["outcome"] not in (SUCCESS, WRONG_CUP, KNOCKED_OVER, OFF_TABLE)
+    else:
+        success = info["success"]
     return {
         "seed": spec.seed,
         "target": info["target"],

@@ -104,6 +104,7 @@ def test_demo_writes_a_playable_mp4(tmp_path):
         (["eval", "--seed", "-1"], "seed"),
         (["eval", "--workers", "0"], "positive integer"),
         (["eval", "--instruction", "   "], "must not be empty"),
+        (["eval", "--fault", "deaf"], "unknown fault 'deaf'"),
         (["eval", "--max-margin", "0.03"], "expected 0 (any) or metres in [0.06, 0.5]"),
         (["eval", "--max-margin", "nan"], "expected 0 (any) or metres"),
         (["bench", "--sections", "gpu"], "unknown section(s) gpu"),

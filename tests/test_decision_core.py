@@ -344,3 +344,62 @@ def test_the_colour_cross_check_abstains_when_another_colours_query_claims_the_n
     two = DecisionCore(FakeUnderstanding(), DecisionConfig(colours=("red", "blue")))  # a policy of two colours
     two.set_instruction("red cup")
     assert two.check_queries() == ["pick up the red cup", "pick up the blue cup"]
+
+
+def _acting(c: DecisionCore, t: float, image, pose) -> object:
+    c.note_frame(t, image)
+    c.note_state(t, pose)
+    c.add_prediction(t, chunk(0.2), 0.9)
+    return c.command(t)
+
+
+def test_a_frozen_camera_holds_once_the_arm_has_moved_under_one_image():
+    """A driver repeating one buffer: fresh stamps, the same bytes, while the pose says the arm moves."""
+    c = core(abstain_window=1)
+    c.set_instruction("red")
+    frame = np.zeros((8, 8, 3), np.uint8)
+    states = []
+    for i in range(6):  # 2 cm per step (0.2 m/s for 0.1 s)
+        states.append(_acting(c, 0.1 * i, frame, [0.5 + 0.02 * i, 0.0, 0.2]).state)
+    assert states[:2] == ["acting", "acting"]
+    assert states[2].startswith("camera frozen: the same image while the arm moved 4 cm")
+    assert c.command(0.6).kind == HOLD
+    # a live camera (every frame differs) never trips it, at any speed
+    live = core(abstain_window=1)
+    live.set_instruction("red")
+    for i in range(20):
+        frame = np.full((8, 8, 3), i, np.uint8)
+        assert _acting(live, 0.1 * i, frame, [0.4 + 0.05 * i, 0.0, 0.3]).kind == ACT
+    # ... nor the same image while the hand moves above the frame (where every episode starts)
+    above = core(abstain_window=1)
+    above.set_instruction("red")
+    assert all(_acting(above, 0.1 * i, frame, [0.39, 0.03, 0.34 + 0.03 * i]).kind == ACT for i in range(10))
+    # ... nor an unchanged image while the arm stands still (a static scene, the arm waiting)
+    still = core(abstain_window=1)
+    still.set_instruction("red")
+    for i in range(20):
+        still.note_frame(0.1 * i, np.zeros((8, 8, 3), np.uint8))
+        still.note_state(0.1 * i, [0.4, 0.0, 0.3])
+        assert still.frozen_input() is None
+
+
+def test_a_frozen_pose_holds_once_the_commanded_motion_adds_up():
+    c = core(abstain_window=1)
+    c.set_instruction("red")
+    kinds = [_acting(c, 0.1 * i, np.full((8, 8, 3), i, np.uint8), [0.4, 0.0, 0.3, 0, 0, 0, 1]).state
+             for i in range(4)]
+    # 0.2 m/s for 0.1 s per command: 2 cm commanded after the second, 4 cm after the third
+    assert kinds[:3] == ["acting"] * 3 and kinds[3].startswith("end-effector pose frozen")
+    # a robot ignoring commands (paused, not engaged): pose and image both still, it keeps commanding
+    paused = core(abstain_window=1)
+    paused.set_instruction("red")
+    assert all(_acting(paused, 0.1 * i, np.zeros((8, 8, 3), np.uint8), [0.4, 0.0, 0.3]).kind == ACT
+               for i in range(20))
+    # the pose moving again (even by a bit) clears it
+    c.note_state(0.4, [0.4 + 1e-9, 0.0, 0.3, 0, 0, 0, 1])
+    assert c.frozen_input() is None
+    with pytest.raises(ValueError, match="finite"):
+        c.note_state(0.5, [float("nan"), 0.0, 0.3])
+    assert core(frozen_travel=0.0).frozen_input() is None  # 0 disables the watch
+    with pytest.raises(ValueError, match="frozen_travel"):
+        DecisionConfig(frozen_travel=-0.01)

@@ -25,8 +25,8 @@ class PolicyAgent:
     def step(self, obs: dict[str, Any], t: float) -> Command:
         """Command for the observation at time ``t`` (s); the policy sees only the understood task."""
         core = self.core
-        core.note_frame(t)
-        core.note_state(t)
+        core.note_frame(t, obs["image"])
+        core.note_state(t, obs["ee_pose"])
         text = core.policy_instruction()
         # Chunk queue mode (ensemble_decay < 0) predicts only when the queue is used up.
         if text is not None and (core.config.ensemble_decay >= 0 or core.ensembler.action(t) is None):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,12 @@ PAIR_MIN_SPACING = 0.08
 # 0.4-1.9 cm apart (measured); a cup is 5-6 cm wide and neighbours stand >= 10.5 cm apart, but located peaks
 # are off by a few cm: at 8 cm a red query's peak on the red cup 7.6 cm from an orange cup's overruled it.
 CHECK_RADIUS = 0.04
+# A pose counts as frozen only once this many changed camera images came while it stood still (with the
+# commanded motion): the camera shows the arm moving, the pose does not.
+FROZEN_POSE_FRAMES = 3
+# The frozen-camera watch counts the hand's motion only while it projects this far (share of the frame)
+# inside the frame's edges.
+IN_VIEW_MARGIN = 0.08
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,14 +80,18 @@ def _training_camera() -> Any:
     return PinholeCamera.nominal()
 
 
+def _training_view(image_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """(K (3, 3), T_base_cam (4, 4)) of the training camera for frames of ``image_size`` pixels."""
+    cam = _training_camera()
+    return cam.K * np.array([[image_size / cam.width], [image_size / cam.height], [1.0]]), cam.T_base_cam
+
+
 def table_points(pixels: np.ndarray, image_size: float) -> np.ndarray:
     """Base-frame (x, y) (k, 2) of located cups (k, 2): each pixel ray of the training camera (frames of
     ``image_size`` pixels) meets the plane of the cup centres."""
     from vla_sim.camera import pixels_to_plane
 
-    cam = _training_camera()
-    K = cam.K * np.array([[image_size / cam.width], [image_size / cam.height], [1.0]])  # the policy's frames
-    return pixels_to_plane(K, cam.T_base_cam, pixels, CUP_CENTRE_Z)[:, :2]
+    return pixels_to_plane(*_training_view(image_size), pixels, CUP_CENTRE_Z)[:, :2]
 
 
 def robot_left_of(pixels: np.ndarray, image_size: float) -> np.ndarray:
@@ -119,6 +130,13 @@ class DecisionConfig:
     """... nor for this many camera periods (measured from the frames), whichever is shorter."""
     state_timeout: float = 0.5
     """No robot state (end-effector pose) for this long (s) holds the arm."""
+    frozen_travel: float = 0.03
+    """A frozen input holds the arm: the camera image stays byte-identical while the end effector moves
+    this far (m), or the end-effector pose stays bit-identical while the commanded motion adds up to this
+    far and the camera shows things moving (a driver republishing a stale buffer, a stalled state
+    stream). A live sensor never repeats a frame or a pose exactly while the arm moves; fresh stamps alone
+    do not show it. A robot that ignores commands (paused, not yet engaged) changes neither pose nor
+    image, and is not mistaken for one. 0 disables."""
     hold_until_vote: bool = True
     """Hold until the abstain vote has decided the named cup is in view, so the arm never starts
     towards a cup that is not there."""
@@ -154,6 +172,7 @@ class DecisionConfig:
             (self.step_seconds <= 0, f"step_seconds must be > 0, got {self.step_seconds}"),
             (self.image_timeout <= 0 or self.state_timeout <= 0, "image_timeout and state_timeout must be > 0"),
             (self.stale_frames < 1.0, f"stale_frames must be >= 1, got {self.stale_frames}"),
+            (not self.frozen_travel >= 0.0, f"frozen_travel must be >= 0 m, got {self.frozen_travel}"),
             (self.abstain_window < 1, f"abstain_window must be >= 1, got {self.abstain_window}"),
             (self.image_size < 1, f"image_size must be >= 1, got {self.image_size}"),
             (not self.colours or len(set(self.colours)) != len(self.colours),
@@ -212,6 +231,15 @@ class DecisionCore:
         self.colour_checked = False  # the colour cross-check ran for this task
         self.vetoed_by: str | None = None  # the colour whose query claimed the named cup: abstain
         self.overruled_by: str | None = None  # ... where the named query alone would have said "in view"
+        # Frozen inputs: the newest frame's checksum and where the end effector was when it first came;
+        # the newest pose and the motion commanded since it last changed.
+        self.ee_position: np.ndarray | None = None
+        self._frame_sum: int | None = None
+        self._frame_sum_at: np.ndarray | None = None
+        self._pose: bytes | None = None
+        self._commanded = 0.0
+        self._new_frames = 0  # images that differed from the one before, since the pose last changed
+        self._last_act: float | None = None
 
     # -- task --------------------------------------------------------------------------
     def set_instruction(self, text: Any) -> "Verdict":
@@ -241,6 +269,7 @@ class DecisionCore:
         self.pair_missing = False
         self.colour_checked = False
         self.vetoed_by = self.overruled_by = None
+        self._last_act = None  # the frozen-input watch itself carries over: a stalled sensor stays stalled
 
     def policy_instruction(self) -> str | None:
         """Text the policy conditions on: the understood task, or None (nothing to predict)."""
@@ -342,14 +371,56 @@ class DecisionCore:
         return True
 
     # -- inputs ------------------------------------------------------------------------
-    def note_frame(self, now: float) -> None:
+    def note_frame(self, now: float, image: Any = None) -> None:
         """A usable camera frame arrived (decoded, in time). Unusable ones are not noted, so a
-        camera that sends only garbage is a stale camera."""
+        camera that sends only garbage is a stale camera. With its pixels (``image``: an array or
+        bytes) the core also watches for a frozen camera (:attr:`DecisionConfig.frozen_travel`)."""
         self.frame_times.append(now)
+        if image is None:
+            return
+        checksum = zlib.crc32(memoryview(np.ascontiguousarray(image)).cast("B"))
+        if checksum != self._frame_sum:  # a new image: the next pose says where the arm was when it came
+            self._frame_sum, self._frame_sum_at = checksum, None
+            self._new_frames += 1
 
-    def note_state(self, now: float) -> None:
-        """A robot state (end-effector pose) arrived."""
+    def note_state(self, now: float, ee_pose: Any = None) -> None:
+        """A robot state (end-effector pose) arrived. With the pose itself (position first, any
+        orientation after) the core also watches for a frozen state stream."""
         self.state_time = now
+        if ee_pose is None:
+            return
+        pose = np.asarray(ee_pose, dtype=np.float64).ravel()
+        if pose.size < 3 or not np.isfinite(pose).all():
+            raise ValueError(f"end-effector pose must be finite with a position (x, y, z) first, got {pose.tolist()}")
+        key = pose.tobytes()
+        if key != self._pose:
+            self._pose, self._commanded, self._new_frames = key, 0.0, 0
+        self.ee_position = pose[:3].copy()
+        if self._frame_sum is not None and self._frame_sum_at is None and self._hand_in_view():
+            self._frame_sum_at = self.ee_position  # the first pose seen with this frame, the hand in view
+
+    def _hand_in_view(self) -> bool:
+        """The end effector projects well inside the training camera's frame: moving, it must change the
+        image (at the start the hand is above the frame, and the image stays the same while it moves)."""
+        from vla_sim.camera import project_points
+
+        size = self.config.image_size
+        uv = project_points(*_training_view(size), self.ee_position[None])[0]  # NaN behind the camera
+        return bool(np.all((uv >= IN_VIEW_MARGIN * size) & (uv <= (1 - IN_VIEW_MARGIN) * size)))
+
+    def frozen_input(self) -> str | None:
+        """Why an input counts as frozen (one line), or None (see :attr:`DecisionConfig.frozen_travel`)."""
+        limit = self.config.frozen_travel
+        if limit <= 0:
+            return None
+        if self._frame_sum_at is not None and self.ee_position is not None:
+            moved = float(np.linalg.norm(self.ee_position - self._frame_sum_at))
+            if moved >= limit:
+                return f"camera frozen: the same image while the arm moved {100 * moved:.0f} cm"
+        if self._commanded >= limit and self._new_frames >= FROZEN_POSE_FRAMES:
+            return (f"end-effector pose frozen: unchanged over {100 * self._commanded:.0f} cm of commanded motion "
+                    f"and {self._new_frames} changing camera frames")
+        return None
 
     def add_prediction(self, stamp: float, chunk: np.ndarray, present_prob: float, generation: int | None = None) -> bool:
         """A predicted chunk (K, 4) for the observation at ``stamp``; False (dropped) if it was
@@ -391,6 +462,8 @@ class DecisionCore:
             state = "camera stale: no usable frame" if self.frame_times else "no camera frame"
         elif self.state_time is None or now - self.state_time > self.config.state_timeout:
             state = "no end-effector pose"
+        elif (frozen := self.frozen_input()) is not None:
+            state = frozen
         elif self.vote.abstained and self.pair_missing:
             kind, state = ABSTAINED, f"abstained: one {self.verdict.target} cup in view, {self.verdict.refer} needs two"
         elif self.vote.abstained:
@@ -409,4 +482,8 @@ class DecisionCore:
                 action = binarise_gripper(raw)
                 self.gripper = float(action[3])
                 kind, state = ACT, "acting"
+        if kind == ACT and self._last_act is not None:  # the motion asked for since the last command
+            self._commanded += float(np.linalg.norm(action[:3])) * min(max(now - self._last_act, 0.0),
+                                                                         self.config.step_seconds)
+        self._last_act = now if kind == ACT else None
         return Command(kind, state, self.gripper, action)

@@ -217,7 +217,7 @@ class PolicyNode(Node):
                 self.counts["frames_dropped"] += 1  # replaced before inference reached it
             self.frame = (msg, rgb, now)
             self.frame_times.append((now, stamp_seconds(msg.header.stamp)))
-            self.core.note_frame(now)
+            self.core.note_frame(now, rgb)  # the pixels too: a driver repeating one image is a frozen camera
             self.frame_seq += 1
             self.counts["frames"] += 1
             self.lock.notify_all()
@@ -261,7 +261,9 @@ class PolicyNode(Node):
         if np.all(np.isfinite(xyz)):
             with self.lock:
                 self.pose = (xyz, self._now())
-                self.core.note_state(self.pose[1])
+                q = msg.pose.orientation
+                full = np.array([pos.x, pos.y, pos.z, q.x, q.y, q.z, q.w])
+                self.core.note_state(self.pose[1], full if np.isfinite(full).all() else xyz)
                 self.poses.add(self._stamp_or_now(msg.header.stamp), xyz)
                 self.lock.notify_all()  # inference may be waiting for the pose of its frame
 
