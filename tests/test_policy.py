@@ -47,7 +47,7 @@ def _batch(cfg: VLAConfig, b: int = 3, text_len: int = 7) -> dict:
     }
 
 
-@pytest.mark.parametrize("fusion", ["film_xattn", "xattn", "film_late", "late"])
+@pytest.mark.parametrize("fusion", ["film_xattn", "xattn", "film_late", "late", "early"])
 def test_output_shapes_for_every_fusion(fusion):
     cfg = VLAConfig(fusion=fusion, **SMALL)
     model = VLAPolicy(cfg).eval()
@@ -57,6 +57,45 @@ def test_output_shapes_for_every_fusion(fusion):
     if fusion.endswith("xattn"):
         assert model.last_attention.shape == (3, cfg.token_grid, cfg.token_grid)
         assert torch.allclose(model.last_attention.flatten(1).sum(-1), torch.ones(3), atol=1e-4)
+
+
+@pytest.mark.parametrize("fusion", ["early", "late", "xattn"])
+def test_every_fusion_reads_the_instruction_and_round_trips(fusion, tmp_path):
+    cfg = VLAConfig(fusion=fusion, **SMALL)
+    model = VLAPolicy(cfg).eval()
+    batch = _batch(cfg)
+    with torch.no_grad():
+        ref = model(**batch)["velocity"]
+        other = model(**dict(batch, text=torch.randn_like(batch["text"])))["velocity"]
+    assert not torch.allclose(ref, other)  # language reaches the actions, early fusion through the pixels only
+    model.save_pretrained(tmp_path)
+    with torch.no_grad():
+        assert torch.equal(VLAPolicy.from_pretrained(tmp_path)(**batch)["velocity"], ref)
+
+
+@pytest.mark.parametrize("ablation, key", [("no_language", "text"), ("no_vision", "images")])
+def test_the_study_controls_take_their_modality_away(ablation, key):
+    """The controls' outputs do not depend on the input they remove, and still on the other."""
+    cfg = VLAConfig(input_ablation=ablation, **SMALL)
+    model = VLAPolicy(cfg).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.film[-1].weight, std=0.1)  # make language matter everywhere
+        batch = _batch(cfg)
+        ref = model(**batch)["velocity"]
+        changed = dict(batch, **{key: (torch.randn_like(batch["text"]) if key == "text"
+                                       else torch.randint(0, 255, batch["images"].shape, dtype=torch.uint8))})
+        assert torch.equal(model(**changed)["velocity"], ref)
+        other = "images" if key == "text" else "text"
+        kept = dict(batch, **{other: (torch.randn_like(batch["text"]) if other == "text"
+                                      else torch.randint(0, 255, batch["images"].shape, dtype=torch.uint8))})
+        assert not torch.allclose(model(**kept)["velocity"], ref)
+
+
+def test_fusion_study_settings_are_validated():
+    with pytest.raises(ValueError, match="input_ablation must be one of"):
+        VLAConfig(input_ablation="no_proprio", **SMALL)
+    with pytest.raises(ValueError, match="context_layers attend to language"):
+        VLAConfig(fusion="early", context_layers=1, **SMALL)
 
 
 def test_padded_text_tokens_are_ignored():

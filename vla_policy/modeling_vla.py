@@ -32,6 +32,7 @@ from .ensemble import AbstainVote, ChunkEnsembler, binarise_gripper
 # it reached a norm of 0.3 in 800 steps, against 8 for the position code it is added to (measured),
 # and the relation barely read it.
 MARKER_GAIN = 8.0
+EARLY_CHANNELS = 8  # input channels the pooled instruction becomes in early fusion
 
 ABSTAIN_WINDOW = 3  # frames averaged before deciding to abstain
 
@@ -122,13 +123,16 @@ class VLAPolicy(nn.Module):
         c = config
         self.use_film = c.fusion.startswith("film")
         self.use_xattn = c.fusion.endswith("xattn")
-        chans = (5,) + tuple(c.vision_channels)  # RGB + 2 coordinate channels
+        # RGB + 2 coordinate channels (+ the instruction's channels for early fusion)
+        chans = (5 + (EARLY_CHANNELS if c.fusion == "early" else 0),) + tuple(c.vision_channels)
         n = len(c.vision_channels)
         # The first stage runs at the highest resolution: no residual conv there (it would cost ~40 %).
         self.stages = nn.ModuleList(
             ConvStage(chans[i], chans[i + 1], 2 if i < n - 1 else 1, residual=i > 0) for i in range(n)
         )
         self.text_proj = nn.Linear(c.text_dim, c.dim)
+        if c.fusion == "early":
+            self.early = nn.Linear(c.text_dim, EARLY_CHANNELS)
         if self.use_film:
             self.film = nn.Sequential(nn.Linear(c.text_dim, 256), nn.GELU(),
                                       nn.Linear(256, 2 * sum(c.vision_channels)))
@@ -157,7 +161,8 @@ class VLAPolicy(nn.Module):
             self.action_head = nn.Linear(c.dim, c.action_dim)
             self.present_head = nn.Linear(c.dim, 1)
         else:
-            self.late_mlp = nn.Sequential(nn.Linear((3 + n_extra) * c.dim, 4 * c.dim), nn.GELU(), nn.Linear(4 * c.dim, 4 * c.dim),
+            n_in = 2 + n_extra + (c.fusion != "early")  # pooled vision, proprio [, keypoints] [, language]
+            self.late_mlp = nn.Sequential(nn.Linear(n_in * c.dim, 4 * c.dim), nn.GELU(), nn.Linear(4 * c.dim, 4 * c.dim),
                                           nn.GELU(), nn.Linear(4 * c.dim, c.chunk_size * c.action_dim + 1))
         self._text_encoder = text_encoder
         self.last_attention: torch.Tensor | None = None  # (B, grid, grid) from the last forward
@@ -176,12 +181,19 @@ class VLAPolicy(nn.Module):
         if x.shape[-1] != c.image_size or x.shape[-2] != c.image_size:
             x = F.interpolate(x, size=(c.image_size, c.image_size), mode="bilinear", align_corners=False)
         x = x - 0.5
+        if c.input_ablation == "no_vision":
+            x = torch.zeros_like(x)  # grey frames
+        if c.input_ablation == "no_language":
+            text = torch.zeros_like(text)
         coords = torch.linspace(-1.0, 1.0, c.image_size, device=x.device)
         yy, xx = torch.meshgrid(coords, coords, indexing="ij")
         x = torch.cat([x, xx.expand(b, 1, -1, -1), yy.expand(b, 1, -1, -1)], dim=1)  # (B, 5, H, W)
 
         keep = (~text_pad).float().unsqueeze(-1)  # (B, L, 1)
         pooled_text = (text * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, Dt)
+        if c.fusion == "early":  # the instruction joins the pixels before any convolution
+            lang_map = self.early(pooled_text)[:, :, None, None].expand(-1, -1, *x.shape[-2:])  # (B, E, H, W)
+            x = torch.cat([x, lang_map.to(x.dtype)], dim=1)  # (B, 5 + E, H, W)
         films = None
         if self.use_film:
             params = self.film(pooled_text).split([ch for ch in c.vision_channels for _ in (0, 1)], dim=-1)
@@ -223,7 +235,8 @@ class VLAPolicy(nn.Module):
         else:
             pooled_visual = visual.mean(1)  # (B, D)
             pooled_lang = (lang * keep).sum(1) / keep.sum(1).clamp(min=1.0)
-            flat = self.late_mlp(torch.cat([pooled_visual, pooled_lang, *(t.squeeze(1) for t in fixed)], dim=-1))
+            parts = [pooled_visual] + ([pooled_lang] if c.fusion != "early" else []) + [t.squeeze(1) for t in fixed]
+            flat = self.late_mlp(torch.cat(parts, dim=-1))
             out = flat[:, :-1].reshape(b, c.chunk_size, c.action_dim)
             present_logit = flat[:, -1]
         result.update({
