@@ -68,6 +68,15 @@ class CameraConfig:
                 raise ValueError(f"camera {name} must be >= 0")
 
 
+def validate_max_margin(value: float) -> float:
+    """``max_margin``: 0 (any margin) or metres in [MARGIN + 0.01, 0.5]; ValueError otherwise (also NaN)."""
+    from .referring import MARGIN
+
+    if value != 0.0 and not MARGIN + 0.01 <= value <= 0.5:
+        raise ValueError(f"max_margin: expected 0 (any) or metres in [{MARGIN + 0.01:.2f}, 0.5], got {value!r}")
+    return value
+
+
 @dataclass
 class EnvConfig:
     """Scene, control and termination settings of :class:`~vla_sim.env.PickCupEnv`."""
@@ -127,10 +136,7 @@ class EnvConfig:
         self.refer = validate_kind(self.refer)
         if self.target_absent and self.refer != "colour":
             raise ValueError(f"target_absent scenes exist for refer='colour' only, not {self.refer!r}")
-        from .referring import MARGIN
-
-        if self.max_margin != 0.0 and not MARGIN + 0.01 <= self.max_margin <= 0.5:
-            raise ValueError(f"max_margin must be 0 (any) or in [{MARGIN + 0.01:.2f}, 0.5] m, got {self.max_margin}")
+        validate_max_margin(self.max_margin)
         if self.control_hz <= 0 or self.physics_hz <= 0:
             raise ValueError("control_hz and physics_hz must be positive")
         ratio = self.physics_hz / self.control_hz

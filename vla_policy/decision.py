@@ -231,8 +231,8 @@ class DecisionCore:
         self.colour_checked = False  # the colour cross-check ran for this task
         self.vetoed_by: str | None = None  # the colour whose query claimed the named cup: abstain
         self.overruled_by: str | None = None  # ... where the named query alone would have said "in view"
-        # Frozen inputs: the newest frame's checksum and where the end effector was when it first came;
-        # the newest pose and the motion commanded since it last changed.
+        # Frozen inputs: the newest frame's checksum and the first pose seen with it while the hand was in
+        # view; the newest pose and the motion commanded since it last changed.
         self.ee_position: np.ndarray | None = None
         self._frame_sum: int | None = None
         self._frame_sum_at: np.ndarray | None = None

@@ -123,15 +123,16 @@ class VLAPolicy(nn.Module):
         c = config
         self.use_film = c.fusion.startswith("film")
         self.use_xattn = c.fusion.endswith("xattn")
+        self.use_early = c.fusion == "early"
         # RGB + 2 coordinate channels (+ the instruction's channels for early fusion)
-        chans = (5 + (EARLY_CHANNELS if c.fusion == "early" else 0),) + tuple(c.vision_channels)
+        chans = (5 + (EARLY_CHANNELS if self.use_early else 0),) + tuple(c.vision_channels)
         n = len(c.vision_channels)
         # The first stage runs at the highest resolution: no residual conv there (it would cost ~40 %).
         self.stages = nn.ModuleList(
             ConvStage(chans[i], chans[i + 1], 2 if i < n - 1 else 1, residual=i > 0) for i in range(n)
         )
         self.text_proj = nn.Linear(c.text_dim, c.dim)
-        if c.fusion == "early":
+        if self.use_early:
             self.early = nn.Linear(c.text_dim, EARLY_CHANNELS)
         if self.use_film:
             self.film = nn.Sequential(nn.Linear(c.text_dim, 256), nn.GELU(),
@@ -161,7 +162,7 @@ class VLAPolicy(nn.Module):
             self.action_head = nn.Linear(c.dim, c.action_dim)
             self.present_head = nn.Linear(c.dim, 1)
         else:
-            n_in = 2 + n_extra + (c.fusion != "early")  # pooled vision, proprio [, keypoints] [, language]
+            n_in = 2 + n_extra + (not self.use_early)  # pooled vision, proprio [, keypoints] [, language]
             self.late_mlp = nn.Sequential(nn.Linear(n_in * c.dim, 4 * c.dim), nn.GELU(), nn.Linear(4 * c.dim, 4 * c.dim),
                                           nn.GELU(), nn.Linear(4 * c.dim, c.chunk_size * c.action_dim + 1))
         self._text_encoder = text_encoder
@@ -191,7 +192,7 @@ class VLAPolicy(nn.Module):
 
         keep = (~text_pad).float().unsqueeze(-1)  # (B, L, 1)
         pooled_text = (text * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # (B, Dt)
-        if c.fusion == "early":  # the instruction joins the pixels before any convolution
+        if self.use_early:  # the instruction joins the pixels before any convolution
             lang_map = self.early(pooled_text)[:, :, None, None].expand(-1, -1, *x.shape[-2:])  # (B, E, H, W)
             x = torch.cat([x, lang_map.to(x.dtype)], dim=1)  # (B, 5 + E, H, W)
         films = None
@@ -235,7 +236,7 @@ class VLAPolicy(nn.Module):
         else:
             pooled_visual = visual.mean(1)  # (B, D)
             pooled_lang = (lang * keep).sum(1) / keep.sum(1).clamp(min=1.0)
-            parts = [pooled_visual] + ([pooled_lang] if c.fusion != "early" else []) + [t.squeeze(1) for t in fixed]
+            parts = [pooled_visual] + ([] if self.use_early else [pooled_lang]) + [t.squeeze(1) for t in fixed]
             flat = self.late_mlp(torch.cat(parts, dim=-1))
             out = flat[:, :-1].reshape(b, c.chunk_size, c.action_dim)
             present_logit = flat[:, -1]

@@ -52,16 +52,17 @@ def fraction(text: str) -> float:
 
 
 def margin_metres(text: str) -> float:
-    """``--max-margin``: 0 (any) or metres in [MARGIN + 0.01, 0.5], the range EnvConfig accepts."""
-    from vla_sim.referring import MARGIN
+    """``--max-margin``: what ``EnvConfig.max_margin`` accepts."""
+    from vla_sim.config import validate_max_margin
 
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected metres, got {text!r}") from None
-    if value != 0.0 and not MARGIN + 0.01 <= value <= 0.5:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"expected 0 (any) or metres in [{MARGIN + 0.01:.2f}, 0.5], got {text!r}")
-    return value
+    try:
+        return validate_max_margin(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def distractor_range(text: str) -> tuple[int, int]:
@@ -115,11 +116,12 @@ def refer_kind(text: str) -> str:
 
 
 def modality_fault(text: str) -> str:
-    from vla_sim.modality_faults import MODALITY_FAULTS
+    from vla_sim.modality_faults import ModalityFault
 
-    if text not in MODALITY_FAULTS:
-        raise argparse.ArgumentTypeError(f"unknown fault {text!r}; choose from {', '.join(MODALITY_FAULTS)}")
-    return text
+    try:
+        return ModalityFault(text).kind
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def instruction_text(text: str) -> str:
