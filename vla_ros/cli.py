@@ -405,6 +405,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from .fusion_study import StudyError, run
+
+    try:
+        return run(args)
+    except StudyError as exc:
+        raise SystemExit(f"vla: error: {exc}") from None
+
+
 def cmd_understand(args: argparse.Namespace) -> int:
     from vla_policy.understanding import load_understanding
 
@@ -587,6 +596,23 @@ def build_parser() -> argparse.ArgumentParser:
                     metavar="NAME[,NAME...]", help="policy, training, simulator, ros (default: all)")
     be.add_argument("--policy", default="default", help="'default' or a checkpoint folder (default: default)")
     be.set_defaults(func=cmd_bench)
+
+    st = sub.add_parser("study", help="the fusion study: each fusion variant trained and evaluated alike (resumable)")
+    st.add_argument("--config", default="config/study.yaml", help="base run config, the shipped fusion "
+                    "(default config/study.yaml)")
+    st.add_argument("--data", nargs="+", default=["data/study_colour", "data/study_refer"],
+                    help="dataset folders every variant trains on (default: make study's)")
+    st.add_argument("--out", default="outputs/study", help="study folder; rerun to continue (default outputs/study)")
+    st.add_argument("--steps", type=positive_int, default=None, help="override train.steps for every variant")
+    st.add_argument("--episodes", type=positive_int, default=50, help="episodes per split and variant (default 50)")
+    st.add_argument("--workers", type=positive_int, default=2, help="evaluation processes (default 2)")
+    st.add_argument("--variants", help="comma-separated subset of film_xattn, xattn, film_late, late, early, "
+                    "no_language, no_vision (default all)")
+    st.add_argument("--splits", help="comma-separated subset of A, B, C, D, shades, leftmost, nearest (default all)")
+    st.add_argument("--chart", help="where the PNG chart goes (default OUT/study.png)")
+    st.add_argument("--report-only", action="store_true",
+                    help="train and evaluate nothing: the table, JSON and chart of what has finished")
+    st.set_defaults(func=cmd_study)
 
     un = sub.add_parser("understand", help="what the robot understands from instructions (or why it refuses them)")
     un.add_argument("text", nargs="+", help='instructions, e.g. "grab the crimson mug"')
