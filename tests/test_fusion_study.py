@@ -23,7 +23,7 @@ def _vla(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_each_variant_changes_one_policy_field_of_the_shipped_base():
-    base = yaml.safe_load(open("config/study.yaml"))
+    base = load_base("config/study.yaml")  # also loads it as `vla train` would
     assert base["policy"]["fusion"] == "film_xattn" and "init_from" not in base["train"]
     for name in VARIANTS:
         config = variant_config(base, name, None)
