@@ -371,12 +371,14 @@ policy-refer-nextto: setup
 # docs/fusion_study.png. Run time on the 2-core CPU: see README "The fusion study".
 STUDY_OUT ?= outputs/study
 STUDY_EPISODES ?= 50
-study: setup
+# LeRobot's ACT beside the variants (same samples, same splits); STUDY_ACT=0 leaves it out (no lerobot-env).
+STUDY_ACT ?= 1
+study: setup $(if $(filter 1,$(STUDY_ACT)),lerobot-env)
 	$(VENV)/bin/vla data generate --episodes 600 --seed 3100000 --workers 2 --out data/study_colour
 	$(VENV)/bin/vla data generate --episodes 400 --seed 3200000 --refer leftmost,nearest --absent-fraction 0 \
 		--workers 2 --out data/study_refer
 	$(VENV)/bin/vla study --config config/study.yaml --data data/study_colour data/study_refer --out $(STUDY_OUT) \
-		--episodes $(STUDY_EPISODES) --chart docs/fusion_study.png
+		--episodes $(STUDY_EPISODES) --chart docs/fusion_study.png $(if $(filter 1,$(STUDY_ACT)),--act)
 
 # The instruction-understanding model (shipped in vla_policy/checkpoints/understanding), ~10 min on 2 cores.
 language-model: setup

@@ -1,8 +1,8 @@
-"""The LeRobot half of ``vla data export --format lerobot`` and ``vla data import --format lerobot``.
+"""The LeRobot half of ``vla data export/import --format lerobot`` and of ``vla eval --policy lerobot:DIR``.
 
 Runs under LeRobot's own Python (``make lerobot-env``: Python >= 3.12, LeRobot 0.6.1 and its torch) as a
-script, never imported by the project, which cannot import LeRobot. It imports only numpy, json and
-LeRobot. Both sides exchange plain ``.npy`` files (``allow_pickle=False``) and JSON: nothing is
+script, never imported by the project, which cannot import LeRobot. It imports only the standard library,
+numpy and LeRobot. Both sides exchange plain ``.npy`` files (``allow_pickle=False``) and JSON: nothing is
 unpickled.
 
     python lerobot_side.py export MANIFEST.json OUT_ROOT
@@ -16,6 +16,20 @@ unpickled.
         frames.npy (T, H, W, 3) uint8, state.npy (T, 8) float32, action.npy (T, 4) float32,
         target_uv.npy (T, 2) float32 when the dataset has it, and info.json {"task", "episode_index",
         "fps", "vla_meta": the exported meta or null}.
+
+    python lerobot_side.py serve CHECKPOINT
+        Loads a LeRobot policy (``pretrained_model`` folder: config.json, model.safetensors and the
+        processor pipelines ``lerobot-train`` saves) and answers requests over stdin/stdout, one JSON
+        object per line (UTF-8); the project's ``vla eval --policy lerobot:DIR`` is the client.
+        First line out:  {"ready": true, "policy": type, "parameters": int, "chunk_size": K,
+                          "image_shape": [H, W, 3], "state_dim": 8, "action_dim": 4, "lerobot": version,
+                          "torch": version}
+        Requests in:     {"op": "predict", "image": base64 of H*W*3 uint8 RGB bytes (row-major),
+                          "shape": [H, W, 3], "state": [8 floats], "task": text}
+                         -> {"chunk": [[vx, vy, vz, gripper] * K], "ms": model milliseconds}
+                         {"op": "reset"} -> {"ok": true};  {"op": "close"} -> {"ok": true}, then exits
+        A request it cannot use gets {"error": one line} and the server keeps serving. Anything LeRobot
+        prints goes to stderr: stdout carries only these lines.
 
 Features: an RGB camera ``observation.image`` (video or image, H x W x 3), ``observation.state`` (8: end
 effector xyz, quaternion xyzw, gripper width in m), ``action`` (4: vx, vy, vz in m/s in the base frame,
@@ -131,9 +145,102 @@ def import_(root: str, staging: str) -> dict:
             "target_uv": has_uv, "vla_meta": vla_meta is not None}
 
 
+def _checkpoint_dir(path: str) -> Path:
+    """A ``pretrained_model`` folder, or a ``lerobot-train`` output folder (its last checkpoint)."""
+    root = Path(path)
+    for candidate in (root, root / "checkpoints" / "last" / "pretrained_model", root / "pretrained_model"):
+        if (candidate / "config.json").is_file() and (candidate / "model.safetensors").is_file():
+            return candidate
+    raise InputError(f"{path}: no LeRobot policy (config.json + model.safetensors, or a lerobot-train output "
+                     "folder with checkpoints/last/pretrained_model)")
+
+
+def _predict_request(request: dict, expected: tuple, state_dim: int) -> tuple[np.ndarray, np.ndarray, str]:
+    import base64
+
+    shape = request.get("shape")
+    if not isinstance(shape, list) or tuple(shape) != expected:
+        raise InputError(f"image shape {shape}, the policy was trained on {list(expected)}")
+    try:
+        raw = base64.b64decode(request.get("image", ""), validate=True)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"image: not base64 ({exc})") from None
+    if len(raw) != int(np.prod(expected)):
+        raise InputError(f"image: {len(raw)} bytes for shape {list(expected)}")
+    state = np.asarray(request.get("state"), dtype=np.float32) if isinstance(request.get("state"), list) else None
+    if state is None or state.shape != (state_dim,) or not np.isfinite(state).all():
+        raise InputError(f"state: expected {state_dim} finite numbers")
+    task = request.get("task", "")
+    if not isinstance(task, str):
+        raise InputError("task: expected text")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(expected), state, task
+
+
+def serve(checkpoint: str) -> int:
+    import os
+    import time
+
+    protocol = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # LeRobot's own prints must not mix with the protocol's lines
+    sys.stdout = sys.stderr
+    import torch
+    import lerobot
+    from lerobot.policies.factory import get_policy_class, make_pre_post_processors
+    from lerobot.configs.policies import PreTrainedConfig
+
+    folder = _checkpoint_dir(checkpoint)
+    config = PreTrainedConfig.from_pretrained(folder)
+    config.device = "cpu"
+    policy = get_policy_class(config.type).from_pretrained(folder, config=config).eval()
+    pre, post = make_pre_post_processors(config, pretrained_path=str(folder))
+    images = [k for k, f in config.input_features.items() if k.startswith("observation.image")]
+    if len(images) != 1:
+        raise InputError(f"{folder}: expects {len(images)} cameras; the simulator has one")
+    image_key = images[0]
+    c, h, w = config.input_features[image_key].shape
+    state_dim = config.input_features["observation.state"].shape[0]
+    action_dim = config.output_features["action"].shape[0]
+    protocol.write(json.dumps({"ready": True, "policy": config.type, "chunk_size": int(config.chunk_size),
+                               "parameters": sum(p.numel() for p in policy.parameters()),
+                               "image_shape": [h, w, c], "state_dim": state_dim, "action_dim": action_dim,
+                               "lerobot": lerobot.__version__, "torch": torch.__version__}) + "\n")
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+            op = request.get("op") if isinstance(request, dict) else None
+            if op == "close":
+                protocol.write(json.dumps({"ok": True}) + "\n")
+                return 0
+            if op == "reset":
+                policy.reset()
+                reply: dict = {"ok": True}
+            elif op == "predict":
+                image, state, task = _predict_request(request, (h, w, c), state_dim)
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    batch = pre({image_key: torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255.0,
+                                 "observation.state": torch.from_numpy(state), "task": task})
+                    chunk = post(policy.predict_action_chunk(batch))  # (1, K, A) in the dataset's units
+                reply = {"chunk": chunk[0].float().cpu().numpy().round(6).tolist(),
+                         "ms": round((time.perf_counter() - t0) * 1e3, 3)}
+            else:
+                raise InputError(f"unknown op {op!r} (predict, reset, close)")
+        except (InputError, json.JSONDecodeError) as exc:
+            reply = {"error": str(exc).splitlines()[0]}
+        protocol.write(json.dumps(reply) + "\n")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "serve":
+        try:
+            return serve(argv[1])
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if len(argv) != 3 or argv[0] not in ("export", "import"):
-        print("error: usage: lerobot_side.py export MANIFEST OUT | import ROOT STAGING", file=sys.stderr)
+        print("error: usage: lerobot_side.py export MANIFEST OUT | import ROOT STAGING | serve CHECKPOINT",
+              file=sys.stderr)
         return 2
     try:
         summary = export(argv[1], argv[2]) if argv[0] == "export" else import_(argv[1], argv[2])

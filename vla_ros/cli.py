@@ -132,13 +132,23 @@ def instruction_text(text: str) -> str:
 
 # -- policies --------------------------------------------------------------------
 def policy_factory(spec: str, understanding: str = "default"):
-    """Map ``expert|default|PATH`` to a picklable factory ``env -> agent`` (the decision core with
+    """Map ``expert|default|PATH|lerobot:DIR`` to a picklable factory ``env -> agent`` (the decision core with
     that policy behind it; the expert too acts only on instructions the robot understood)."""
     from vla_policy.agent import make_expert_agent, make_policy_agent
 
     understanding = understanding_path(understanding)
     if spec == "expert":
         return functools.partial(make_expert_agent, understanding=understanding)
+    if spec.startswith("lerobot:"):  # a LeRobot policy served from its own Python (vla_policy/lerobot_policy.py)
+        from vla_policy.lerobot_interop import LeRobotUnavailable, lerobot_python
+        from vla_policy.lerobot_policy import LeRobotPolicyError, lerobot_checkpoint, make_lerobot_agent
+
+        try:
+            lerobot_python()
+            checkpoint = lerobot_checkpoint(spec)
+        except (LeRobotUnavailable, LeRobotPolicyError) as exc:
+            raise SystemExit(f"vla: error: --policy {spec}: {exc}") from None
+        return functools.partial(make_lerobot_agent, checkpoint=str(checkpoint), understanding=understanding)
     return functools.partial(make_policy_agent, checkpoint=checkpoint_path(spec), understanding=understanding)
 
 
@@ -198,7 +208,8 @@ def _env_config(args: argparse.Namespace):
 
 def _add_episode_args(parser: argparse.ArgumentParser, default_policy: str) -> None:
     parser.add_argument("--policy", default=default_policy,
-                        help="'expert' (scripted, privileged), 'default' (shipped checkpoint) or a checkpoint folder")
+                        help="'expert' (scripted, privileged), 'default' (shipped checkpoint), a checkpoint folder, or "
+                             "lerobot:DIR (a LeRobot policy, served from make lerobot-env's Python)")
     parser.add_argument("--seed", type=seed_int, default=0, help="seed of the first episode (episode i uses seed+i)")
     parser.add_argument("--distractors", type=distractor_range, default=(2, 4), metavar="MIN-MAX",
                         help="number of non-target cups, drawn uniformly per episode (default 2-4)")
@@ -609,6 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--variants", help="comma-separated subset of film_xattn, xattn, film_late, late, early, "
                     "no_language, no_vision (default all)")
     st.add_argument("--splits", help="comma-separated subset of A, B, C, D, shades, leftmost, nearest (default all)")
+    st.add_argument("--act", action="store_true", help="also LeRobot's ACT, trained by lerobot-train on as many "
+                    "samples and evaluated through --policy lerobot:DIR (needs make lerobot-env)")
     st.add_argument("--chart", help="where the PNG chart goes (default OUT/study.png)")
     st.add_argument("--report-only", action="store_true",
                     help="train and evaluate nothing: the table, JSON and chart of what has finished")

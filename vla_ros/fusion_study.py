@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +44,18 @@ VARIANT_LABELS = {
     "no_language": "control: no language",
     "no_vision": "control: no vision",
 }
+
+# LeRobot's ACT beside them (``--act``): trained from scratch by LeRobot's own ``lerobot-train`` on the same
+# demonstrations exported as a LeRobotDataset, on as many samples as each variant (steps x batch), and
+# evaluated through ``vla eval --policy lerobot:DIR``. LeRobot's ACT defaults except: no pretrained backbone
+# (offline, from scratch), chunks of 20 steps (2 s at 10 Hz, the ACT paper's 100 steps at 50 Hz; the
+# decision core ensembles them as it does the project's chunks).
+ACT = "act"
+ACT_LABEL = "LeRobot ACT (from scratch)"
+ACT_BATCH = 8  # LeRobot's default batch size
+ACT_ARGS = ["--policy.type=act", "--policy.device=cpu", "--policy.pretrained_backbone_weights=null",
+            "--policy.chunk_size=20", "--policy.n_action_steps=20", "--policy.push_to_hub=false",
+            "--wandb.enable=false", "--num_workers=0"]
 
 # name -> `vla eval` arguments; the seeds are those of `make eval-policy` / `make eval-refer`
 SPLITS: dict[str, list[str]] = {
@@ -151,11 +165,59 @@ def train_variant(out: Path, variant: str, base: dict[str, Any], data: list[str]
          + (["--resume"] if resume else []), timing, f"train/{variant}")
 
 
+def act_steps(base: dict[str, Any], steps: int | None) -> int:
+    """ACT's steps for as many training samples as each variant sees."""
+    train = base.get("train", {})
+    samples = (steps or train.get("steps", 4000)) * train.get("batch_size", 64)
+    return -(-samples // ACT_BATCH)
+
+
+def _act_step(folder: Path) -> int:
+    state = folder / "checkpoints" / "last" / "training_state" / "training_step.json"
+    return int(json.loads(state.read_text())["step"]) if state.exists() else 0
+
+
+def train_act(out: Path, data: list[str], steps: int, timing: Timing) -> None:
+    """Export the study's data as a LeRobotDataset (PNG frames: no video decoding in the training loop),
+    then ``lerobot-train`` ACT, resuming from its last checkpoint."""
+    from vla_policy.lerobot_interop import export_lerobot, lerobot_python
+
+    dataset, folder = out / "act_dataset", out / ACT
+    if not dataset.exists():
+        print(f"+ vla data export --format lerobot --data {' '.join(data)} --out {dataset} --images", flush=True)
+        t0 = time.perf_counter()
+        export_lerobot(data, dataset, repo_id="local/vla_study", video=False)
+        timing.add("export/act", time.perf_counter() - t0)
+    if _act_step(folder) >= steps:
+        return
+    if (folder / "checkpoints" / "last").exists():
+        args = ["--resume=true", f"--config_path={folder / 'checkpoints' / 'last' / 'pretrained_model' / 'train_config.json'}"]
+    else:
+        if folder.exists():  # lerobot-train refuses an existing output folder without a checkpoint to resume
+            shutil.rmtree(folder)
+        args = ["--dataset.repo_id=local/vla_study", f"--dataset.root={dataset}", *ACT_ARGS,
+                f"--batch_size={ACT_BATCH}", f"--output_dir={folder}"]
+    cmd = [lerobot_python(), "-m", "lerobot.scripts.lerobot_train", *args, f"--steps={steps}",
+           f"--save_freq={max(1, min(500, steps))}", "--log_freq=100"]
+    print("+ lerobot-train " + " ".join(cmd[3:]), flush=True)
+    t0 = time.perf_counter()
+    try:
+        result = subprocess.run(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    finally:
+        timing.add(f"train/{ACT}", time.perf_counter() - t0)
+    if result.returncode != 0:
+        raise StudyError(f"lerobot-train failed with exit status {result.returncode}")
+
+
+def policy_spec(out: Path, variant: str) -> str:
+    return f"lerobot:{out / ACT}" if variant == ACT else str(out / variant)
+
+
 def evaluate_variant(out: Path, variant: str, split: str, episodes: int, workers: int, timing: Timing) -> None:
     path = out / variant / f"eval_{split}.json"
     if path.exists() and json.loads(path.read_text()).get("episodes") == episodes:
         return
-    _run(["eval", "--policy", str(out / variant), "--episodes", str(episodes), "--workers", str(workers),
+    _run(["eval", "--policy", policy_spec(out, variant), "--episodes", str(episodes), "--workers", str(workers),
           *SPLITS[split], "--json", str(path), "--quiet"], timing, f"eval/{variant}/{split}")
 
 
@@ -173,11 +235,22 @@ def measure_cost(out: Path, variants: list[str], steps: int = 200) -> dict[str, 
     from vla_policy.modeling_vla import count_parameters
 
     torch.set_num_threads(2)
-    agents = {v: make_policy_agent(checkpoint=str(out / v), device="cpu") for v in variants}
+    agents = {}
+    for v in variants:
+        if v == ACT:  # served from LeRobot's Python with 2 threads, like the others
+            from vla_policy.lerobot_policy import make_lerobot_agent
+
+            agents[v] = make_lerobot_agent(checkpoint=policy_spec(out, v)[len("lerobot:"):], threads=2)
+        else:
+            agents[v] = make_policy_agent(checkpoint=str(out / v), device="cpu")
     size = next(iter(agents.values())).policy.config.image_size
     times, _ = agent_step_latency(agents, benchmark_scenes(size), steps)
     cost = {"machine": cpu_model(), "threads": 2, "steps": steps, "variants": {
-        v: {"parameters": count_parameters(agents[v].policy), **summarise(times[v])} for v in variants}}
+        v: {"parameters": agents[v].policy.config.parameters if v == ACT else count_parameters(agents[v].policy),
+            **summarise(times[v])} for v in variants}}
+    for agent in agents.values():
+        if hasattr(agent.policy, "close"):
+            agent.policy.close()
     path.write_text(json.dumps(cost, indent=1) + "\n")
     return cost
 
@@ -188,7 +261,7 @@ def collect(out: Path, variants: list[str], splits: list[str]) -> dict[str, Any]
     cost = json.loads((out / "cost.json").read_text()) if (out / "cost.json").exists() else {}
     rows: dict[str, Any] = {}
     for v in variants:
-        row: dict[str, Any] = {"label": VARIANT_LABELS[v], "splits": {}}
+        row: dict[str, Any] = {"label": ACT_LABEL if v == ACT else VARIANT_LABELS[v], "splits": {}}
         if v in cost.get("variants", {}):
             row.update(cost["variants"][v])
         if f"train/{v}" in timing:
@@ -266,10 +339,15 @@ def run(args: argparse.Namespace) -> int:
             train_variant(out, variant, base, args.data, args.steps, timing)
             for split in splits:
                 evaluate_variant(out, variant, split, args.episodes, args.workers, timing)
+        if args.act:
+            print(f"== study: {ACT_LABEL}, {act_steps(base, args.steps)} steps of {ACT_BATCH}", flush=True)
+            train_act(out, args.data, act_steps(base, args.steps), timing)
+            for split in splits:
+                evaluate_variant(out, ACT, split, args.episodes, args.workers, timing)
         t0 = time.perf_counter()
-        measure_cost(out, variants)
+        measure_cost(out, variants + ([ACT] if args.act else []))
         timing.add("cost", time.perf_counter() - t0)
-    result = collect(out, variants, splits)
+    result = collect(out, variants + ([ACT] if args.act else []), splits)
     (out / "study.json").parent.mkdir(parents=True, exist_ok=True)
     (out / "study.json").write_text(json.dumps(result, indent=1) + "\n")
     table = markdown_table(result)
