@@ -157,6 +157,7 @@ class SimNode(Node):
         self.pub_clock = self.create_publisher(Clock, "/clock", qos.COMMAND_QOS) if self.publish_clock else None
         self.sim_ticks = 0
         self.sim_time_ns = 1_000_000_000  # simulated clock, starting at 1 s (0 reads as "unset" to some tools)
+        self._released_ns: int | None = None  # the simulated instant whose frame went out last
         self.twist_sub = self.create_subscription(TwistStamped, topics.TWIST_CMD, self._on_twist, qos.COMMAND_QOS)
         self.create_subscription(Float64MultiArray, topics.GRIPPER_CMD, self._on_gripper, qos.COMMAND_QOS)
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.INSTRUCTION_QOS)
@@ -270,7 +271,13 @@ class SimNode(Node):
     def release(self, lateness: float = 0.0) -> None:
         """Publish the frame and robot state simulated for this instant. ``lateness`` (s): how long
         after that instant this runs; the stamp still names the instant the frame shows (as a
-        camera's exposure stamp does), so readers see the delay as transport latency."""
+        camera's exposure stamp does), so readers see the delay as transport latency. Under simulated
+        time the clock stands still until a commander appears: that instant's frame goes out once, not
+        again at every period (a recorder would write one exposure twice)."""
+        if self.pub_clock is not None:
+            if self.sim_time_ns == self._released_ns:
+                return
+            self._released_ns = self.sim_time_ns
         self._publish_state(self.obs, lateness)
 
     def tick(self) -> None:
