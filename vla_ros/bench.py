@@ -41,9 +41,10 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 3) if b else None
 
 
-def bench_policy(policy: str, quick: bool) -> dict[str, Any]:
+def bench_policy(policy: str, quick: bool, reference: str | None = None) -> dict[str, Any]:
     """Step latency through the decision core (what ``vla eval`` and the ROS node run), and the network's
-    forward pass alone, eager and ``torch.compile``d, on CPU and on CUDA where present."""
+    forward pass alone, eager and ``torch.compile``d, on CPU and on CUDA where present. With ``reference``
+    (a checkpoint folder or ``lerobot:DIR``) that policy steps on the same frames in alternating order."""
     import torch
 
     from vla_policy.agent import PolicyAgent
@@ -57,10 +58,26 @@ def bench_policy(policy: str, quick: bool) -> dict[str, Any]:
     understanding.warm_up()
     scenes = benchmark_scenes(model.config.image_size, 4 if quick else 8)
     agent = PolicyAgent(model, understanding)
-    step_ms, first_ms = agent_step_latency({"policy": agent}, scenes, steps)
+    agents: dict[str, Any] = {"policy": agent}
+    if reference and reference.startswith("lerobot:"):  # served from LeRobot's Python, as many threads
+        from vla_policy.lerobot_policy import make_lerobot_agent
+
+        agents["reference"] = make_lerobot_agent(checkpoint=reference[len("lerobot:"):],
+                                                 threads=torch.get_num_threads())
+    elif reference:
+        agents["reference"] = PolicyAgent(VLAPolicy.from_pretrained(reference), understanding)
+    try:
+        step_ms, first_ms = agent_step_latency(agents, scenes, steps)
+    finally:
+        if hasattr(agents.get("reference", agent).policy, "close"):
+            agents["reference"].policy.close()
     out: dict[str, Any] = {"checkpoint": policy, "image_size": model.config.image_size,
                            "step_cpu": summarise(step_ms["policy"]), "first_command_cpu": summarise(first_ms["policy"]),
                            "abstained_on_scenes": agent.core.vote.abstained}
+    if reference:
+        out.update(reference=reference, reference_step_cpu=summarise(step_ms["reference"]),
+                   step_ratio_policy_vs_reference=_ratio(np.percentile(step_ms["policy"], 50),
+                                                         np.percentile(step_ms["reference"], 50)))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         net = model if device == "cpu" else VLAPolicy.from_pretrained(policy, device=device)
@@ -135,6 +152,10 @@ def _lines(name: str, fig: dict[str, Any]) -> list[str]:
         lines = [f"policy step (decision core + policy, batch 1, CPU): p50 {fig['step_cpu']['p50_ms']:.1f} ms, "
                  f"p99 {fig['step_cpu']['p99_ms']:.1f} ms; first command of an instruction p50 "
                  f"{fig['first_command_cpu']['p50_ms']:.1f} ms"]
+        if "reference" in fig:
+            ref = fig["reference_step_cpu"]
+            lines.append(f"reference {fig['reference']}, same frames, alternating: p50 {ref['p50_ms']:.1f} ms, p99 "
+                         f"{ref['p99_ms']:.1f} ms; ours x{fig['step_ratio_policy_vs_reference']} of its p50")
         for device in ("cpu", "cuda"):
             if f"forward_{device}_eager" not in fig:
                 continue
@@ -166,14 +187,14 @@ def _lines(name: str, fig: dict[str, Any]) -> list[str]:
             f"{fig['control_rate_target_hz']} Hz (x{fig['control_rate_accuracy']}), min {fig['control_rate_hz_min']} Hz"]
 
 
-def run(json_path: str | None, quick: bool, sections: tuple[str, ...], policy: str) -> int:
+def run(json_path: str | None, quick: bool, sections: tuple[str, ...], policy: str, reference: str | None = None) -> int:
     report: dict[str, Any] = {"machine": machine(), "quick": quick, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                               "sections": {}}
     m = report["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, CUDA: {m['cuda_device'] or 'none'}, "
           f"torch {m['torch']}", flush=True)
     jobs: dict[str, Callable[[], dict[str, Any]]] = {
-        "policy": lambda: bench_policy(policy, quick), "training": lambda: bench_training(quick),
+        "policy": lambda: bench_policy(policy, quick, reference), "training": lambda: bench_training(quick),
         "simulator": lambda: bench_simulator(quick), "ros": lambda: bench_ros(policy, quick)}
     t_all = time.perf_counter()
     failed = False

@@ -140,16 +140,24 @@ def policy_factory(spec: str, understanding: str = "default"):
     if spec == "expert":
         return functools.partial(make_expert_agent, understanding=understanding)
     if spec.startswith("lerobot:"):  # a LeRobot policy served from its own Python (vla_policy/lerobot_policy.py)
-        from vla_policy.lerobot_interop import LeRobotUnavailable, lerobot_python
-        from vla_policy.lerobot_policy import LeRobotPolicyError, lerobot_checkpoint, make_lerobot_agent
+        from vla_policy.lerobot_policy import make_lerobot_agent
 
-        try:
-            lerobot_python()
-            checkpoint = lerobot_checkpoint(spec)
-        except (LeRobotUnavailable, LeRobotPolicyError) as exc:
-            raise SystemExit(f"vla: error: --policy {spec}: {exc}") from None
-        return functools.partial(make_lerobot_agent, checkpoint=str(checkpoint), understanding=understanding)
+        checkpoint = lerobot_spec(spec, "--policy")[len("lerobot:"):]
+        return functools.partial(make_lerobot_agent, checkpoint=checkpoint, understanding=understanding)
     return functools.partial(make_policy_agent, checkpoint=checkpoint_path(spec), understanding=understanding)
+
+
+def lerobot_spec(spec: str, flag: str) -> str:
+    """``lerobot:DIR`` -> ``lerobot:FOLDER`` of a LeRobot policy that LeRobot's Python is there to serve
+    (checked once, here)."""
+    from vla_policy.lerobot_interop import LeRobotUnavailable, lerobot_python
+    from vla_policy.lerobot_policy import LeRobotPolicyError, lerobot_checkpoint
+
+    try:
+        lerobot_python()
+        return f"lerobot:{lerobot_checkpoint(spec)}"
+    except (LeRobotUnavailable, LeRobotPolicyError) as exc:
+        raise SystemExit(f"vla: error: {flag} {spec}: {exc}") from None
 
 
 def understanding_path(spec: str) -> str:
@@ -512,7 +520,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SystemExit(f"vla: error: --json {args.json}: cannot create its folder ({exc.strerror})") from None
-    return run(args.json, args.quick, args.sections, checkpoint_path(args.policy))
+    reference = args.reference
+    if reference:
+        reference = lerobot_spec(reference, "--reference") if reference.startswith("lerobot:") \
+            else checkpoint_path(reference)
+    return run(args.json, args.quick, args.sections, checkpoint_path(args.policy), reference)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -606,6 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--sections", type=bench_sections, default=SECTIONS,
                     metavar="NAME[,NAME...]", help="policy, training, simulator, ros (default: all)")
     be.add_argument("--policy", default="default", help="'default' or a checkpoint folder (default: default)")
+    be.add_argument("--reference", default=None, metavar="POLICY",
+                    help="a checkpoint folder or lerobot:DIR stepped on the same frames, in alternating order; the "
+                         "policy section gives ours as a ratio to it")
     be.set_defaults(func=cmd_bench)
 
     st = sub.add_parser("study", help="the fusion study: each fusion variant trained and evaluated alike (resumable)")
