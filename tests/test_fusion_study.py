@@ -100,3 +100,15 @@ def test_study_trains_evaluates_reports_and_resumes(tmp_path):
     base.write_text(yaml.safe_dump(changed))
     mixed = _vla(*args)  # another recipe must not be mixed into the same study folder
     assert mixed.returncode != 0 and "another study config" in mixed.stderr
+
+
+def test_only_the_last_act_checkpoint_is_kept_when_training_resumes(tmp_path):
+    from vla_ros.fusion_study import prune_act_checkpoints
+
+    checkpoints = tmp_path / "act" / "checkpoints"
+    for name in ("000500", "001000", "001500"):
+        (checkpoints / name / "pretrained_model").mkdir(parents=True)
+    (checkpoints / "last").symlink_to("001000")  # lerobot-train's link to its newest complete checkpoint
+    assert prune_act_checkpoints(tmp_path / "act") == ["000500", "001500"]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["001000", "last"]
+    assert (checkpoints / "last" / "pretrained_model").is_dir()

@@ -177,6 +177,18 @@ def _act_step(folder: Path) -> int:
     return int(json.loads(state.read_text())["step"]) if state.exists() else 0
 
 
+def prune_act_checkpoints(folder: Path) -> list[str]:
+    """Delete every ``lerobot-train`` checkpoint but the one ``checkpoints/last`` points to (each holds ACT's
+    weights and optimizer state, ~0.6 GB; a full run would write 24). Returns the names deleted."""
+    last = (folder / "checkpoints" / "last").resolve()
+    removed = []
+    for child in sorted((folder / "checkpoints").iterdir()):
+        if child.name != "last" and child.is_dir() and not child.is_symlink() and child.resolve() != last:
+            shutil.rmtree(child)
+            removed.append(child.name)
+    return removed
+
+
 def train_act(out: Path, data: list[str], steps: int, timing: Timing) -> None:
     """Export the study's data as a LeRobotDataset (PNG frames: no video decoding in the training loop),
     then ``lerobot-train`` ACT, resuming from its last checkpoint."""
@@ -191,6 +203,7 @@ def train_act(out: Path, data: list[str], steps: int, timing: Timing) -> None:
     if _act_step(folder) >= steps:
         return
     if (folder / "checkpoints" / "last").exists():
+        prune_act_checkpoints(folder)
         args = ["--resume=true", f"--config_path={folder / 'checkpoints' / 'last' / 'pretrained_model' / 'train_config.json'}"]
     else:
         if folder.exists():  # lerobot-train refuses an existing output folder without a checkpoint to resume
