@@ -192,14 +192,19 @@ def prune_act_checkpoints(folder: Path) -> list[str]:
 def train_act(out: Path, data: list[str], steps: int, timing: Timing) -> None:
     """Export the study's data as a LeRobotDataset (PNG frames: no video decoding in the training loop),
     then ``lerobot-train`` ACT, resuming from its last checkpoint."""
-    from vla_policy.lerobot_interop import export_lerobot, lerobot_python
+    from vla_policy.dataset import DatasetError
+    from vla_policy.lerobot_interop import LeRobotUnavailable, export_lerobot, lerobot_python
 
     dataset, folder = out / "act_dataset", out / ACT
-    if not dataset.exists():
-        print(f"+ vla data export --format lerobot --data {' '.join(data)} --out {dataset} --images", flush=True)
-        t0 = time.perf_counter()
-        export_lerobot(data, dataset, repo_id="local/vla_study", video=False)
-        timing.add("export/act", time.perf_counter() - t0)
+    try:
+        python = lerobot_python()
+        if not dataset.exists():
+            print(f"+ vla data export --format lerobot --data {' '.join(data)} --out {dataset} --images", flush=True)
+            t0 = time.perf_counter()
+            export_lerobot(data, dataset, repo_id="local/vla_study", video=False)
+            timing.add("export/act", time.perf_counter() - t0)
+    except (DatasetError, LeRobotUnavailable) as exc:
+        raise StudyError(f"--act: {exc}") from None
     if _act_step(folder) >= steps:
         return
     if (folder / "checkpoints" / "last").exists():
@@ -210,7 +215,7 @@ def train_act(out: Path, data: list[str], steps: int, timing: Timing) -> None:
             shutil.rmtree(folder)
         args = ["--dataset.repo_id=local/vla_study", f"--dataset.root={dataset}", *ACT_ARGS,
                 f"--batch_size={ACT_BATCH}", f"--output_dir={folder}"]
-    cmd = [lerobot_python(), "-m", "lerobot.scripts.lerobot_train", *args, f"--steps={steps}",
+    cmd = [python, "-m", "lerobot.scripts.lerobot_train", *args, f"--steps={steps}",
            f"--save_freq={max(1, min(500, steps))}", "--log_freq=100"]
     print("+ lerobot-train " + " ".join(cmd[3:]), flush=True)
     t0 = time.perf_counter()
