@@ -82,10 +82,17 @@ def test_vla_eval_runs_a_lerobot_policy_in_closed_loop(act_checkpoint, tmp_path)
     assert summary["args"]["policy"] == f"lerobot:{act_checkpoint}"
 
 
-def test_a_folder_without_a_lerobot_policy_is_a_one_line_cli_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "vla_ros.cli", "eval", "--policy", f"lerobot:{tmp_path}",
-                             "--episodes", "1"], capture_output=True, text=True)
+def test_a_folder_without_a_lerobot_policy_or_no_lerobot_is_a_one_line_cli_error(tmp_path):
+    def vla_eval(folder, **env):
+        return subprocess.run([sys.executable, "-m", "vla_ros.cli", "eval", "--policy", f"lerobot:{folder}",
+                               "--episodes", "1"], capture_output=True, text=True, env={**os.environ, **env})
+
+    result = vla_eval(tmp_path)
     assert result.returncode != 0 and "no LeRobot policy" in result.stderr and "Traceback" not in result.stderr
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / name).write_text("{}")
+    result = vla_eval(tmp_path, VLA_LEROBOT_PYTHON=str(tmp_path / "no-python"))
+    assert result.returncode != 0 and "not an executable" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("script, message", [

@@ -154,8 +154,9 @@ def lerobot_spec(spec: str, flag: str) -> str:
     from vla_policy.lerobot_policy import LeRobotPolicyError, lerobot_checkpoint
 
     try:
+        folder = lerobot_checkpoint(spec)
         lerobot_python()
-        return f"lerobot:{lerobot_checkpoint(spec)}"
+        return f"lerobot:{folder}"
     except (LeRobotUnavailable, LeRobotPolicyError) as exc:
         raise SystemExit(f"vla: error: {flag} {spec}: {exc}") from None
 
