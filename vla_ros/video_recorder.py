@@ -197,6 +197,8 @@ class VideoRecorder(Node):
         elif self.skipped:
             print(f"video: {self.out} not written: no episode started ({self.skipped} frames arrived, "
                   f"but no instruction on {topics.INSTRUCTION})", flush=True)
+        else:  # e.g. stopped before a simulated clock started: its camera sends an instant's frame once
+            print(f"video: {self.out} not written: no camera frame arrived on {topics.CAMERA_IMAGE}", flush=True)
 
 
 def main(args: list[str] | None = None) -> int:
