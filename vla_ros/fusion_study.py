@@ -258,7 +258,7 @@ def measure_cost(out: Path, variants: list[str], steps: int = 200) -> dict[str, 
         if v == ACT:  # served from LeRobot's Python with 2 threads, like the others
             from vla_policy.lerobot_policy import make_lerobot_agent
 
-            agents[v] = make_lerobot_agent(checkpoint=policy_spec(out, v)[len("lerobot:"):], threads=2)
+            agents[v] = make_lerobot_agent(checkpoint=str(out / ACT), threads=2)
         else:
             agents[v] = make_policy_agent(checkpoint=str(out / v), device="cpu")
     size = next(iter(agents.values())).policy.config.image_size
