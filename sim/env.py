@@ -8,6 +8,7 @@ as a MoveIt-Servo-style twist plus a gripper command.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -79,6 +80,7 @@ class PickCupEnv(gym.Env):
         self.clipped_actions = 0
         self._period: tuple[np.ndarray, np.ndarray, int, int] | None = None
         self._culler: FrustumCuller | None = None
+        self.render_seconds = 0.0  # wall time spent rendering camera frames since the env was made (profiling)
 
     # -- gymnasium API -------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -272,9 +274,12 @@ class PickCupEnv(gym.Env):
         return obs
 
     def _render(self, camera: PinholeCamera) -> np.ndarray:
+        start = time.perf_counter()
         if self._culler is not None:
             self._culler.apply(camera)
-        return camera.render(self.client, self.scene.light_direction)
+        frame = camera.render(self.client, self.scene.light_direction)
+        self.render_seconds += time.perf_counter() - start
+        return frame
 
     def _info(self) -> dict[str, Any]:
         tracker = self._tracker

@@ -132,5 +132,23 @@ def referent(ref: Reference, xy: np.ndarray, colours: Sequence[str]) -> tuple[in
     return int(order[0]), float(score[order[0]] - score[order[1]])
 
 
-__all__ = ["KINDS", "MARGIN", "HELD_OUT", "Reference", "canonical_instruction", "referent", "validate_kind",
-           "is_held_out"]
+def references_to(index: int, xy: np.ndarray, colours: Sequence[str]) -> list[Reference]:
+    """Every reference (kinds in :data:`KINDS` order, anchors by colour) whose referent is cup ``index``
+    by at least :data:`MARGIN`, held-out combinations left out. A demonstration that picks cup ``index``
+    is then also a demonstration of each (hindsight relabelling: new instructions, no new frames)."""
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    colour = colours[index]
+    candidates = [Reference("colour", colour=colour), Reference("left", colour=colour),
+                  Reference("right", colour=colour)]
+    candidates += [Reference(kind) for kind in ("leftmost", "rightmost", "nearest", "farthest")]
+    candidates += [Reference("next-to", anchor=a) for a in sorted(set(colours)) if a != colour]
+    found = []
+    for ref in candidates:
+        winner, margin = referent(ref, xy, colours)
+        if winner == index and margin >= MARGIN and not ref.held_out:
+            found.append(ref)
+    return found
+
+
+__all__ = ["KINDS", "MARGIN", "HELD_OUT", "Reference", "canonical_instruction", "referent", "references_to",
+           "validate_kind", "is_held_out"]

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from vla_policy.demonstrations import generate
-from vla_ros.fusion_study import VARIANTS, StudyError, load_base, markdown_table, variant_config
+from vla_ros.fusion_study import (VARIANTS, StudyError, load_base, markdown_table, ours_vs_act, ratio_line,
+                                  variant_config)
 
 TINY_BASE = {
     "policy": {"image_size": 64, "vision_channels": [16, 16, 32], "dim": 64, "heads": 2, "blocks": 1,
@@ -112,3 +113,19 @@ def test_only_the_last_act_checkpoint_is_kept_when_training_resumes(tmp_path):
     assert prune_act_checkpoints(tmp_path / "act") == ["000500", "001500"]
     assert sorted(p.name for p in checkpoints.iterdir()) == ["001000", "last"]
     assert (checkpoints / "last" / "pretrained_model").is_dir()
+
+
+def test_ours_as_a_ratio_to_act():
+    def row(rates, **cost):
+        return {"splits": {s: {"rate": r} for s, r in rates.items()}, **cost}
+
+    result = {"splits": ["A", "D"], "variants": {
+        "film_xattn": row({"A": 0.9, "D": 1.0}, p50_ms=3.0, parameters=1e6, train_minutes=9.0),
+        "act": row({"A": 0.6, "D": 0.0}, p50_ms=30.0, parameters=50e6, train_minutes=110.0)}}
+    ratios = ours_vs_act(result)
+    assert ratios["success"] == {"A": 1.5, "D": None}  # ACT at 0: no ratio, said so
+    assert (ratios["step_p50"], ratios["parameters"], ratios["train_minutes"]) == (0.1, 0.02, 0.082)
+    line = ratio_line(ratios)
+    assert "A 1.50x" in line and "D n/a (ACT 0)" in line and "step p50 0.10x" in line
+    del result["variants"]["act"]
+    assert ours_vs_act(result) is None

@@ -395,6 +395,9 @@ def test_train_writes_checkpoint_and_resumes(tiny_dataset, tmp_path):
                       paraphrase=False)  # encoding all ~2900 phrasings takes ~20 s; not needed here
     summary = train([str(tiny_dataset)], str(out), VLAConfig(**SMALL), cfg, progress=False)
     assert summary["steps"] == 4 and any("val_loss" in h for h in summary["history"])
+    phases = summary["seconds_by_phase"]  # where the wall time went, for profiling a recipe
+    assert {"data", "forward", "backward", "optimizer", "validation", "checkpoint", "other"} <= set(phases)
+    assert all(v >= 0 for v in phases.values()) and sum(phases.values()) == pytest.approx(summary["seconds"], abs=0.05)
     model = VLAPolicy.from_pretrained(out)
     assert model.config.proprio_std != VLAConfig().proprio_std  # statistics came from the data
     cfg.steps = 6

@@ -10,6 +10,10 @@ A dataset is a folder of episode folders ``episode_NNNNNN/``, each holding::
     actions.npy    (T, 4)       float32 label action: vx, vy, vz (m/s, base frame), gripper (1 open, 0 closed)
     target_uv.npy  (T, 2)       float32 target cup centre in pixels (u right, v down); NaN when absent
 
+Optional meta fields written by ``vla data generate``: ``refer``/``anchor``/``anchor_uv`` (relational
+tasks) and ``hindsight_relabels``, the other instructions the same demonstration answers (hindsight relabelling:
+``[{"refer", "instruction", "target", "anchor"[, "anchor_uv"]}]``, used when ``train.hindsight_relabel`` > 0).
+
 ``camera`` holds the intrinsics and the camera pose in the robot base frame (ROS
 optical frame: z forward, x right, y down). Training uses it to project the
 end-effector into the image as a second keypoint target; episodes without a

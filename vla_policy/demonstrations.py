@@ -19,6 +19,7 @@ from tqdm import tqdm
 from vla_sim.expert import NOISE_STD, NOISY_FRACTION, noise_scale
 
 from .dataset import episode_name, write_episode
+from .phase_clock import PhaseClock
 
 DEFAULT_SEED = 1_000_000
 ABSENT_FRACTION = 0.12  # scenes without the named cup: the label is "abstain"
@@ -93,19 +94,49 @@ def first_anchor_uv(env) -> list[float] | None:
     scene = env.scene
     if scene.anchor is None or scene.refer != "next-to":
         return None
-    (index,) = [i for i, cup in enumerate(scene.cups) if cup.colour == scene.anchor]
+    return _cup_uv(env, scene.anchor)
+
+
+def _cup_uv(env, colour: str) -> list[float]:
+    """Pixels [u, v] of the one cup of ``colour`` now."""
+    (index,) = [i for i, cup in enumerate(env.scene.cups) if cup.colour == colour]
     return [round(float(x), 3) for x in env.camera.project(env.cup_states()[index].position[None])[0]]
 
 
-def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, policy_path: str | None = None) -> dict:
-    """One episode. Without a policy the scripted expert acts (its actions are the labels); with one
-    (DAgger) the policy acts and the corrective expert labels every state it visits."""
+def hindsight_relabels(env) -> list[dict]:
+    """The other instructions this episode's demonstration also answers: every reference whose referent
+    is the same cup (``vla_sim.referring.references_to``), each as ``{"refer", "instruction", "target",
+    "anchor"}`` plus ``anchor_uv`` for next-to. Training may condition on one of them instead of the
+    episode's own (``train.hindsight_relabel``): more instructions per rendered frame."""
+    from vla_sim.referring import references_to
+
+    scene = env.scene
+    if scene.target_index is None:  # absent target: nothing was picked
+        return []
+    xy = np.array([[cup.x, cup.y] for cup in scene.cups])
+    colours = [cup.colour for cup in scene.cups]
+    own = scene.reference.instruction
+    target = colours[scene.target_index]
+    return [{"refer": ref.kind, "instruction": ref.instruction, "target": target, "anchor": ref.anchor,
+             **({"anchor_uv": _cup_uv(env, ref.anchor)} if ref.kind == "next-to" else {})}
+            for ref in references_to(scene.target_index, xy, colours) if ref.instruction != own]
+
+
+def _generate_one(index: int, seed: int, out: str, config: GenerationConfig,
+                  policy_path: str | None = None) -> tuple[dict, dict[str, float]]:
+    """One episode: (its meta, wall seconds by phase). Without a policy the scripted expert acts (its
+    actions are the labels); with one (DAgger) the policy acts and the corrective expert labels every
+    state it visits."""
     from vla_sim import CorrectiveExpert, ScriptedExpert
     from vla_sim.instructions import sample_training_instruction
 
-    env, rng, absent, noisy = episode_setup(seed, config)
+    clock = PhaseClock()
+    with clock("scene"):
+        env, rng, absent, noisy = episode_setup(seed, config)
     try:
-        obs, info = env.reset(seed=seed)
+        with clock("scene"):
+            obs, info = env.reset(seed=seed)
+        render_before_steps = env.render_seconds
         # Colour tasks: a training paraphrase; relational ones: the canonical phrasing, which is what the
         # policy is conditioned on once the understanding model has resolved any other wording.
         instruction = sample_training_instruction(rng, info["target"]) if info["refer"] == "colour" \
@@ -118,7 +149,9 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
         frames, proprio, actions, uvs = [], [], [], []
         target_index = env.scene.target_index
         anchor_uv = first_anchor_uv(env)
+        relabels = hindsight_relabels(env)
         for step in range(min(env.config.max_steps, config.max_steps or env.config.max_steps)):
+            acting = time.perf_counter()
             if policy is not None:
                 label = corrective.label(obs)
                 if label is None:  # absent target: DAgger has nothing to correct here
@@ -139,6 +172,7 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
                     if noisy:
                         # labels stay clean: the noise only moves the arm (teaches recovery)
                         executed[:3] += rng.normal(0.0, NOISE_STD * noise_scale(expert.phase), 3)
+            clock.add("expert" if policy is None else "policy", time.perf_counter() - acting)
             frames.append(obs["image"])
             proprio.append(np.concatenate([obs["ee_pose"], obs["gripper_width"]]))
             actions.append(label)
@@ -147,9 +181,14 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
                 uvs.append(env.camera.project(state.position[None])[0])  # centre of mass, inside the cup
             else:
                 uvs.append(np.array([np.nan, np.nan]))
-            obs, _, terminated, truncated, info = env.step(executed)
+            with clock("simulate"):
+                obs, _, terminated, truncated, info = env.step(executed)
             if terminated or truncated:
                 break
+        # the frames rendered by step() are render time, not simulation (reset's first frame stays in scene)
+        rendered = env.render_seconds - render_before_steps
+        clock.add("render", rendered)
+        clock.add("simulate", -rendered)
         meta = {
             "seed": seed,
             "instruction": instruction,
@@ -159,6 +198,7 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
             "anchor": info["anchor"],
             **({"anchor_uv": anchor_uv} if anchor_uv is not None else {}),
             "target_instance": info["target_instance"],
+            "hindsight_relabels": relabels,
             "outcome": info["outcome"],
             "success": info["success"],
             "steps": len(frames),
@@ -168,13 +208,14 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig, pol
             "relabelled": policy is not None,  # DAgger: labels from the corrective expert, any outcome is usable
             "camera": {"K": env.camera.K.tolist(), "T_base_cam": env.camera.T_base_cam.tolist()},
         }
-        write_episode(out, index, {
-            "frames": np.stack(frames),
-            "proprio": np.stack(proprio),
-            "actions": np.stack(actions),
-            "target_uv": np.stack(uvs),
-        }, meta)
-        return meta
+        with clock("write"):
+            write_episode(out, index, {
+                "frames": np.stack(frames),
+                "proprio": np.stack(proprio),
+                "actions": np.stack(actions),
+                "target_uv": np.stack(uvs),
+            }, meta)
+        return meta, clock.seconds()
     finally:
         env.close()
 
@@ -189,19 +230,26 @@ def generate(out: str | Path, episodes: int, seed: int = DEFAULT_SEED, workers: 
     todo = [i for i in range(episodes) if not (out / episode_name(i) / "meta.json").is_file()]
     start = time.perf_counter()
     metas: list[dict] = []
+    phases = PhaseClock()  # summed over workers: shares of the generating processes' wall time
+
+    def done(result: tuple[dict, dict[str, float]]) -> None:
+        meta, seconds = result
+        metas.append(meta)
+        for name, value in seconds.items():
+            phases.add(name, value)
+        bar.update(1)
+
     bar = tqdm(total=episodes, initial=episodes - len(todo), desc="demonstrations", unit="ep",
                disable=not progress, dynamic_ncols=True)
     try:
         if workers <= 1:
             for i in todo:
-                metas.append(_generate_one(i, seed + i, str(out), config, policy))
-                bar.update(1)
+                done(_generate_one(i, seed + i, str(out), config, policy))
         else:
             with ProcessPoolExecutor(workers, mp.get_context("spawn")) as pool:
                 futures = [pool.submit(_generate_one, i, seed + i, str(out), config, policy) for i in todo]
                 for future in as_completed(futures):
-                    metas.append(future.result())
-                    bar.update(1)
+                    done(future.result())
     finally:
         bar.close()
     minutes = (time.perf_counter() - start) / 60.0
@@ -213,4 +261,5 @@ def generate(out: str | Path, episodes: int, seed: int = DEFAULT_SEED, workers: 
         "frames": sum(m["steps"] for m in metas),
         "failed_episodes": sum(1 for m in metas if m["target_present"] and not m["success"]),
         "dataset_bytes": size,
+        "seconds_by_phase": phases.seconds(),
     }

@@ -28,6 +28,7 @@ from .configuration_vla import VLAConfig
 from .dataset import DatasetError, Episode, list_episodes
 from .decision import MARKED_TEXT, SIDE_KINDS, colour_query, conditioning_text
 from .modeling_vla import VLAPolicy, count_parameters
+from .phase_clock import PhaseClock, describe
 
 STATE_DIR = "train_state"
 MARKER_JITTER = 1.5  # pixels (std): training markers are moved by about the located anchor's error
@@ -63,6 +64,15 @@ class TrainConfig:
     """Seed of initialisation, sampling and augmentation."""
     threads: int = 0
     """torch CPU threads (0: all cores divided among local processes)."""
+    hindsight_relabel: float = 0.0
+    """The share of samples from an episode with ``hindsight_relabels`` in its meta (the other instructions
+    its demonstration answers, written by ``vla data generate``) that condition on one of them, drawn
+    uniformly, instead of the episode's own. A colour scene's pick is then also a lesson in
+    "the leftmost cup" or "the cup next to the blue cup" whenever its cup is that one: more instructions
+    per rendered frame. 0 keeps every episode's own instruction."""
+    compile: bool = False
+    """Run the training forward and backward through ``torch.compile`` (the first step then takes a
+    minute or more to compile; the summary's ``seconds_by_phase`` shows what it saved)."""
     shift_pixels: int = 6
     """Random image shift augmentation (pixels); the heatmap target shifts with it."""
     brightness: float = 0.15
@@ -94,6 +104,11 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        share = self.hindsight_relabel
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise ValueError(f"hindsight_relabel must be in [0, 1], got {share!r}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be true or false, got {self.compile!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < float("inf"):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not isinstance(self.absent_weight, (int, float)) or not 0 < self.absent_weight <= 100:
@@ -178,8 +193,9 @@ class DemoSampler:
                       for e, a in zip(episodes, self.arrays)]
         # Colour tasks draw a fresh training phrasing per sample; relational ones keep their canonical
         # instruction (the understanding model maps other wordings onto it before the policy sees them).
-        self.phrasings = {e.meta["target"]: [instructions[s] for s in training_instructions(e.meta["target"])]
-                          for e in episodes if e.meta.get("refer", "colour") == "colour"} \
+        colours = {task["target"] for e in episodes for task in [e.meta, *self._relabels(e.meta)]
+                   if task.get("refer", "colour") == "colour"}
+        self.phrasings = {c: [instructions[s] for s in training_instructions(c)] for c in sorted(colours)} \
             if train_cfg.paraphrase else {}
 
     def __len__(self) -> int:
@@ -201,7 +217,8 @@ class DemoSampler:
             uv = np.asarray(arr["target_uv"][ti], dtype=np.float32).copy()
             ee_uv = self.ee_uv[e][ti].copy()
             pair_query = self._pair_query(meta)
-            marker = np.full(2, np.nan, np.float32) if pair_query else self._marker(meta, arr)
+            task = meta if pair_query or not augment else self._task(meta)  # its own instruction or a relabel
+            marker = np.full(2, np.nan, np.float32) if pair_query else self._marker(task, arr)
             if augment and np.isfinite(marker).all():  # the located cup is a few pixels off at inference
                 marker += self.rng.normal(0.0, MARKER_JITTER, 2).astype(np.float32)
             if s:
@@ -226,11 +243,11 @@ class DemoSampler:
             ee_uvs.append(ee_uv)
             if pair_query:
                 text_ids.append(self.instructions[colour_query(meta["target"])])
-            elif augment and self.tcfg.paraphrase and meta.get("refer", "colour") == "colour":
-                options = self.phrasings[meta["target"]]
+            elif augment and self.tcfg.paraphrase and task.get("refer", "colour") == "colour":
+                options = self.phrasings[task["target"]]
                 text_ids.append(options[int(self.rng.integers(len(options)))])
             else:
-                text_ids.append(self.instructions[policy_text(meta, self.cfg)])
+                text_ids.append(self.instructions[policy_text(task, self.cfg)])
         imgs = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # (B, 3, H, W) uint8
         if augment and self.tcfg.brightness > 0:
             scale = torch.from_numpy(self.rng.uniform(1 - self.tcfg.brightness, 1 + self.tcfg.brightness,
@@ -247,6 +264,18 @@ class DemoSampler:
             "text_ids": torch.tensor(text_ids),
             **({"marker_uv": torch.from_numpy(np.stack(markers))} if self.cfg.anchor_marker else {}),
         }
+
+    def _relabels(self, meta: dict[str, Any]) -> list[dict[str, Any]]:
+        """The episode's hindsight relabels in use (none when ``train.hindsight_relabel`` is 0)."""
+        return (meta.get("hindsight_relabels") or []) if self.tcfg.hindsight_relabel > 0 else []
+
+    def _task(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """The episode's meta, or with probability ``train.hindsight_relabel`` the meta with one of its
+        relabels' reference (kind, instruction, target colour, anchor and its pixels) in place of its own."""
+        relabels = self._relabels(meta)
+        if not relabels or self.rng.random() >= self.tcfg.hindsight_relabel:
+            return meta
+        return {**meta, **relabels[int(self.rng.integers(len(relabels)))]}
 
     def _pair_query(self, meta: dict[str, Any]) -> bool:
         """Whether this sample teaches the colour query's present head on a left/right pair (``pair_query``)."""
@@ -392,10 +421,13 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
                          "policy.side_marker (or --init a side-marker checkpoint), or pair_query: 0")
 
     # The kinds of reference the policy learns are those of its data (and of the checkpoint it starts from).
-    kinds = {e.meta.get("refer", "colour") for e in episodes} | set(init.config.refer_kinds if init else ())
+    relabels = [r for e in episodes for r in (e.meta.get("hindsight_relabels") or [])] \
+        if cfg.hindsight_relabel > 0 else []
+    kinds = {e.meta.get("refer", "colour") for e in episodes} | {r["refer"] for r in relabels} \
+        | set(init.config.refer_kinds if init else ())
     policy_cfg.refer_kinds = tuple(k for k in KINDS if k in kinds)
     encoder = TextEncoder(policy_cfg.text_encoder, policy_cfg.text_encoder_sha256, policy_cfg.max_text_tokens)
-    recorded = [policy_text(e.meta, policy_cfg) for e in episodes]
+    recorded = [policy_text(m, policy_cfg) for m in [*(e.meta for e in episodes), *relabels]]
     if cfg.pair_query > 0:
         recorded += [colour_query(e.meta["target"]) for e in episodes if e.meta.get("refer") in SIDE_KINDS]
     texts = list(dict.fromkeys((all_training_instructions() if cfg.paraphrase else []) + recorded))
@@ -418,6 +450,8 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     if resume:
         step, history = _load_state(out_dir, model, opt, rng)
     ddp = DDP(model) if world > 1 else model
+    if cfg.compile:  # the uncompiled module still owns the weights that are saved
+        ddp = torch.compile(ddp, dynamic=False)
     train_sampler = DemoSampler(train_eps, policy_cfg, cfg, text_ids, rng)
     val_sampler = DemoSampler(val_eps, policy_cfg, cfg, text_ids, np.random.default_rng(12345))
     if is_main:
@@ -440,16 +474,22 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     model.train()
     t0, samples = time.perf_counter(), 0
     last_logs: dict[str, float] = {}
+    # Where the wall time goes (profile before optimising): the phases of each step and the extras.
+    phases = PhaseClock()
     try:
         while step < cfg.steps:
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
-            batch = to_device(train_sampler.sample(cfg.batch_size))
-            loss, logs = run(batch, ddp)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            with phases("data"):
+                batch = to_device(train_sampler.sample(cfg.batch_size))
+            with phases("forward"):  # the loss's .item() calls wait for the device
+                loss, logs = run(batch, ddp)
+            with phases("backward"):
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            with phases("optimizer"):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
             step += 1
             samples += cfg.batch_size * world
             last_logs = logs
@@ -458,27 +498,31 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
             record: dict[str, Any] = {}
             if step % cfg.val_every == 0 or step == cfg.steps:
                 model.eval()
-                with torch.no_grad():
+                with torch.no_grad(), phases("validation"):
                     vals = [run(to_device(val_sampler.sample(cfg.batch_size, augment=False)), model)[1]
                             for _ in range(4)]
                 model.train()
                 record["val_loss"] = float(np.mean([v["loss"] for v in vals]))
             if is_main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-                record["closed_loop_success"] = closed_loop_check(model, cfg.eval_episodes)
+                with phases("closed_loop_check"):
+                    record["closed_loop_success"] = closed_loop_check(model, cfg.eval_episodes)
             if record and is_main:
                 record.update(step=step, train_loss=logs["loss"],
                               samples_per_s=samples / (time.perf_counter() - t0))
                 history.append(record)
                 bar.write(json.dumps(record))
             if is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-                _save_state(out_dir, model, opt, step, rng, history)
+                with phases("checkpoint"):
+                    _save_state(out_dir, model, opt, step, rng, history)
     finally:
         bar.close()
         if world > 1:
             dist.destroy_process_group()
     elapsed = time.perf_counter() - t0
     summary = {"steps": step, "samples_per_s": samples / elapsed if elapsed > 0 else 0.0, "seconds": elapsed,
-               "final_train": last_logs, "history": history}
+               "seconds_by_phase": phases.seconds(elapsed), "final_train": last_logs, "history": history}
     if is_main:
         (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=1))
+        if progress:
+            print("train: wall time by phase: " + describe(summary["seconds_by_phase"]))
     return summary

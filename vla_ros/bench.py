@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vla_policy.lerobot_policy import LEROBOT_PREFIX
+
 # torch loads in the sections that use it: `vla --help` and argument errors stay fast.
 SECTIONS = ("policy", "training", "simulator", "ros")
 
@@ -59,10 +61,10 @@ def bench_policy(policy: str, quick: bool, reference: str | None = None) -> dict
     scenes = benchmark_scenes(model.config.image_size, 4 if quick else 8)
     agent = PolicyAgent(model, understanding)
     agents: dict[str, Any] = {"policy": agent}
-    if reference and reference.startswith("lerobot:"):  # served from LeRobot's Python, as many threads
+    if reference and reference.startswith(LEROBOT_PREFIX):  # served from LeRobot's Python, as many threads
         from vla_policy.lerobot_policy import make_lerobot_agent
 
-        agents["reference"] = make_lerobot_agent(checkpoint=reference[len("lerobot:"):],
+        agents["reference"] = make_lerobot_agent(checkpoint=reference[len(LEROBOT_PREFIX):],
                                                  threads=torch.get_num_threads())
     elif reference:
         agents["reference"] = PolicyAgent(VLAPolicy.from_pretrained(reference), understanding)

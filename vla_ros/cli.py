@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from vla_policy.lerobot_policy import LEROBOT_PREFIX
+
 from .bench import SECTIONS
 
 DEMO_VIDEO = "outputs/demo.mp4"
@@ -139,10 +141,10 @@ def policy_factory(spec: str, understanding: str = "default"):
     understanding = understanding_path(understanding)
     if spec == "expert":
         return functools.partial(make_expert_agent, understanding=understanding)
-    if spec.startswith("lerobot:"):  # a LeRobot policy served from its own Python (vla_policy/lerobot_policy.py)
+    if spec.startswith(LEROBOT_PREFIX):  # a LeRobot policy served from its own Python (vla_policy/lerobot_policy.py)
         from vla_policy.lerobot_policy import make_lerobot_agent
 
-        checkpoint = lerobot_spec(spec, "--policy")[len("lerobot:"):]
+        checkpoint = lerobot_spec(spec, "--policy")[len(LEROBOT_PREFIX):]
         return functools.partial(make_lerobot_agent, checkpoint=checkpoint, understanding=understanding)
     return functools.partial(make_policy_agent, checkpoint=checkpoint_path(spec), understanding=understanding)
 
@@ -156,7 +158,7 @@ def lerobot_spec(spec: str, flag: str) -> str:
     try:
         folder = lerobot_checkpoint(spec)
         lerobot_python()
-        return f"lerobot:{folder}"
+        return f"{LEROBOT_PREFIX}{folder}"
     except (LeRobotUnavailable, LeRobotPolicyError) as exc:
         raise SystemExit(f"vla: error: {flag} {spec}: {exc}") from None
 
@@ -339,6 +341,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_data_generate(args: argparse.Namespace) -> int:
     from vla_policy.demonstrations import ABSENT_FRACTION, GenerationConfig, generate
+    from vla_policy.phase_clock import describe
 
     policy = None
     if args.absent_fraction and "colour" not in args.refer:
@@ -366,6 +369,8 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
         f"in {args.out}: {summary['frames']} frames, {summary['episodes_per_min']:.0f} episodes/min, "
         f"{summary['dataset_bytes'] / 1e6:.0f} MB on disk, failed episodes {summary['failed_episodes']}"
     )
+    if summary["seconds_by_phase"]:
+        print(f"generation time by phase (all workers): {describe(summary['seconds_by_phase'])}")
     return 0
 
 
@@ -523,7 +528,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise SystemExit(f"vla: error: --json {args.json}: cannot create its folder ({exc.strerror})") from None
     reference = args.reference
     if reference:
-        reference = lerobot_spec(reference, "--reference") if reference.startswith("lerobot:") \
+        reference = lerobot_spec(reference, "--reference") if reference.startswith(LEROBOT_PREFIX) \
             else checkpoint_path(reference)
     return run(args.json, args.quick, args.sections, checkpoint_path(args.policy), reference)
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from vla_policy.lerobot_policy import LEROBOT_PREFIX
+
 # name -> the one policy field that differs from the study's base config
 VARIANTS: dict[str, dict[str, str]] = {
     "film_xattn": {},  # the shipped fusion
@@ -228,7 +230,7 @@ def train_act(out: Path, data: list[str], steps: int, timing: Timing) -> None:
 
 
 def policy_spec(out: Path, variant: str) -> str:
-    return f"lerobot:{out / ACT}" if variant == ACT else str(out / variant)
+    return f"{LEROBOT_PREFIX}{out / ACT}" if variant == ACT else str(out / variant)
 
 
 def evaluate_variant(out: Path, variant: str, split: str, episodes: int, workers: int, timing: Timing) -> None:
@@ -312,6 +314,38 @@ def markdown_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ours_vs_act(result: dict[str, Any], ours: str = "film_xattn") -> dict[str, Any] | None:
+    """The shipped fusion's figures as ratios to ACT's (success per split, step p50, parameters, training
+    minutes), where both rows have them; None without both rows."""
+    rows = result["variants"]
+    if ours not in rows or ACT not in rows:
+        return None
+    a, b = rows[ours], rows[ACT]
+
+    def ratio(x: float | None, y: float | None) -> float | None:
+        if x is None or y is None:
+            return None
+        return round(x / y, 3) if y > 0 else None  # ACT at 0: no ratio
+
+    return {"ours": ours,
+            "success": {s: ratio(a["splits"][s]["rate"], b["splits"][s]["rate"])
+                        for s in result["splits"] if s in a["splits"] and s in b["splits"]},
+            "step_p50": ratio(a.get("p50_ms"), b.get("p50_ms")),
+            "parameters": ratio(a.get("parameters"), b.get("parameters")),
+            "train_minutes": ratio(a.get("train_minutes"), b.get("train_minutes"))}
+
+
+def ratio_line(ratios: dict[str, Any]) -> str:
+    """One markdown line: ``... / ACT: success A 1.80x, ...; step p50 0.06x; ...``."""
+    def fmt(x: float | None, missing: str = "-") -> str:
+        return missing if x is None else f"{x:.2f}x"
+
+    success = ", ".join(f"{SPLIT_LABELS[s].split(':')[0]} {fmt(x, 'n/a (ACT 0)')}"
+                        for s, x in ratios["success"].items())
+    return (f"{VARIANT_LABELS[ratios['ours']]} / ACT: success {success}; step p50 {fmt(ratios['step_p50'])}; "
+            f"parameters {fmt(ratios['parameters'])}; training minutes {fmt(ratios['train_minutes'])}\n")
+
+
 def chart(result: dict[str, Any], path: Path) -> None:
     """Grouped bars: success per split for each variant, Wilson 95 % intervals as error bars."""
     import matplotlib
@@ -366,9 +400,12 @@ def run(args: argparse.Namespace) -> int:
         measure_cost(out, variants + ([ACT] if args.act else []))
         timing.add("cost", time.perf_counter() - t0)
     result = collect(out, variants + ([ACT] if args.act else []), splits)
+    ratios = ours_vs_act(result)
+    if ratios:
+        result["ours_vs_act"] = ratios
     (out / "study.json").parent.mkdir(parents=True, exist_ok=True)
     (out / "study.json").write_text(json.dumps(result, indent=1) + "\n")
-    table = markdown_table(result)
+    table = markdown_table(result) + (f"\n{ratio_line(ratios)}" if ratios else "")
     (out / "study.md").write_text(table)
     chart(result, Path(args.chart) if args.chart else out / "study.png")
     print(table)
