@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vla_policy.lerobot_policy import LEROBOT_PREFIX
+from vla_policy.phase_clock import describe
 
 # torch loads in the sections that use it: `vla --help` and argument errors stay fast.
 SECTIONS = ("policy", "training", "simulator", "ros")
@@ -93,9 +94,15 @@ def bench_policy(policy: str, quick: bool, reference: str | None = None) -> dict
     return out
 
 
+# Training variants measured against eager float32 in the same run (CUDA trains in bf16 already).
+TRAIN_VARIANTS = {"bf16": {"cpu_bf16": True}, "compiled": {"compile": True}}
+
+
 def bench_training(quick: bool) -> dict[str, Any]:
-    """Demonstration episodes/min (the scripted expert, 128 x 128 frames, every core) and training
-    samples/s of the shipped recipe's network on those demonstrations."""
+    """Demonstration episodes/min (the scripted expert, 128 x 128 frames, every core) and where their
+    time goes; training samples/s of the shipped recipe's network on those demonstrations, where its
+    time goes, and the speed of bf16 autocast on CPU and of ``torch.compile`` as ratios to eager
+    (after each run's first step, which holds the compilation; its seconds are reported)."""
     import torch
 
     from vla_policy.configuration_vla import VLAConfig
@@ -104,15 +111,41 @@ def bench_training(quick: bool) -> dict[str, Any]:
 
     episodes, steps = (4, 20) if quick else (16, 100)
     workers = min(2, os.cpu_count() or 1)
+    cuda = torch.cuda.is_available()
+    runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="vla-bench-") as tmp:
         data = generate(Path(tmp) / "data", episodes, seed=960_000, workers=workers, progress=False)
-        cfg = TrainConfig(steps=steps, warmup_steps=1, val_every=10**9, eval_every=0, checkpoint_every=10**9)
-        summary = train([str(Path(tmp) / "data")], str(Path(tmp) / "run"), VLAConfig(), cfg, progress=False)
-    return {"demo_episodes": episodes, "demo_workers": workers,
-            "demo_episodes_per_min": round(data["episodes_per_min"], 1), "demo_frames": data["frames"],
-            "train_steps": steps, "train_batch_size": cfg.batch_size,
-            "train_samples_per_s": round(summary["samples_per_s"], 1),
-            "train_device": "cuda" if torch.cuda.is_available() else "cpu"}
+        for name, extra in {"eager": {}, **TRAIN_VARIANTS}.items():
+            if cuda and name == "bf16":
+                continue
+            cfg = TrainConfig(steps=steps, warmup_steps=1, val_every=10**9, eval_every=0, checkpoint_every=10**9,
+                              **extra)
+            try:
+                runs[name] = train([str(Path(tmp) / "data")], str(Path(tmp) / name), VLAConfig(), cfg,
+                                   progress=False)
+            except Exception as exc:  # noqa: BLE001 - e.g. no compiler toolchain: the other figures still stand
+                runs[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+    eager = runs["eager"]
+    fig: dict[str, Any] = {
+        "demo_episodes": episodes, "demo_workers": workers,
+        "demo_episodes_per_min": round(data["episodes_per_min"], 1), "demo_frames": data["frames"],
+        "demo_seconds_by_phase": data["seconds_by_phase"],
+        "train_steps": steps, "train_batch_size": cfg.batch_size,
+        "train_samples_per_s": round(eager["samples_per_s"], 1),
+        "train_seconds_by_phase": eager["seconds_by_phase"],
+        "train_device": "cuda" if cuda else "cpu"}
+    steady = eager["samples_per_s_after_first_step"]
+    for name in TRAIN_VARIANTS:
+        run = runs.get(name)
+        if run is None:
+            continue
+        if "error" in run:
+            fig[f"train_{name}"] = run["error"]
+            continue
+        fig[f"train_{name}_samples_per_s_after_first_step"] = round(run["samples_per_s_after_first_step"], 1)
+        fig[f"train_{name}_first_step_s"] = round(run["first_step_seconds"], 1)
+        fig[f"train_speedup_{name}_vs_eager"] = _ratio(run["samples_per_s_after_first_step"], steady)
+    return fig
 
 
 def bench_simulator(quick: bool) -> dict[str, Any]:
@@ -175,10 +208,21 @@ def _lines(name: str, fig: dict[str, Any]) -> list[str]:
             lines.append("warning: the policy abstained on the benchmark scenes; its step figures are not the acting path")
         return lines
     if name == "training":
-        return [f"demonstrations: {fig['demo_episodes_per_min']} episodes/min ({fig['demo_workers']} workers, "
-                f"128x128 frames)",
-                f"training: {fig['train_samples_per_s']} samples/s on {fig['train_device']} (batch "
-                f"{fig['train_batch_size']}, {fig['train_steps']} steps)"]
+        lines = [f"demonstrations: {fig['demo_episodes_per_min']} episodes/min ({fig['demo_workers']} workers, "
+                 f"128x128 frames)",
+                 f"training: {fig['train_samples_per_s']} samples/s on {fig['train_device']} (batch "
+                 f"{fig['train_batch_size']}, {fig['train_steps']} steps)"]
+        if "demo_seconds_by_phase" in fig:
+            lines.append(f"demonstration time by phase: {describe(fig['demo_seconds_by_phase'])}")
+            lines.append(f"training time by phase: {describe(fig['train_seconds_by_phase'])}")
+        for variant in TRAIN_VARIANTS:
+            if f"train_{variant}" in fig:
+                lines.append(f"training {variant}: {fig[f'train_{variant}']}")
+            elif f"train_speedup_{variant}_vs_eager" in fig:
+                lines.append(f"training {variant}: {fig[f'train_{variant}_samples_per_s_after_first_step']} samples/s "
+                             f"after its first step (x{fig[f'train_speedup_{variant}_vs_eager']} vs eager; first "
+                             f"step {fig[f'train_{variant}_first_step_s']} s)")
+        return lines
     if name == "simulator":
         return [f"physics: {fig['physics_steps_per_s']:,} steps/s (Panda, table, 6 cups, 240 Hz)",
                 f"rendering 128x128: {fig['rendered_frames_per_s_128']} frames/s (every link drawn: "
