@@ -95,14 +95,14 @@ def bench_policy(policy: str, quick: bool, reference: str | None = None) -> dict
 
 
 # Training variants measured against eager float32 in the same run (CUDA trains in bf16 already).
-TRAIN_VARIANTS = {"bf16": {"cpu_bf16": True}, "compiled": {"compile": True}}
+TRAIN_VARIANTS = {"prefetch": {"prefetch": True}, "bf16": {"cpu_bf16": True}, "compiled": {"compile": True}}
 
 
 def bench_training(quick: bool) -> dict[str, Any]:
     """Demonstration episodes/min (the scripted expert, 128 x 128 frames, every core) and where their
     time goes; training samples/s of the shipped recipe's network on those demonstrations, where its
-    time goes, and the speed of bf16 autocast on CPU and of ``torch.compile`` as ratios to eager
-    (after each run's first step, which holds the compilation; its seconds are reported)."""
+    time goes, and the speed of batches drawn on a thread, bf16 autocast on CPU and ``torch.compile`` as
+    ratios to eager (after each run's first step, which holds the compilation; its seconds are reported)."""
     import torch
 
     from vla_policy.configuration_vla import VLAConfig
