@@ -338,7 +338,7 @@ def ours_vs_act(result: dict[str, Any], ours: str = "film_xattn") -> dict[str, A
 def ratio_line(ratios: dict[str, Any]) -> str:
     """One markdown line: ``... / ACT: success A 1.80x, ...; step p50 0.06x; ...``."""
     def fmt(x: float | None, missing: str = "-") -> str:
-        return missing if x is None else f"{x:.2f}x"
+        return missing if x is None else (f"{x:.2f}x" if x >= 0.1 else f"{x:.2g}x")
 
     success = ", ".join(f"{SPLIT_LABELS[s].split(':')[0]} {fmt(x, 'n/a (ACT 0)')}"
                         for s, x in ratios["success"].items())
