@@ -46,3 +46,35 @@ def test_bench_json_where_no_folder_can_be_made_fails_before_measuring(tmp_path)
     with pytest.raises(SystemExit) as exc:
         main(["bench", "--json", str(tmp_path / "file" / "bench.json")])
     assert "cannot create its folder" in str(exc.value)
+
+
+def _fake_training(monkeypatch, failing: str):
+    """bench_training over stand-ins for the demonstrations and training: ``failing`` names the run that raises."""
+    import vla_policy.demonstrations as demonstrations
+    import vla_policy.training as training
+
+    monkeypatch.setattr(demonstrations, "generate", lambda *a, **k: {
+        "episodes_per_min": 100.0, "frames": 40, "seconds_by_phase": {"render": 1.0}})
+
+    def train(data, out, policy_cfg, cfg, progress):
+        if out.endswith(failing):
+            raise ValueError(f"{failing} broke\nsecond line")
+        speed = 150.0 if cfg.cpu_bf16 else 100.0
+        return {"samples_per_s": speed, "samples_per_s_after_first_step": speed, "first_step_seconds": 0.5,
+                "seconds_by_phase": {"forward": 1.0}}
+
+    monkeypatch.setattr(training, "train", train)
+
+
+def test_a_failing_training_variant_is_reported_beside_the_others(monkeypatch):
+    _fake_training(monkeypatch, failing="compiled")
+    fig = bench.bench_training(quick=True)
+    assert fig["train_compiled"] == "ValueError: compiled broke"
+    assert fig["train_speedup_bf16_vs_eager"] == pytest.approx(1.5, rel=0.01)
+    assert fig["train_samples_per_s"] == 100.0
+
+
+def test_a_failing_reference_run_fails_the_section_with_its_own_cause(monkeypatch):
+    _fake_training(monkeypatch, failing="eager")
+    with pytest.raises(ValueError, match="eager broke"):
+        bench.bench_training(quick=True)

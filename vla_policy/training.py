@@ -171,6 +171,11 @@ def policy_text(meta: dict[str, Any], cfg: VLAConfig) -> str:
 FRAME_MAPS_OPEN = 64
 
 
+def relabels_in_use(meta: dict[str, Any], cfg: TrainConfig) -> list[dict[str, Any]]:
+    """An episode's hindsight relabels that training draws from (none when ``hindsight_relabel`` is 0)."""
+    return (meta.get("hindsight_relabels") or []) if cfg.hindsight_relabel > 0 else []
+
+
 class DemoSampler:
     """Random (episode, step) samples from episodes on disk (frames memory-mapped), with augmentation."""
 
@@ -200,7 +205,7 @@ class DemoSampler:
                       for e, a in zip(episodes, self.arrays)]
         # Colour tasks draw a fresh training phrasing per sample; relational ones keep their canonical
         # instruction (the understanding model maps other wordings onto it before the policy sees them).
-        colours = {task["target"] for e in episodes for task in [e.meta, *self._relabels(e.meta)]
+        colours = {task["target"] for e in episodes for task in [e.meta, *relabels_in_use(e.meta, self.tcfg)]
                    if task.get("refer", "colour") == "colour"}
         self.phrasings = {c: [instructions[s] for s in training_instructions(c)] for c in sorted(colours)} \
             if train_cfg.paraphrase else {}
@@ -272,14 +277,10 @@ class DemoSampler:
             **({"marker_uv": torch.from_numpy(np.stack(markers))} if self.cfg.anchor_marker else {}),
         }
 
-    def _relabels(self, meta: dict[str, Any]) -> list[dict[str, Any]]:
-        """The episode's hindsight relabels in use (none when ``train.hindsight_relabel`` is 0)."""
-        return (meta.get("hindsight_relabels") or []) if self.tcfg.hindsight_relabel > 0 else []
-
     def _task(self, meta: dict[str, Any]) -> dict[str, Any]:
         """The episode's meta, or with probability ``train.hindsight_relabel`` the meta with one of its
         relabels' reference (kind, instruction, target colour, anchor and its pixels) in place of its own."""
-        relabels = self._relabels(meta)
+        relabels = relabels_in_use(meta, self.tcfg)
         if not relabels or self.rng.random() >= self.tcfg.hindsight_relabel:
             return meta
         return {**meta, **relabels[int(self.rng.integers(len(relabels)))]}
@@ -428,8 +429,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
                          "policy.side_marker (or --init a side-marker checkpoint), or pair_query: 0")
 
     # The kinds of reference the policy learns are those of its data (and of the checkpoint it starts from).
-    relabels = [r for e in episodes for r in (e.meta.get("hindsight_relabels") or [])] \
-        if cfg.hindsight_relabel > 0 else []
+    relabels = [r for e in episodes for r in relabels_in_use(e.meta, cfg)]
     kinds = {e.meta.get("refer", "colour") for e in episodes} | {r["refer"] for r in relabels} \
         | set(init.config.refer_kinds if init else ())
     policy_cfg.refer_kinds = tuple(k for k in KINDS if k in kinds)
