@@ -24,14 +24,17 @@ from tqdm import tqdm
 
 from vla_sim.referring import KINDS
 
+from .checkpoint_files import write_checkpoint
 from .configuration_vla import VLAConfig
 from .dataset import DatasetError, Episode, list_episodes
 from .decision import MARKED_TEXT, SIDE_KINDS, colour_query, conditioning_text
 from .modeling_vla import VLAPolicy, count_parameters
 from .phase_clock import PhaseClock, describe
 from .prefetch import BatchPrefetcher
+from .weight_average import WeightEMA
 
 STATE_DIR = "train_state"
+LIVE_WEIGHTS = "live_model.safetensors"  # under STATE_DIR, with train.ema_decay: the weights being trained
 MARKER_JITTER = 1.5  # pixels (std): training markers are moved by about the located anchor's error
 
 
@@ -79,6 +82,10 @@ class TrainConfig:
     compile: bool = False
     """Run the training forward and backward through ``torch.compile`` (the first step then takes a
     minute or more to compile; the summary's ``seconds_by_phase`` shows what it saved)."""
+    ema_decay: float = 0.0
+    """Exponential moving average of the weights (0: off). When on, the checkpoint written is the average
+    (about the last ``1 / (1 - ema_decay)`` steps); the live weights training continues from stay in
+    ``train_state/live_model.safetensors`` for ``--resume``."""
     shift_pixels: int = 6
     """Random image shift augmentation (pixels); the heatmap target shifts with it."""
     brightness: float = 0.15
@@ -120,6 +127,9 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not isinstance(self.absent_weight, (int, float)) or not 0 < self.absent_weight <= 100:
             raise ValueError(f"absent_weight must be in (0, 100], got {self.absent_weight!r}")
+        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
+                or not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if not isinstance(self.pair_query, (int, float)) or not 0 <= self.pair_query < 1:
             raise ValueError(f"pair_query must be in [0, 1), got {self.pair_query!r}")
         if not isinstance(self.kind_weights, dict):
@@ -323,12 +333,18 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def _save_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, step: int, rng_state: dict[str, Any],
-                history: list[dict]) -> None:
+                history: list[dict], ema: WeightEMA | None = None) -> None:
     from safetensors.torch import save_file
 
     state_dir = out / STATE_DIR
     state_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+    if ema is None:
+        model.save_pretrained(out)
+    else:  # the checkpoint is the average; the live weights are training state
+        write_checkpoint(out, ema.state, model.config.to_json(), "vla_xattn")
+        live = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(live, str(state_dir / (LIVE_WEIGHTS + ".tmp")))
+        os.replace(state_dir / (LIVE_WEIGHTS + ".tmp"), state_dir / LIVE_WEIGHTS)
     tensors: dict[str, torch.Tensor] = {"torch_rng": torch.get_rng_state()}
     for i, p in enumerate(model.parameters()):
         for key, value in opt.state.get(p, {}).items():
@@ -341,14 +357,21 @@ def _save_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, step: i
     os.replace(state_dir / "state.json.tmp", state_dir / "state.json")
 
 
-def _load_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, rng: np.random.Generator) -> tuple[int, list]:
+def _load_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, rng: np.random.Generator,
+                ema_decay: float = 0.0) -> tuple[int, list, WeightEMA | None]:
     from safetensors.torch import load_file
 
     state_dir = out / STATE_DIR
     if not (state_dir / "state.json").is_file():
         raise ValueError(f"--resume: {state_dir} has no saved state")
     loaded = VLAPolicy.from_pretrained(out, text_encoder=model._text_encoder)
-    model.load_state_dict(loaded.state_dict())
+    live_file = state_dir / LIVE_WEIGHTS
+    if ema_decay > 0 and not live_file.is_file():
+        raise ValueError(f"--resume: {out} was trained without train.ema_decay; resume it with ema_decay: 0")
+    if ema_decay == 0 and live_file.is_file():
+        raise ValueError(f"--resume: {out} was trained with train.ema_decay; resume it with the same ema_decay")
+    model.load_state_dict(load_file(str(live_file)) if ema_decay > 0 else loaded.state_dict())
+    ema = WeightEMA(model, ema_decay, loaded.state_dict()) if ema_decay > 0 else None
     tensors = load_file(str(state_dir / "optimizer.safetensors"))
     params = list(model.parameters())
     for name, value in tensors.items():
@@ -359,7 +382,7 @@ def _load_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, rng: np
     torch.set_rng_state(tensors["torch_rng"])
     meta = json.loads((state_dir / "state.json").read_text())
     rng.bit_generator.state = meta["numpy_rng"]
-    return int(meta["step"]), meta["history"]
+    return int(meta["step"]), meta["history"], ema
 
 
 def closed_loop_check(model: VLAPolicy, episodes: int, seed: int = 900_000) -> float:
@@ -454,8 +477,9 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
         model = model.to(memory_format=torch.channels_last)  # ~15 % faster convolutions on CPU
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, history = 0, []
+    ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     if resume:
-        step, history = _load_state(out_dir, model, opt, rng)
+        step, history, ema = _load_state(out_dir, model, opt, rng, cfg.ema_decay)
     ddp = DDP(model) if world > 1 else model
     if cfg.compile:  # the uncompiled module still owns the weights that are saved
         ddp = torch.compile(ddp, dynamic=False)
@@ -500,6 +524,9 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
             step += 1
+            if ema is not None:
+                with phases("optimizer"):
+                    ema.update(model, step)
             samples += cfg.batch_size * world
             if first_step_s is None:  # warm-up, and compilation under train.compile
                 first_step_s = time.perf_counter() - t0
@@ -525,7 +552,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
             if is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                 with phases("checkpoint"):
                     _save_state(out_dir, model, opt, step,
-                                prefetcher.rng_state if prefetcher else rng.bit_generator.state, history)
+                                prefetcher.rng_state if prefetcher else rng.bit_generator.state, history, ema)
     finally:
         bar.close()
         if prefetcher:

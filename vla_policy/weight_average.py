@@ -32,3 +32,26 @@ def average_checkpoints(directories: list[str | Path], out: str | Path) -> Path:
         stacked = torch.stack([state[key].double() for _, state in loaded])  # (N, *shape)
         mean[key] = stacked.mean(0).to(tensor.dtype) if tensor.is_floating_point() else tensor
     return write_checkpoint(out, mean, config.to_json(), "vla_xattn")  # as VLAPolicy.save_pretrained
+
+
+class WeightEMA:
+    """An exponential moving average of a model's weights during training (``train.ema_decay``).
+
+    The average trails the live weights by about ``1 / (1 - decay)`` steps; early on the decay is lowered to
+    ``(1 + step) / (10 + step)`` so that the first, random weights do not linger in it."""
+
+    def __init__(self, model: torch.nn.Module, decay: float, state: dict[str, torch.Tensor] | None = None) -> None:
+        self.decay = decay
+        live = model.state_dict()
+        source = state if state is not None else live
+        self.state = {k: source[k].detach().clone().to(v.device) for k, v in live.items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        """Fold in the weights after optimiser step ``step`` (1-based)."""
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for key, value in model.state_dict().items():
+            if value.is_floating_point():
+                self.state[key].lerp_(value.detach(), 1.0 - decay)
+            else:
+                self.state[key].copy_(value)
