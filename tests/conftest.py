@@ -46,3 +46,11 @@ def ros_env_module():
     """As ``ros_env``, for nodes shared by the tests of one module (one domain for all of them)."""
     with pytest.MonkeyPatch.context() as patch:
         yield _ros_env_for(patch)
+
+
+@pytest.fixture(scope="session")
+def tiny_demos(tmp_path_factory):
+    """Three demonstrations on disk, shared by the training tests (tests/tiny_training.py)."""
+    from tiny_training import write_demos
+
+    return write_demos(tmp_path_factory.mktemp("tiny_demos"))

@@ -6,33 +6,24 @@ import numpy as np
 import pytest
 import torch
 
+from tiny_training import TINY_POLICY
 from vla_policy.configuration_vla import VLAConfig
 from vla_policy.dataset import list_episodes
-from vla_policy.demonstrations import generate
 from vla_policy.modeling_vla import VLAPolicy
 from vla_policy.prefetch import BatchPrefetcher
 from vla_policy.training import DemoSampler, TrainConfig, train
 
-SMALL = dict(image_size=128, vision_channels=(8, 16), dim=32, heads=2, blocks=1, chunk_size=4)
 
-
-@pytest.fixture(scope="module")
-def demos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prefetch")
-    generate(root, episodes=3, seed=3_400_000, workers=1, progress=False)
-    return root
-
-
-def _sampler(demos, seed: int) -> tuple[DemoSampler, np.random.Generator]:
-    episodes = list_episodes(demos)
+def _sampler(tiny_demos, seed: int) -> tuple[DemoSampler, np.random.Generator]:
+    episodes = list_episodes(tiny_demos)
     ids = {e.meta["instruction"]: i for i, e in enumerate(episodes)}
     rng = np.random.default_rng(seed)
-    return DemoSampler(episodes, VLAConfig(**SMALL), TrainConfig(paraphrase=False), ids, rng), rng
+    return DemoSampler(episodes, VLAConfig(**TINY_POLICY), TrainConfig(paraphrase=False), ids, rng), rng
 
 
-def test_prefetched_batches_and_generator_states_are_the_plain_loops(demos):
-    plain, plain_rng = _sampler(demos, 0)
-    ahead, ahead_rng = _sampler(demos, 0)
+def test_prefetched_batches_and_generator_states_are_the_plain_loops(tiny_demos):
+    plain, plain_rng = _sampler(tiny_demos, 0)
+    ahead, ahead_rng = _sampler(tiny_demos, 0)
     prefetcher = BatchPrefetcher(lambda: ahead.sample(8), ahead_rng, depth=2)
     try:
         for _ in range(5):
@@ -58,11 +49,12 @@ def test_a_sampling_error_reaches_the_training_loop():
         prefetcher.close()
 
 
-def test_prefetch_trains_the_same_weights_and_resumes_the_same(demos, tmp_path):
+def test_prefetch_trains_the_same_weights_and_resumes_the_same(tiny_demos, tmp_path):
     def run(out, steps, prefetch, resume=False):
         cfg = TrainConfig(steps=steps, batch_size=8, val_every=100, eval_every=0, checkpoint_every=2,
                           warmup_steps=1, paraphrase=False, prefetch=prefetch)
-        train([str(demos)], str(tmp_path / out), VLAConfig(**SMALL), cfg, resume=resume, progress=False)
+        train([str(tiny_demos)], str(tmp_path / out), VLAConfig(**TINY_POLICY), cfg, resume=resume,
+              progress=False)
         return VLAPolicy.from_pretrained(tmp_path / out).state_dict()
 
     plain = run("plain", 4, prefetch=False)
