@@ -112,10 +112,13 @@ define recipe-30min-data
 		--refer nearest,left,right --out $(DATA_30)/nearest_side
 	$(VENV)/bin/vla data generate --workers $(1) --absent-fraction 1 --episodes 300 --seed 4400000 --out $(DATA_30)/absent
 endef
+# Training runs data-parallel, one process per core (TRAIN_PROCS; train.batch_size is split across them, so
+# any number trains the same recipe; --resume needs the number a run started with).
+TRAIN_PROCS ?= 2
 policy-30min: setup
 	$(call recipe-30min-data,2)
-	$(VENV)/bin/vla train --config config/train_30min.yaml --out $(POLICY_30) --data $(DATA_30_SETS) \
-		$(if $(wildcard $(POLICY_30)/train_state/state.json),--resume)
+	$(VENV)/bin/torchrun --standalone --nproc_per_node $(TRAIN_PROCS) -m vla_ros.cli train --config config/train_30min.yaml \
+		--out $(POLICY_30) --data $(DATA_30_SETS) $(if $(wildcard $(POLICY_30)/train_state/state.json),--resume)
 
 # The same recipe for a workstation with one CUDA GPU (config/train_gpu.yaml: a larger network and batch;
 # NOT measured: no GPU where this project was built). Data generation stays on the CPU (WORKERS processes).

@@ -459,22 +459,55 @@ def test_context_layers_start_as_identity_and_attend_to_everything_but_padding()
         VLAConfig(context_layers=-1)
 
 
-def test_ddp_two_gloo_processes(tiny_dataset, tmp_path):
-    cfg_file = tmp_path / "run.yaml"
-    small = {**SMALL, "vision_channels": list(SMALL["vision_channels"])}
-    cfg_file.write_text(json.dumps({"policy": small, "train": {"steps": 3, "batch_size": 4, "eval_every": 0,
-                                                                 "val_every": 3, "warmup_steps": 1,
-                                                                 "paraphrase": False}}))
+def _ddp_train(cfg_file: Path, data: Path, out: Path, steps: int, resume: bool = False) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-         "-m", "vla_ros.cli", "train", "--config", str(cfg_file), "--data", str(tiny_dataset),
-         "--out", str(tmp_path / "ddp"), "--quiet"],
+         "-m", "vla_ros.cli", "train", "--config", str(cfg_file), "--data", str(data), "--out", str(out),
+         "--steps", str(steps), "--quiet", *(["--resume"] if resume else [])],
         capture_output=True, text=True, timeout=400, env=env,
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert "world 2" in proc.stdout and "trained 3 steps" in proc.stdout
-    VLAPolicy.from_pretrained(tmp_path / "ddp")
+
+
+def test_ddp_two_gloo_processes_split_the_batch_and_resume_bit_identically(tiny_dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg_file = tmp_path / "run.yaml"
+    small = {**SMALL, "vision_channels": list(SMALL["vision_channels"])}
+    # warm-up of 1 step: the first two steps' learning rates are the same in a 2- and a 4-step run
+    train_cfg = {"batch_size": 4, "eval_every": 0, "val_every": 100, "checkpoint_every": 2, "warmup_steps": 1,
+                 "paraphrase": False}
+    cfg_file.write_text(json.dumps({"policy": small, "train": train_cfg}))
+    straight = _ddp_train(cfg_file, tiny_dataset, tmp_path / "straight", 4)
+    assert straight.returncode == 0, straight.stdout[-2000:] + straight.stderr[-4000:]
+    assert "world 2" in straight.stdout and "trained 4 steps" in straight.stdout
+    summary = json.loads((tmp_path / "straight" / "train_summary.json").read_text())
+    assert summary["samples"] == 4 * 4  # batch_size is per step: 2 samples from each of 2 processes
+    state = json.loads((tmp_path / "straight" / "train_state" / "state.json").read_text())
+    assert state["world"] == 2 and state["numpy_rng"][0] != state["numpy_rng"][1]  # each process its own batches
+
+    first = _ddp_train(cfg_file, tiny_dataset, tmp_path / "resumed", 2)
+    assert first.returncode == 0, first.stderr[-4000:]
+    again = _ddp_train(cfg_file, tiny_dataset, tmp_path / "resumed", 4, resume=True)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "resuming at step 2" in again.stdout
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    VLAPolicy.from_pretrained(tmp_path / "resumed")
+
+    # one process cannot continue two processes' random streams: refused before any step
+    with pytest.raises(ValueError, match=r"trained by 2 process\(es\), this run has 1"):
+        train([str(tiny_dataset)], str(tmp_path / "resumed"), VLAConfig(**SMALL),
+              TrainConfig(steps=6, **train_cfg), resume=True, progress=False)
+
+
+def test_a_batch_that_does_not_split_across_processes_is_refused(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setattr("torch.distributed.init_process_group", lambda *a, **k: None)
+    with pytest.raises(ValueError, match="batch_size 4 does not split evenly across 3 processes"):
+        train([str(tiny_dataset)], str(tmp_path / "out"), VLAConfig(**SMALL),
+              TrainConfig(steps=1, batch_size=4, eval_every=0), progress=False)
 
 
 def test_anchor_marker_starts_as_identity_marks_the_anchor_cell_and_round_trips(tmp_path):

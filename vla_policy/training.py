@@ -43,9 +43,10 @@ class TrainConfig:
     """Optimisation and bookkeeping settings of one training run."""
 
     steps: int = 6000
-    """Optimiser steps (per process)."""
+    """Optimiser steps."""
     batch_size: int = 64
-    """Samples per step and process."""
+    """Samples per optimiser step, split evenly across the processes of a ``torchrun`` run (so one recipe
+    trains the same way on any number of processes)."""
     lr: float = 1e-3
     """Peak AdamW learning rate (linear warm-up, cosine decay to 5 %)."""
     weight_decay: float = 1e-4
@@ -332,8 +333,21 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def _save_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, step: int, rng_state: dict[str, Any],
-                history: list[dict], ema: WeightEMA | None = None) -> None:
+def _gather_rng_states(rng_state: dict[str, Any], world: int) -> list[tuple[dict[str, Any], torch.Tensor]]:
+    """Every process's (numpy, torch) random state, in rank order: each draws its own batches, so a resumed
+    data-parallel run continues each process's stream. A collective call under torchrun."""
+    mine = (rng_state, torch.get_rng_state())
+    if world == 1:
+        return [mine]
+    states: list[Any] = [None] * world
+    dist.all_gather_object(states, mine)
+    return states
+
+
+def _save_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, step: int,
+                rng_states: list[tuple[dict[str, Any], torch.Tensor]], history: list[dict],
+                ema: WeightEMA | None = None) -> None:
+    """``rng_states``: (numpy, torch) random state of each process, in rank order."""
     from safetensors.torch import save_file
 
     state_dir = out / STATE_DIR
@@ -345,25 +359,30 @@ def _save_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, step: i
         live = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(live, str(state_dir / (LIVE_WEIGHTS + ".tmp")))
         os.replace(state_dir / (LIVE_WEIGHTS + ".tmp"), state_dir / LIVE_WEIGHTS)
-    tensors: dict[str, torch.Tensor] = {"torch_rng": torch.get_rng_state()}
+    tensors: dict[str, torch.Tensor] = {f"torch_rng.{r}": t for r, (_, t) in enumerate(rng_states)}
     for i, p in enumerate(model.parameters()):
         for key, value in opt.state.get(p, {}).items():
             value = value.detach().cpu()
             tensors[f"opt.{i}.{key}"] = value.reshape(-1) if value.dim() == 0 else value.contiguous()
     save_file(tensors, str(state_dir / "optimizer.safetensors.tmp"))
     os.replace(state_dir / "optimizer.safetensors.tmp", state_dir / "optimizer.safetensors")
-    meta = {"step": step, "numpy_rng": rng_state, "history": history}
+    meta = {"step": step, "world": len(rng_states), "numpy_rng": [n for n, _ in rng_states], "history": history}
     (state_dir / "state.json.tmp").write_text(json.dumps(meta))
     os.replace(state_dir / "state.json.tmp", state_dir / "state.json")
 
 
 def _load_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, rng: np.random.Generator,
-                ema_decay: float = 0.0) -> tuple[int, list, WeightEMA | None]:
+                ema_decay: float = 0.0, rank: int = 0, world: int = 1) -> tuple[int, list, WeightEMA | None]:
     from safetensors.torch import load_file
 
     state_dir = out / STATE_DIR
     if not (state_dir / "state.json").is_file():
         raise ValueError(f"--resume: {state_dir} has no saved state")
+    meta = json.loads((state_dir / "state.json").read_text())
+    saved_world = int(meta.get("world", 1))
+    if saved_world != world:  # each process's batches come from its own saved random stream
+        raise ValueError(f"--resume: {out} was trained by {saved_world} process(es), this run has {world}; "
+                         f"resume it with the same number (torchrun --nproc_per_node {saved_world})")
     loaded = VLAPolicy.from_pretrained(out, text_encoder=model._text_encoder)
     live_file = state_dir / LIVE_WEIGHTS
     if ema_decay > 0 and not live_file.is_file():
@@ -379,9 +398,9 @@ def _load_state(out: Path, model: VLAPolicy, opt: torch.optim.Optimizer, rng: np
             _, i, key = name.split(".", 2)
             p = params[int(i)]
             opt.state[p][key] = value.reshape(()) if key == "step" else value
-    torch.set_rng_state(tensors["torch_rng"])
-    meta = json.loads((state_dir / "state.json").read_text())
-    rng.bit_generator.state = meta["numpy_rng"]
+    torch.set_rng_state(tensors.get(f"torch_rng.{rank}", tensors.get("torch_rng")))  # older states: one process
+    numpy_rng = meta["numpy_rng"]
+    rng.bit_generator.state = numpy_rng[rank] if isinstance(numpy_rng, list) else numpy_rng
     return int(meta["step"]), meta["history"], ema
 
 
@@ -421,8 +440,13 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     if world > 1:
         dist.init_process_group("nccl" if cuda else "gloo")
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(device)  # NCCL collectives use the current device
     local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // local))
+    if cfg.batch_size % world:
+        raise ValueError(f"train.batch_size {cfg.batch_size} does not split evenly across {world} processes")
+    per_process = cfg.batch_size // world  # (B / world) samples drawn by each process
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng([cfg.seed, rank])
     out_dir = Path(out)
@@ -479,7 +503,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     step, history = 0, []
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     if resume:
-        step, history, ema = _load_state(out_dir, model, opt, rng, cfg.ema_decay)
+        step, history, ema = _load_state(out_dir, model, opt, rng, cfg.ema_decay, rank, world)
     ddp = DDP(model) if world > 1 else model
     if cfg.compile:  # the uncompiled module still owns the weights that are saved
         ddp = torch.compile(ddp, dynamic=False)
@@ -503,7 +527,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=not (progress and is_main),
                dynamic_ncols=True)
     model.train()
-    prefetcher = BatchPrefetcher(functools.partial(train_sampler.sample, cfg.batch_size), rng) \
+    prefetcher = BatchPrefetcher(functools.partial(train_sampler.sample, per_process), rng) \
         if cfg.prefetch else None
     t0, samples, first_step_s = time.perf_counter(), 0, None
     last_logs: dict[str, float] = {}
@@ -514,7 +538,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
             with phases("data"):  # with prefetch: the wait for the batch drawn meanwhile
-                batch = to_device(prefetcher.next() if prefetcher else train_sampler.sample(cfg.batch_size))
+                batch = to_device(prefetcher.next() if prefetcher else train_sampler.sample(per_process))
             with phases("forward"):  # the loss's .item() calls wait for the device
                 loss, logs = run(batch, ddp)
             with phases("backward"):
@@ -527,7 +551,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
             if ema is not None:
                 with phases("optimizer"):
                     ema.update(model, step)
-            samples += cfg.batch_size * world
+            samples += per_process * world
             if first_step_s is None:  # warm-up, and compilation under train.compile
                 first_step_s = time.perf_counter() - t0
             last_logs = logs
@@ -549,10 +573,12 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
                               samples_per_s=samples / (time.perf_counter() - t0))
                 history.append(record)
                 bar.write(json.dumps(record))
-            if is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 with phases("checkpoint"):
-                    _save_state(out_dir, model, opt, step,
-                                prefetcher.rng_state if prefetcher else rng.bit_generator.state, history, ema)
+                    states = _gather_rng_states(prefetcher.rng_state if prefetcher else rng.bit_generator.state,
+                                                world)
+                    if is_main:
+                        _save_state(out_dir, model, opt, step, states, history, ema)
     finally:
         bar.close()
         if prefetcher:
@@ -560,8 +586,8 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
         if world > 1:
             dist.destroy_process_group()
     elapsed = time.perf_counter() - t0
-    after_first = samples - cfg.batch_size * world, elapsed - (first_step_s or 0.0)
-    summary = {"steps": step, "samples_per_s": samples / elapsed if elapsed > 0 else 0.0, "seconds": elapsed,
+    after_first = samples - per_process * world, elapsed - (first_step_s or 0.0)
+    summary = {"steps": step, "samples": samples, "samples_per_s": samples / elapsed if elapsed > 0 else 0.0, "seconds": elapsed,
                "first_step_seconds": first_step_s,
                "samples_per_s_after_first_step": after_first[0] / after_first[1] if after_first[0] > 0 else None,
                "seconds_by_phase": phases.seconds(elapsed), "final_train": last_logs, "history": history}
