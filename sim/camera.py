@@ -101,9 +101,17 @@ class PinholeCamera:
         """Pixel coordinates (u right, v down) of (N, 3) base-frame points -> (N, 2)."""
         return project_points(self.K, self.T_base_cam, points_base)
 
-    def render(self, client: int, light_direction=(0.5, 0.3, 1.0), segmentation: bool = False):
-        """RGB image (H, W, 3) uint8, and the body-id mask (H, W) when ``segmentation``."""
+    def render(self, client: int, light_direction=(0.5, 0.3, 1.0), segmentation: bool = False,
+               light_colour=None, coefficients: tuple[float, float, float] | None = None):
+        """RGB image (H, W, 3) uint8, and the body-id mask (H, W) when ``segmentation``. ``light_colour``
+        (RGB) and ``coefficients`` (ambient, diffuse, specular) change TinyRenderer's light (default: its own)."""
         flags = 0 if segmentation else p.ER_NO_SEGMENTATION_MASK
+        light: dict = {}
+        if light_colour is not None:
+            light["lightColor"] = list(light_colour)
+        if coefficients is not None:
+            light.update(lightAmbientCoeff=coefficients[0], lightDiffuseCoeff=coefficients[1],
+                         lightSpecularCoeff=coefficients[2])
         _, _, rgba, _, seg = p.getCameraImage(
             self.width,
             self.height,
@@ -114,6 +122,7 @@ class PinholeCamera:
             renderer=p.ER_TINY_RENDERER,
             flags=flags,
             physicsClientId=client,
+            **light,
         )
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(self.height, self.width, 4)[:, :, :3].copy()
         if segmentation:

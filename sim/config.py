@@ -115,6 +115,10 @@ class EnvConfig:
     """Randomise table colour, light direction and camera pose per episode."""
     gui: bool = False
     """Open the PyBullet GUI instead of running headless (needs a display)."""
+    perturb: tuple[str, ...] = ()
+    """Test-time perturbations the training scenes never have (``vla_sim.perturbations.AXES`` or
+    ``("all",)``; a comma-separated string is accepted): drawn per episode from its seed, the scene
+    itself unchanged. Empty: none."""
 
     def __post_init__(self) -> None:
         lo, hi = self.num_cups
@@ -150,6 +154,12 @@ class EnvConfig:
             raise ValueError(f"episode_seconds must be positive, got {self.episode_seconds}")
         if isinstance(self.camera, dict):
             self.camera = CameraConfig(**self.camera)
+        if self.perturb:
+            from .perturbations import parse_axes
+
+            self.perturb = parse_axes(self.perturb)
+        else:
+            self.perturb = ()
 
     @property
     def substeps(self) -> int:

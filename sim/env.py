@@ -8,6 +8,9 @@ as a MoveIt-Servo-style twist plus a gripper command.
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+import tempfile
 import time
 from typing import Any
 
@@ -20,6 +23,7 @@ from .camera import PinholeCamera
 from .config import EnvConfig, validate_colour
 from .culling import FrustumCuller
 from .cups import spawn_cup
+from .objects import spawn_distractor
 from .outcomes import (
     ABSTAINED,
     SUCCESS,
@@ -27,8 +31,9 @@ from .outcomes import (
     CupState,
     OutcomeTracker,
 )
+from .perturbations import AMBIENT, DIFFUSE, SPECULAR, Perturbation, draw_perturbation, place_distractors, shifted_pose
 from .robot import EE_LINK, IK_EVERY, Panda
-from .scene import SceneSpec, sample_scene
+from .scene import MIN_SPACING, SceneSpec, sample_scene
 
 TABLE_Z = -0.626  # table URDF origin so that its top is at z = 0 in the base frame
 SETTLE_STEPS = 24
@@ -81,6 +86,9 @@ class PickCupEnv(gym.Env):
         self._period: tuple[np.ndarray, np.ndarray, int, int] | None = None
         self._culler: FrustumCuller | None = None
         self.render_seconds = 0.0  # wall time spent rendering camera frames since the env was made (profiling)
+        self.perturbation: Perturbation | None = None  # this episode's (config.perturb), None without
+        self.object_ids: dict[str, int] = {}  # distractor objects: "red block" -> body
+        self._texture_dir: str | None = None
 
     # -- gymnasium API -------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -102,6 +110,13 @@ class PickCupEnv(gym.Env):
             seed = int(self.np_random.integers(0, 2**31 - 1))
         self.scene = sample_scene(self.config, seed, None if target is None else target.strip().lower(), refer,
                                   None if anchor is None else anchor.strip().lower())
+        self.perturbation = draw_perturbation(seed, self.config.perturb) if self.config.perturb else None
+        if self.perturbation is not None and self.perturbation.cup_shapes:  # other shapes, the same places
+            shapes = self.perturbation.cup_shapes
+            self.scene = dataclasses.replace(self.scene, cups=tuple(
+                dataclasses.replace(cup, style=shapes[i].style, radius=cup.radius * shapes[i].scale,
+                                    height=cup.height * shapes[i].scale)
+                for i, cup in enumerate(self.scene.cups)))
         self._build_world(self.scene)
         self._tracker = OutcomeTracker(self.scene.target_instance, self.scene.target_present,
                                        1.0 / self.config.control_hz)
@@ -152,7 +167,7 @@ class PickCupEnv(gym.Env):
             k += 1
         self._period = (start, end, n, k)
         self._steps += 1
-        outcome = self._tracker.update(self.cup_states())
+        outcome = self._tracker.update(self.cup_states() + self.object_states())
         truncated = False
         if outcome is None and self._steps >= cfg.max_steps:
             outcome = self._tracker.timeout()
@@ -197,6 +212,9 @@ class PickCupEnv(gym.Env):
         if self.client is not None and p.isConnected(self.client):
             p.disconnect(self.client)
         self.client = None
+        if self._texture_dir is not None:
+            shutil.rmtree(self._texture_dir, ignore_errors=True)
+            self._texture_dir = None
 
     # -- privileged state (expert, tests, labels) ------------------------------
     def cup_states(self) -> list[CupState]:
@@ -208,6 +226,17 @@ class PickCupEnv(gym.Env):
             tilt = float(np.degrees(np.arccos(np.clip(axis_z[2], -1.0, 1.0))))
             states.append(CupState(spec.colour, np.asarray(pos), float(pos[2] - self._rest_z[spec.instance]), tilt,
                                    spec.name))
+        return states
+
+    def object_states(self) -> list[CupState]:
+        """Pose, lift and tilt of every distractor object (``distractor_objects``); lifting one, like lifting a
+        cup nobody asked for, ends the episode as ``wrong_cup``."""
+        states = []
+        for name, body in self.object_ids.items():
+            pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=self.client)
+            axis_z = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
+            tilt = float(np.degrees(np.arccos(np.clip(axis_z[2], -1.0, 1.0))))
+            states.append(CupState(name.split()[0], np.asarray(pos), float(pos[2] - self._rest_z[name]), tilt, name))
         return states
 
     @property
@@ -234,13 +263,25 @@ class PickCupEnv(gym.Env):
         table = p.loadURDF("table/table.urdf", [0.5, 0, TABLE_Z], useFixedBase=True, physicsClientId=c)
         p.loadURDF("plane.urdf", [0, 0, TABLE_Z], physicsClientId=c)
         p.changeVisualShape(table, -1, rgbaColor=scene.table_rgba, physicsClientId=c)
+        pert = self.perturbation
+        if pert is not None and pert.table_texture is not None:
+            p.changeVisualShape(table, -1, rgbaColor=[1.0, 1.0, 1.0, 1.0],
+                                textureUniqueId=self._load_texture(pert.table_texture.image()), physicsClientId=c)
         self.robot = Panda(c)
         self.cup_ids = {cup.instance: spawn_cup(c, cup) for cup in scene.cups}  # instance id -> body
+        self.object_ids = {}
+        if pert is not None and pert.distractors:
+            from .config import COLOURS
+
+            cup_xy = np.array([[cup.x, cup.y] for cup in scene.cups]).reshape(-1, 2)
+            for i, (d, (x, y)) in enumerate(zip(pert.distractors, place_distractors(pert, cup_xy, MIN_SPACING))):
+                if np.isfinite(x):
+                    self.object_ids[f"{d.colour} {d.kind} {i}"] = spawn_distractor(c, d, x, y, COLOURS[d.colour])
         for _ in range(SETTLE_STEPS):
             p.stepSimulation(physicsClientId=c)
         self._rest_z = {
             name: p.getBasePositionAndOrientation(body, physicsClientId=c)[0][2]
-            for name, body in self.cup_ids.items()
+            for name, body in (self.cup_ids | self.object_ids).items()
         }
         if not self.config.gui:  # in the GUI, hidden parts would flicker
             links = [(self.robot.body, link) for link in range(-1, p.getNumJoints(self.robot.body, physicsClientId=c))]
@@ -250,6 +291,20 @@ class PickCupEnv(gym.Env):
             cam.width, cam.height, scene.camera_fov_deg, scene.camera_eye, scene.camera_target,
             near=cam.near, far=cam.far,
         )
+        if pert is not None and pert.camera_pose is not None:
+            self.camera = dataclasses.replace(self.camera, T_base_cam=shifted_pose(self.camera.T_base_cam,
+                                                                                   pert.camera_pose))
+
+    def _load_texture(self, image: np.ndarray) -> int:
+        """A PyBullet texture of ``image`` (RGB uint8), through a PNG file in this env's own folder."""
+        import cv2
+
+        if self._texture_dir is None:
+            self._texture_dir = tempfile.mkdtemp(prefix="vla_sim_textures_")
+        path = f"{self._texture_dir}/table_{self.scene.seed}.png"
+        if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise RuntimeError(f"could not write the table texture {path}")
+        return p.loadTexture(path, physicsClientId=self.client)
 
     def wrist_camera(self) -> PinholeCamera:
         """Camera on the hand, looking along the gripper, updated to the current pose."""
@@ -268,16 +323,27 @@ class PickCupEnv(gym.Env):
             "joint_positions": self.robot.joint_positions().astype(np.float32),
         }
         if self.config.render_images:
+            pert = self.perturbation
             obs["image"] = self._render(self.camera)
             if self.config.wrist_camera:
                 obs["wrist_image"] = self._render(self.wrist_camera())
+            if pert is not None and pert.image_noise is not None:  # the sensor's noise, not the world's
+                obs = {**obs, **{k: pert.degrade(obs[k], 2 * self._steps + i)
+                                 for i, k in enumerate(("image", "wrist_image")) if k in obs}}
         return obs
 
     def _render(self, camera: PinholeCamera) -> np.ndarray:
         start = time.perf_counter()
         if self._culler is not None:
             self._culler.apply(camera)
-        frame = camera.render(self.client, self.scene.light_direction)
+        light = self.perturbation.lighting if self.perturbation is not None else None
+        if light is None:
+            frame = camera.render(self.client, self.scene.light_direction)
+        else:  # TinyRenderer has one light: the second one's diffuse light is a second render, added
+            main = camera.render(self.client, self.scene.light_direction, light_colour=light.colour,
+                                 coefficients=(AMBIENT * light.scale, DIFFUSE * light.scale, SPECULAR * light.scale))
+            second = camera.render(self.client, light.second_direction, coefficients=(0.0, light.second_strength, 0.0))
+            frame = np.clip(main.astype(np.uint16) + second, 0, 255).astype(np.uint8)
         self.render_seconds += time.perf_counter() - start
         return frame
 
@@ -298,6 +364,7 @@ class PickCupEnv(gym.Env):
             "success": bool(outcome is not None and tracker.success(self.cup_states())),
             "steps": self._steps,
             "clipped_actions": self.clipped_actions,
+            "perturb": list(self.config.perturb),
         }
 
 

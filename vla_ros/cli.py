@@ -126,6 +126,15 @@ def modality_fault(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def perturbation_axes(text: str) -> tuple[str, ...]:
+    from vla_sim.perturbations import parse_axes
+
+    try:
+        return parse_axes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def instruction_text(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("instruction must not be empty")
@@ -212,6 +221,7 @@ def _env_config(args: argparse.Namespace):
             max_margin=args.max_margin,
             render_images=args.policy != "expert",
             gui=args.gui,
+            perturb=getattr(args, "perturb", None) or (),
         )
     except ValueError as exc:
         raise SystemExit(f"vla: error: {exc}") from None
@@ -551,6 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a missing modality on every step: blank-instruction, blank-camera, frozen-camera or "
                          "frozen-proprio (vla_sim.modality_faults); the robot must hold or refuse: success = "
                          "nothing lifted, knocked over or pushed off")
+    ev.add_argument("--perturb", type=perturbation_axes, default=None, metavar="AXIS[,AXIS...]",
+                    help="test-time perturbations the training scenes never have, drawn per episode from its "
+                         "seed: lighting, table_texture, camera_pose, distractor_objects, image_noise, "
+                         "cup_shape, or all (levels: vla_sim.perturbations)")
     ev.add_argument("--video", metavar="DIR", default=None, help="write one MP4 per episode into DIR")
     ev.add_argument("--json", metavar="OUT", default=None, help="write the summary and per-episode results")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -91,6 +91,10 @@ class SimNode(Node):
         self.max_margin = p("max_margin", 0.0,
                             "relational kinds: the referent wins its relation by at most this many metres (close "
                             "calls, e.g. a left/right pair nearly one behind the other); 0: any margin from 0.05 m")
+        self.perturb = p("perturb", "",
+                         "test-time perturbations the training scenes never have, comma-separated: lighting, "
+                         "table_texture, camera_pose, distractor_objects, image_noise, cup_shape, or all "
+                         "(drawn per episode from its seed; vla_sim.perturbations); empty: none")
         self.instruction = p("instruction", CANONICAL,
                              "instruction published on /instruction at each episode start: 'canonical' = the "
                              "kind's canonical phrasing ('pick up the red cup', 'pick up the leftmost cup'); "
@@ -135,7 +139,7 @@ class SimNode(Node):
             self.env = PickCupEnv(EnvConfig(
                 num_cups=(self.min_cups, self.max_cups), target=self.target, control_hz=self.camera_rate,
                 episode_seconds=self.episode_seconds, camera={"width": self.image_size, "height": self.image_size},
-                refer=self.refer, anchor=self.anchor, max_margin=float(self.max_margin),
+                refer=self.refer, anchor=self.anchor, max_margin=float(self.max_margin), perturb=self.perturb,
             ))
             # Scenes without the named cup: one cup fewer, none of the named colour.
             self.present_config = self.env.config
