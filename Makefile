@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test eval-expert bench lerobot-env soak study policy policy-30min policy-gpu policy-colour-30min policy-from-bags policy-refer policy-refer-side policy-refer-nextto policy-refer-from-bags policy-refer-from-bags-10 policy-refer-from-bags-11 eval-policy eval-refer language-model clean help
+.PHONY: setup demo test eval-expert bench two-hosts lerobot-env soak study policy policy-30min policy-gpu policy-colour-30min policy-from-bags policy-refer policy-refer-side policy-refer-nextto policy-refer-from-bags policy-refer-from-bags-10 policy-refer-from-bags-11 eval-policy eval-refer language-model clean help
 help:
 	@echo "make setup         create $(VENV) and install everything (idempotent)"
 	@echo "make demo          setup + one closed-loop episode over ROS 2, MP4 in outputs/demo.mp4"
@@ -18,6 +18,7 @@ help:
 	@echo "make eval-expert   setup + 500-episode expert evaluation (outputs/eval_expert.json)"
 	@echo "make bench         setup + speed figures (vla bench; BENCH=--quick): policy, training, simulator, ROS 2 loop"
 	@echo "make lerobot-env   LeRobot 0.6.1 in its own $(LEROBOT_VENV) (Python >= 3.12; never in $(VENV))"
+	@echo "make two-hosts     setup + an episode with the policy and the simulator on two network namespaces (root)"
 	@echo "make soak          setup + 200 closed-loop episodes over ROS 2 (CLOCK=sim or wall), watching memory, fds, threads"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute recipe: colour and relational data, one training stage (29-43 min)"
@@ -63,6 +64,13 @@ eval-expert: setup
 CLOCK ?= sim
 soak: setup
 	$(PY) -m vla_ros.soak --episodes 200 --clock $(CLOCK)
+
+# The policy and the simulator on two hosts: two network namespaces joined by a veth pair (root; iproute2).
+# EPISODES=20 for the success figure; CUT=1 (or 10) takes the link down that many seconds mid-episode.
+EPISODES ?= 1
+CUT ?= 0
+two-hosts: setup
+	$(PY) -m vla_ros.two_hosts --episodes $(EPISODES) --seed 50000 --cut $(CUT) --json outputs/two_hosts.json
 
 # Speed figures in one run (outputs/bench.json); BENCH="--quick" for the few-minute version. The per-part
 # benchmarks (python -m vla_sim.benchmark, vla_policy.benchmark, vla_ros.benchmark) print more detail.

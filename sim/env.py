@@ -181,6 +181,16 @@ class PickCupEnv(gym.Env):
         if self._tracker.outcome is not None:
             raise RuntimeError(f"episode already ended ({self._tracker.outcome}); call reset()")
 
+    def brake(self) -> None:
+        """Stop where the arm is now: the setpoint becomes the measured end-effector position (without this
+        the arm goes on until it reaches the setpoint it lags behind, up to ``WINDUP`` away). For a commander
+        that fell silent (the ROS sim node's ``brake_after``); the gripper keeps its command."""
+        self._require_episode()
+        here = self.robot.ee_position()
+        self.robot.setpoint = here.copy()
+        self.robot.track(here)
+        self._period = (here, here, 0, 0)
+
     @property
     def moving(self) -> bool:
         """True while the last command is still being executed (False: holding still)."""

@@ -44,6 +44,7 @@ def still_after(poses, t0: float, tol: float = 1e-4) -> float:
 
 def test_sim_rejects_bad_commands_and_its_watchdog_holds_the_arm(ros_env):
     from geometry_msgs.msg import TwistStamped
+    from rclpy.duration import Duration
     from std_msgs.msg import String
 
     from vla_ros import qos, topics
@@ -70,11 +71,18 @@ def test_sim_rejects_bad_commands_and_its_watchdog_holds_the_arm(ros_env):
             for _ in range(3):
                 pub.publish(bad)
                 probe.spin_for(0.1)
+        # Stale: stamped 2 s ago (what a network outage releases all at once when the link returns).
+        stale = TwistStamped()
+        stale.header.frame_id, stale.twist.linear.x = topics.BASE_FRAME, 0.1
+        for _ in range(3):
+            stale.header.stamp = (probe.node.get_clock().now() - Duration(seconds=2.0)).to_msg()
+            pub.publish(stale)
+            probe.spin_for(0.1)
         probe.spin_for(0.3)
         assert moved_since(poses, garbage_from) < 0.002, "moved on a rejected command"
         seen = len(diag)
         probe.spin_until(lambda: len(diag) > seen, 5, "sim diagnostics", alive=(sim,))
-        assert int(diag[-1]["rejected_commands"]) == 9, diag[-1]
+        assert int(diag[-1]["rejected_commands"]) == 12 and int(diag[-1]["stale_commands"]) == 3, diag[-1]
         # Beyond the speed limit: clipped and counted, not refused.
         fast = TwistStamped()
         fast.header.frame_id, fast.twist.linear.z = topics.BASE_FRAME, 5.0
@@ -82,7 +90,7 @@ def test_sim_rejects_bad_commands_and_its_watchdog_holds_the_arm(ros_env):
         probe.spin_for(0.3)
         seen = len(diag)
         probe.spin_until(lambda: len(diag) > seen, 5, "sim diagnostics", alive=(sim,))
-        assert int(diag[-1]["clipped_commands"]) >= 1 and int(diag[-1]["rejected_commands"]) == 9, diag[-1]
+        assert int(diag[-1]["clipped_commands"]) >= 1 and int(diag[-1]["rejected_commands"]) == 12, diag[-1]
 
         twist.twist.linear.x = 0.1
         for _ in range(10):  # 1 s of +x at 10 Hz, then silence

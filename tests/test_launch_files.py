@@ -41,6 +41,18 @@ def test_launch_file_nodes_parameters_and_files_exist(name, args, tmp_path):
         assert cmd[1:3] == ["--ros-args", "-r"] and f"__node:={node.name}" in cmd
 
 
+def test_launch_prefix_runs_each_host_s_nodes_under_its_command(tmp_path):
+    desc = load_launch_file(find_launch_file("sim_demo"), parse_cli_args(
+        ["robot_prefix:=ip netns exec vla_robot env ROS_STATIC_PEERS='10.77.0.2;10.77.0.3'",
+         "policy_prefix:=taskset -c 1"]))
+    commands = {node.name: node_command(node, tmp_path) for node in desc.nodes}
+    assert commands["vla_sim"][:6] == ["ip", "netns", "exec", "vla_robot", "env", "ROS_STATIC_PEERS=10.77.0.2;10.77.0.3"]
+    assert commands["vla_video_recorder"][:4] == ["ip", "netns", "exec", "vla_robot"]
+    assert commands["vla_policy"][:3] == ["taskset", "-c", "1"] and commands["vla_policy"][3].endswith("vla_policy_node")
+    plain = load_launch_file(find_launch_file("sim_demo"), {})
+    assert all(node_command(node, tmp_path)[0].endswith(node.exec) for node in plain.nodes)  # no prefix by default
+
+
 def test_launch_arguments_reach_parameters_and_remaps(tmp_path):
     desc = load_launch_file(find_launch_file("policy"), parse_cli_args(
         ["camera:=/wrist/image", "instruction:=pick up the red cup", "dry_run:=false"]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -29,7 +30,7 @@ import yaml
 PACKAGE = "vla_ros"
 SUBSTITUTION = re.compile(r"\$\(([\w-]+)\s+([^()$]*)\)")  # innermost first: $(equals $(var a) b)
 NODE_KEYS = {"pkg", "exec", "name", "namespace", "output", "param", "remap", "on_exit", "respawn", "respawn_delay",
-             "if", "unless"}
+             "launch-prefix", "if", "unless"}
 
 
 class LaunchError(ValueError):
@@ -48,6 +49,8 @@ class NodeSpec:
     shutdown_on_exit: bool = False
     respawn: bool = False
     respawn_delay: float = 1.0
+    prefix: list[str] = field(default_factory=list)
+    """``launch-prefix``: a command the node runs under (``ip netns exec HOST env ...``, ``taskset -c 1``)."""
 
 
 @dataclass
@@ -177,7 +180,8 @@ def load_launch_file(path: Path, overrides: dict[str, str]) -> LaunchDescription
                             namespace=_substitute(body.get("namespace", ""), values, where),
                             shutdown_on_exit=body.get("on_exit") == "shutdown",
                             respawn=str(_substitute(body.get("respawn", "false"), values, where)).lower() == "true",
-                            respawn_delay=float(body.get("respawn_delay", 1.0)))
+                            respawn_delay=float(body.get("respawn_delay", 1.0)),
+                            prefix=shlex.split(_substitute(str(body.get("launch-prefix", "")), values, where)))
             for param in body.get("param", []):
                 if "from" in param:
                     node.params_files.append(_substitute(param["from"], values, where))
@@ -209,7 +213,7 @@ def executable(node: NodeSpec) -> list[str]:
 
 
 def node_command(node: NodeSpec, params_dir: Path) -> list[str]:
-    cmd = executable(node) + ["--ros-args", "-r", f"__node:={node.name}"]
+    cmd = node.prefix + executable(node) + ["--ros-args", "-r", f"__node:={node.name}"]
     if node.namespace:
         cmd += ["-r", f"__ns:={node.namespace}"]
     for f in node.params_files:

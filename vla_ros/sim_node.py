@@ -19,6 +19,7 @@ left is (``robot_left_side``, from this episode's camera), for the video recorde
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 
@@ -105,6 +106,14 @@ class SimNode(Node):
         self.rtf = p("real_time_factor", 1.0, "simulated seconds per wall second (e.g. 2.0 runs twice as fast)")
         self.command_timeout = p("command_timeout", 0.1,
                                  "each twist moves the arm for this long (s); without a newer one it then holds still")
+        self.brake_after = p("brake_after", 0.12,
+                             "seconds without a new twist after which the arm stops where it is (it would "
+                             "otherwise go on to the setpoint it lags behind); a little over one control period "
+                             "of the commander; 0: never")
+        self.max_command_age = p("max_command_age", 0.5,
+                                 "twists stamped more than this many seconds ago are rejected as stale (commands "
+                                 "a network outage held back arrive all at once when the link returns); "
+                                 "unstamped twists (stamp 0) are taken as new; 0: no check")
         self.episode_seconds = p("episode_seconds", 20.0, "simulated seconds before an episode times out")
         self.base_frame = p("base_frame", topics.BASE_FRAME, "frame of twist commands and the end-effector pose")
         self.exit_when_done = p("exit_when_done", True, "shut the node down after the last episode")
@@ -171,7 +180,8 @@ class SimNode(Node):
         self.gripper = 1.0
         self.pending = False  # a command arrived since the last tick
         self.counts = {"ticks": 0, "late_frames": 0, "rejected_commands": 0, "watchdog_holds": 0,
-                       "clipped_commands": 0}
+                       "clipped_commands": 0, "stale_commands": 0, "brakes": 0}
+        self.silent_ticks = 0  # ticks since the last command (brake_after)
         self.episode_index = 0
         self.current_instruction = ""  # the latest on /instruction (ours or a user's)
         self.results: list[dict] = []
@@ -193,6 +203,13 @@ class SimNode(Node):
     def _on_twist(self, msg: TwistStamped) -> None:
         if msg.header.frame_id != self.base_frame:
             return self._reject(f"twist in frame {msg.header.frame_id!r}, expected {self.base_frame!r}")
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if self.max_command_age > 0 and stamp_ns > 0:
+            now_ns = self.sim_time_ns if self.pub_clock is not None else self.get_clock().now().nanoseconds
+            age = (now_ns - stamp_ns) / 1e9
+            if age > self.max_command_age:
+                self.counts["stale_commands"] += 1
+                return self._reject(f"stale twist: stamped {age:.2f} s ago (max_command_age {self.max_command_age:g} s)")
         try:
             v = finite_vector([msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z], 3, "twist")
         except InputRejected as exc:
@@ -311,6 +328,12 @@ class SimNode(Node):
             self.env.command(np.concatenate([self.velocity, [self.gripper]]), seconds=self.command_timeout)
             self.counts["clipped_commands"] += self.env.clipped_actions - before
             self.pending = False
+            self.silent_ticks = 0
+        else:
+            self.silent_ticks += 1
+            if self.brake_after > 0 and self.silent_ticks == max(1, math.ceil(self.brake_after * self.camera_rate - 1e-9)):
+                self.env.brake()
+                self.counts["brakes"] += 1
         if not self.env.moving and np.any(self.velocity != 0):
             self.counts["watchdog_holds"] += 1  # a tick held still: the commander fell silent (or late)
         obs, _, terminated, truncated, info = self.env.advance()

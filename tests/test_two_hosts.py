@@ -1,0 +1,34 @@
+"""The policy and the simulator on two hosts (two network namespaces joined by a veth pair): a closed-loop
+episode across the link, and a link cut in the middle of one that the arm must survive standing still."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+from vla_ros.two_hosts import run, unavailable  # noqa: E402
+
+REASON = unavailable()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"two namespace hosts cannot be made here: {REASON}")
+CONTROL_PERIOD_S = 0.1  # the policy node's 10 Hz
+
+
+def test_an_episode_across_two_hosts_succeeds_and_reports_its_latency(ros_env):
+    summary = run(episodes=1, seed=50000, domain_id=int(ros_env["ROS_DOMAIN_ID"]), timeout=300)
+    assert summary["launch_status"] == 0, summary["launch_output"]
+    (episode,) = summary["episodes"]
+    assert episode["outcome"] == "success", summary["launch_output"]
+    policy = summary["policy"]
+    assert policy is not None and 0 < float(policy["latency_ms_p50"]) <= float(policy["latency_ms_p99"]) < 500
+
+
+def test_cutting_the_link_stops_the_arm_within_two_control_periods_and_the_episode_goes_on(ros_env):
+    summary = run(episodes=1, seed=50001, cut_s=1.0, cut_after=15, domain_id=int(ros_env["ROS_DOMAIN_ID"]),
+                  timeout=300)
+    cut = summary["cut"]
+    assert cut["commands_during"] == 0, "commands arrived with the link down: the traffic did not cross it"
+    assert cut["stopped_after_s"] <= 2 * CONTROL_PERIOD_S, cut
+    assert cut["commands_after_link_back"] > 0, "the policy did not resume once the link was back"
+    assert summary["launch_status"] == 0 and len(summary["episodes"]) == 1, summary["launch_output"]
+    assert summary["episodes"][0]["outcome"] in ("success", "timeout", "wrong_cup", "knocked_over", "off_table")

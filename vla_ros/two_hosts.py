@@ -1,0 +1,291 @@
+"""The policy and the robot on two hosts, with the network between them failing (``make two-hosts``).
+
+Here the two hosts are two Linux network namespaces on one machine joined by a veth pair: the robot's computer
+(the simulator node and the video recorder) and the policy's workstation (the policy node), each with only its
+end of the link and a loopback. Discovery is the ROS 2 way, no multicast: ``ROS_AUTOMATIC_DISCOVERY_RANGE=
+LOCALHOST`` with the other host in ``ROS_STATIC_PEERS``, and Fast DDS restricted to UDP
+(``config/fastdds_two_hosts.xml``) so nothing takes a shared-memory shortcut: every message crosses the
+link, and cutting it cuts the robot off (the monitor shows it).
+
+``sudo python -m vla_ros.two_hosts [--episodes N] [--seed S] [--cut SECONDS]`` runs ``sim_demo`` that way
+and prints each episode's outcome and the policy's camera-to-command latency. With ``--cut``, a monitor on
+the robot's host takes the link down that long in the middle of the first episode and measures how soon
+after the last command the arm stood still. Needs root and iproute2 (``ip netns``, veth).
+
+On two real computers: the same environment on each, the other's address in ``ROS_STATIC_PEERS``
+(README, "Two hosts").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+STOP_SPEED = 0.002  # m/s: below this, the end effector stands still
+WAIT_LIMIT_S = 600.0
+
+
+class TwoHostsError(RuntimeError):
+    """The namespaces or the link could not be made (not root, no iproute2, no veth support)."""
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+
+def unavailable() -> str | None:
+    """Why two namespace hosts cannot be made here (None: they can)."""
+    if shutil.which("ip") is None:
+        return "iproute2's `ip` is not installed"
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    probe = f"vla_probe_{os.getpid()}"
+    made = _ip("netns", "add", probe, check=False)
+    if made.returncode != 0:
+        return f"`ip netns add` failed: {made.stderr.strip()}"
+    _ip("netns", "del", probe, check=False)
+    return None
+
+
+def fastdds_profile() -> Path:
+    from .launcher import package_share
+
+    return package_share() / "config" / "fastdds_two_hosts.xml"
+
+
+class TwoHosts:
+    """Two namespaces, ``robot`` and ``policy``, joined by a veth pair on 10.77.K.0/24 (K from ``tag``);
+    removed again on exit (deleting a namespace deletes its end of the pair)."""
+
+    def __init__(self, tag: int, domain_id: int) -> None:
+        self.tag, self.domain_id = tag, domain_id
+        self.ns = {"robot": f"vla_robot_{tag}", "policy": f"vla_policy_{tag}"}
+        self.dev = {"robot": f"vr{tag % 10**8}", "policy": f"vp{tag % 10**8}"}  # interface names: 15 chars at most
+        k = 10 + tag % 240
+        self.ip = {"robot": f"10.77.{k}.1", "policy": f"10.77.{k}.2"}
+
+    def __enter__(self) -> TwoHosts:
+        try:
+            for host in ("robot", "policy"):
+                _ip("netns", "add", self.ns[host])
+            _ip("link", "add", self.dev["robot"], "type", "veth", "peer", "name", self.dev["policy"])
+            for host in ("robot", "policy"):
+                ns, dev = self.ns[host], self.dev[host]
+                _ip("link", "set", dev, "netns", ns)
+                _ip("-n", ns, "addr", "add", f"{self.ip[host]}/24", "dev", dev)
+                _ip("-n", ns, "link", "set", dev, "up")
+                _ip("-n", ns, "link", "set", "lo", "up")
+        except subprocess.CalledProcessError as exc:
+            self.__exit__()
+            raise TwoHostsError(f"{' '.join(exc.cmd)}: {exc.stderr.strip()}") from None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for ns in self.ns.values():
+            _ip("netns", "del", ns, check=False)
+
+    def peer(self, host: str) -> str:
+        return self.ip["policy" if host == "robot" else "robot"]
+
+    def env(self, host: str) -> dict[str, str]:
+        """What a ROS 2 process on ``host`` needs to find the other host, and only over the link."""
+        return {"ROS_DOMAIN_ID": str(self.domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                "ROS_STATIC_PEERS": self.peer(host), "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+                "FASTDDS_DEFAULT_PROFILES_FILE": str(fastdds_profile())}
+
+    def prefix(self, host: str) -> list[str]:
+        """Command prefix that runs a process on ``host``."""
+        return ["ip", "netns", "exec", self.ns[host], "env", *(f"{k}={v}" for k, v in self.env(host).items())]
+
+    def set_link(self, up: bool) -> None:
+        _ip("-n", self.ns["robot"], "link", "set", self.dev["robot"], "up" if up else "down")
+
+
+class OneHost:
+    """The same graph and monitor on one host, for comparison (no namespaces, no link to cut)."""
+
+    def __init__(self, domain_id: int) -> None:
+        self.domain_id = domain_id
+        self.ip = {"robot": "127.0.0.1", "policy": "127.0.0.1"}
+        self.dev = {"robot": "", "policy": ""}
+
+    def __enter__(self) -> OneHost:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def prefix(self, host: str) -> list[str]:
+        return ["env", f"ROS_DOMAIN_ID={self.domain_id}", "ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST"]
+
+
+# -- the monitor: runs on the robot's host -------------------------------------------------------------
+def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str) -> int:
+    """Watch the robot's side until ``episodes`` episodes ended (or SIGINT): outcomes, the policy's latency
+    figures (its /diagnostics, received over the link), and, with ``cut_s``, a link cut of that long after
+    the ``cut_after``-th command: when the last command before it arrived and when the arm stood still."""
+    import numpy as np
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from geometry_msgs.msg import PoseStamped, TwistStamped
+
+    from . import qos, topics
+
+    rclpy.init()
+    node = rclpy.create_node("vla_link_monitor")
+    twists: list[float] = []  # receive times (monotonic)
+    poses: list[tuple[float, np.ndarray]] = []
+    results: list[dict[str, str]] = []
+    policy: list[dict[str, str]] = []
+    node.create_subscription(TwistStamped, topics.TWIST_CMD, lambda m: twists.append(time.monotonic()),
+                             qos.COMMAND_QOS)
+    node.create_subscription(PoseStamped, topics.EE_POSE, lambda m: poses.append(
+        (time.monotonic(), np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z]))), qos.COMMAND_QOS)
+    node.create_subscription(DiagnosticStatus, topics.EPISODE, lambda m: results.append(
+        {kv.key: kv.value for kv in m.values}), qos.COMMAND_QOS)
+    node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: policy.extend(
+        {kv.key: kv.value for kv in s.values} for s in m.status if s.name == "vla_policy"), qos.COMMAND_QOS)
+    stopping = []
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    cut: dict[str, Any] = {}
+    start = time.monotonic()
+    try:
+        while not stopping and len(results) < episodes and time.monotonic() - start < WAIT_LIMIT_S:
+            rclpy.spin_once(node, timeout_sec=0.05)
+            if cut_s > 0 and not cut and len(twists) >= cut_after:
+                cut["last_command"] = twists[-1]
+                cut["down_at"] = time.monotonic()
+                subprocess.run(["ip", "link", "set", device, "down"], check=True)
+                while time.monotonic() - cut["down_at"] < cut_s:
+                    rclpy.spin_once(node, timeout_sec=0.02)  # the robot's own topics still flow here
+                subprocess.run(["ip", "link", "set", device, "up"], check=True)
+                cut["up_at"] = time.monotonic()
+                cut["commands_during"] = sum(cut["down_at"] < t < cut["up_at"] for t in twists)
+    finally:
+        if cut.get("down_at") and "up_at" not in cut:
+            subprocess.run(["ip", "link", "set", device, "up"], check=False)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    summary: dict[str, Any] = {"episodes": results, "policy": policy[-1] if policy else None}
+    acting = [s for s in policy if s.get("state") == "acting"]
+    if acting:
+        summary["policy"] = acting[-1]
+    if cut:
+        after = [(t, p) for t, p in poses if t >= cut["last_command"]]
+        moving = [t1 for (t0, p0), (t1, p1) in zip(after, after[1:])
+                  if t1 < cut["up_at"] and np.linalg.norm(p1 - p0) / max(t1 - t0, 1e-6) > STOP_SPEED]
+        cut["stopped_after_s"] = (max(moving, default=cut["last_command"]) - cut["last_command"])
+        cut["seconds"] = cut_s
+        cut["commands_after_link_back"] = sum(t > cut["up_at"] for t in twists)
+        summary["cut"] = {k: v for k, v in cut.items() if k not in ("last_command", "down_at", "up_at")}
+    out.write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+# -- the driver: root namespace -------------------------------------------------------------------------
+def run(episodes: int = 1, seed: int = 0, cut_s: float = 0.0, cut_after: int = 20, checkpoint: str = "default",
+        tag: int | None = None, domain_id: int = 42, timeout: float = WAIT_LIMIT_S,
+        one_host: bool = False) -> dict[str, Any]:
+    """Run ``sim_demo`` across two namespace hosts (``one_host``: on this one, for comparison); the monitor's
+    summary plus the launch's exit status and the episode lines it printed."""
+    reason = None if one_host else unavailable()
+    if reason:
+        raise TwoHostsError(reason)
+    if one_host and cut_s > 0:
+        raise TwoHostsError("one host has no link to cut")
+    tag = os.getpid() if tag is None else tag
+    vla = str(Path(sys.executable).parent / "vla")
+    hosts_cm = OneHost(domain_id) if one_host else TwoHosts(tag, domain_id)
+    with hosts_cm as hosts, tempfile.TemporaryDirectory(prefix="vla-two-hosts-") as tmp:
+        report = Path(tmp) / "monitor.json"
+        mon = subprocess.Popen([*hosts.prefix("robot"), sys.executable, "-m", "vla_ros.two_hosts", "monitor",
+                                "--out", str(report), "--episodes", str(episodes), "--cut", str(cut_s),
+                                "--cut-after", str(cut_after), "--device", hosts.dev["robot"] or "none"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        launch = subprocess.run(
+            [vla, "launch", "sim_demo", f"seed:={seed}", f"episodes:={episodes}", f"checkpoint:={checkpoint}",
+             "sim_time:=false", "record_video:=false",
+             f"robot_prefix:={shlex.join(hosts.prefix('robot'))}",
+             f"policy_prefix:={shlex.join(hosts.prefix('policy'))}"],
+            capture_output=True, text=True, timeout=timeout)
+        try:
+            mon_out, _ = mon.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            mon.send_signal(signal.SIGINT)
+            mon_out, _ = mon.communicate(timeout=20)
+        if not report.is_file():
+            raise TwoHostsError(f"the link monitor wrote no report: {mon_out[-2000:]}")
+        summary = json.loads(report.read_text())
+    summary.update(mode="one host" if one_host else "two hosts", launch_status=launch.returncode, launch_output=launch.stdout[-6000:],
+                   hosts={"robot": hosts.ip["robot"], "policy": hosts.ip["policy"]})
+    return summary
+
+
+def describe(summary: dict[str, Any]) -> str:
+    lines = []
+    for ep in summary["episodes"]:
+        lines.append(f"episode seed {ep.get('seed')}: {ep.get('outcome')} "
+                     f"({'success' if ep.get('success') == 'True' else 'failure'})")
+    pol = summary.get("policy") or {}
+    if pol:
+        lines.append(f"camera->command latency ({summary.get('mode', 'two hosts')}): p50 {pol.get('latency_ms_p50')} ms, "
+                     f"p99 {pol.get('latency_ms_p99')} ms; control {pol.get('control_rate_hz')} Hz")
+    cut = summary.get("cut")
+    if cut:
+        lines.append(f"link down {cut['seconds']:g} s: arm still {cut['stopped_after_s'] * 1e3:.0f} ms after the last "
+                     f"command; {cut['commands_during']} commands arrived while it was down (must be 0), "
+                     f"{cut['commands_after_link_back']} after it came back")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vla_ros.two_hosts", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    mon = sub.add_parser("monitor", help="(internal) the robot host's monitor")
+    mon.add_argument("--out", type=Path, required=True)
+    mon.add_argument("--episodes", type=int, default=1)
+    mon.add_argument("--cut", type=float, default=0.0)
+    mon.add_argument("--cut-after", type=int, default=20)
+    mon.add_argument("--device", required=True)
+    parser.add_argument("--episodes", type=int, default=1, help="episodes to run (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="scene seed of the first episode (default 0)")
+    parser.add_argument("--cut", type=float, default=0.0, metavar="SECONDS",
+                        help="take the link down this long in the first episode, after --cut-after commands")
+    parser.add_argument("--cut-after", type=int, default=20, help="commands received before the cut (default 20)")
+    parser.add_argument("--checkpoint", default="default", help="policy checkpoint folder or default")
+    parser.add_argument("--one-host", action="store_true",
+                        help="the same graph and measurements on one host, no namespaces (the comparison)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    args = parser.parse_args(argv)
+    if args.command == "monitor":
+        return monitor(args.out, args.episodes, args.cut, args.cut_after, args.device)
+    for name in ("episodes", "cut_after"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if not 0 <= args.cut <= 60:
+        parser.error("--cut must be in [0, 60] s")
+    try:
+        summary = run(args.episodes, args.seed, args.cut, args.cut_after, args.checkpoint, one_host=args.one_host)
+    except TwoHostsError as exc:
+        print(f"two-hosts: {exc}", file=sys.stderr)
+        return 2
+    print(describe(summary))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary, indent=1))
+    return 0 if summary["launch_status"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
