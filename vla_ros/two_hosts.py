@@ -144,11 +144,16 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str)
     rclpy.init()
     node = rclpy.create_node("vla_link_monitor")
     twists: list[float] = []  # receive times (monotonic)
+    transit: list[float] = []  # ms from a twist's stamp (the policy host's clock) to its arrival here
+
+    def on_twist(m: TwistStamped) -> None:
+        twists.append(time.monotonic())
+        transit.append((time.time() - m.header.stamp.sec - m.header.stamp.nanosec * 1e-9) * 1e3)
+
     poses: list[tuple[float, np.ndarray]] = []
     results: list[dict[str, str]] = []
     policy: list[dict[str, str]] = []
-    node.create_subscription(TwistStamped, topics.TWIST_CMD, lambda m: twists.append(time.monotonic()),
-                             qos.COMMAND_QOS)
+    node.create_subscription(TwistStamped, topics.TWIST_CMD, on_twist, qos.COMMAND_QOS)
     node.create_subscription(PoseStamped, topics.EE_POSE, lambda m: poses.append(
         (time.monotonic(), np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z]))), qos.COMMAND_QOS)
     node.create_subscription(DiagnosticStatus, topics.EPISODE, lambda m: results.append(
@@ -177,7 +182,10 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str)
             subprocess.run(["ip", "link", "set", device, "up"], check=False)
         node.destroy_node()
         rclpy.try_shutdown()
-    summary: dict[str, Any] = {"episodes": results, "policy": policy[-1] if policy else None}
+    summary: dict[str, Any] = {"episodes": results, "policy": policy[-1] if policy else None, "commands": len(twists)}
+    if transit:  # one machine's clock on both sides here; on two computers it needs them synchronised
+        summary["command_transit_ms"] = {"p50": round(float(np.percentile(transit, 50)), 2),
+                                         "p99": round(float(np.percentile(transit, 99)), 2)}
     acting = [s for s in policy if s.get("state") == "acting"]
     if acting:
         summary["policy"] = acting[-1]
@@ -240,7 +248,12 @@ def describe(summary: dict[str, Any]) -> str:
     pol = summary.get("policy") or {}
     if pol:
         lines.append(f"camera->command latency ({summary.get('mode', 'two hosts')}): p50 {pol.get('latency_ms_p50')} ms, "
-                     f"p99 {pol.get('latency_ms_p99')} ms; control {pol.get('control_rate_hz')} Hz")
+                     f"p99 {pol.get('latency_ms_p99')} ms (policy node, its last 200 commands); control "
+                     f"{pol.get('control_rate_hz')} Hz")
+    if summary.get("command_transit_ms"):
+        t = summary["command_transit_ms"]
+        lines.append(f"command transit policy -> robot: p50 {t['p50']} ms, p99 {t['p99']} ms "
+                     f"({summary['commands']} commands)")
     cut = summary.get("cut")
     if cut:
         lines.append(f"link down {cut['seconds']:g} s: arm still {cut['stopped_after_s'] * 1e3:.0f} ms after the last "
