@@ -32,3 +32,13 @@ def test_cutting_the_link_stops_the_arm_within_two_control_periods_and_the_episo
     assert cut["commands_after_link_back"] > 0, "the policy did not resume once the link was back"
     assert summary["launch_status"] == 0 and len(summary["episodes"]) == 1, summary["launch_output"]
     assert summary["episodes"][0]["outcome"] in ("success", "timeout", "wrong_cup", "knocked_over", "off_table")
+
+
+def test_a_restarted_policy_host_leaves_the_arm_still_and_takes_the_task_up_again(ros_env):
+    summary = run(episodes=1, seed=50031, cut_after=15, restart_policy=True,
+                  domain_id=int(ros_env["ROS_DOMAIN_ID"]), timeout=300)
+    cut = summary["cut"]
+    assert cut["killed"] >= 1 and "respawning" in summary["launch_output"], summary["launch_output"]
+    assert cut["stopped_after_s"] <= 2 * CONTROL_PERIOD_S, cut
+    assert cut["back_after_s"] is not None and cut["commands_after_link_back"] > 0, cut
+    assert summary["launch_status"] == 0 and len(summary["episodes"]) == 1, summary["launch_output"]

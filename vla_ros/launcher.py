@@ -3,7 +3,7 @@
 ``launch``/``launch_ros`` have no wheels, so a pip install cannot run ``ros2 launch``. This
 module interprets the subset of the YAML launch format that ``launch/*.launch.yaml`` use
 (``arg``; ``node`` with ``pkg``, ``exec``, ``name``, ``namespace``, ``param`` (``from`` files and
-``name``/``value`` pairs), ``remap``, ``on_exit: shutdown``, ``respawn``, ``if``/``unless``; the
+``name``/``value`` pairs), ``remap``, ``on_exit: shutdown``, ``respawn``, ``launch-prefix``, ``if``/``unless``; the
 ``$(var X)``, ``$(equals A B)`` and ``$(find-pkg-share PKG)`` substitutions) and starts every node as its own process. The
 launch files stay the single description of each graph: ``ros2 launch`` reads the same files.
 Anything outside the subset is an error, never silently ignored.

@@ -130,10 +130,12 @@ class OneHost:
 
 
 # -- the monitor: runs on the robot's host -------------------------------------------------------------
-def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str) -> int:
+def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str, restart_ns: str = "") -> int:
     """Watch the robot's side until ``episodes`` episodes ended (or SIGINT): outcomes, the policy's latency
     figures (its /diagnostics, received over the link), and, with ``cut_s``, a link cut of that long after
-    the ``cut_after``-th command: when the last command before it arrived and when the arm stood still."""
+    the ``cut_after``-th command: when the last command before it arrived and when the arm stood still.
+    With ``restart_ns`` instead, every process of that host is killed (SIGKILL: a power cut) at that point;
+    the launcher starts the policy again and the monitor measures the stop and when commands came back."""
     import numpy as np
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -168,6 +170,17 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str)
     try:
         while not stopping and len(results) < episodes and time.monotonic() - start < WAIT_LIMIT_S:
             rclpy.spin_once(node, timeout_sec=0.05)
+            if restart_ns and not cut and len(twists) >= cut_after:
+                cut["last_command"], cut["down_at"] = twists[-1], time.monotonic()
+                pids = subprocess.run(["ip", "netns", "pids", restart_ns], capture_output=True, text=True,
+                                      check=True).stdout.split()
+                for pid in pids:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                cut["killed"] = len(pids)
+                cut["up_at"] = time.monotonic()
             if cut_s > 0 and not cut and len(twists) >= cut_after:
                 cut["last_command"] = twists[-1]
                 cut["down_at"] = time.monotonic()
@@ -177,6 +190,7 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str)
                 subprocess.run(["ip", "link", "set", device, "up"], check=True)
                 cut["up_at"] = time.monotonic()
                 cut["commands_during"] = sum(cut["down_at"] < t < cut["up_at"] for t in twists)
+        # (a restart: commands_during counts those between the kill and the monitor's next look: 0)
     finally:
         if cut.get("down_at") and "up_at" not in cut:
             subprocess.run(["ip", "link", "set", device, "up"], check=False)
@@ -190,9 +204,13 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str)
     if acting:
         summary["policy"] = acting[-1]
     if cut:
+        back = [t for t in twists if t > cut["up_at"]]
+        until = back[0] if restart_ns and back else cut["up_at"]  # a restart: still until commands come back
+        if restart_ns:
+            cut["back_after_s"] = back[0] - cut["down_at"] if back else None
         after = [(t, p) for t, p in poses if t >= cut["last_command"]]
         moving = [t1 for (t0, p0), (t1, p1) in zip(after, after[1:])
-                  if t1 < cut["up_at"] and np.linalg.norm(p1 - p0) / max(t1 - t0, 1e-6) > STOP_SPEED]
+                  if t1 < until and np.linalg.norm(p1 - p0) / max(t1 - t0, 1e-6) > STOP_SPEED]
         cut["stopped_after_s"] = (max(moving, default=cut["last_command"]) - cut["last_command"])
         cut["seconds"] = cut_s
         cut["commands_after_link_back"] = sum(t > cut["up_at"] for t in twists)
@@ -204,14 +222,16 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str)
 # -- the driver: root namespace -------------------------------------------------------------------------
 def run(episodes: int = 1, seed: int = 0, cut_s: float = 0.0, cut_after: int = 20, checkpoint: str = "default",
         tag: int | None = None, domain_id: int = 42, timeout: float = WAIT_LIMIT_S,
-        one_host: bool = False) -> dict[str, Any]:
+        one_host: bool = False, restart_policy: bool = False) -> dict[str, Any]:
     """Run ``sim_demo`` across two namespace hosts (``one_host``: on this one, for comparison); the monitor's
     summary plus the launch's exit status and the episode lines it printed."""
     reason = None if one_host else unavailable()
     if reason:
         raise TwoHostsError(reason)
-    if one_host and cut_s > 0:
-        raise TwoHostsError("one host has no link to cut")
+    if one_host and (cut_s > 0 or restart_policy):
+        raise TwoHostsError("one host has no link to cut and no policy host to restart")
+    if cut_s > 0 and restart_policy:
+        raise TwoHostsError("a link cut or a policy host restart, one per run")
     tag = os.getpid() if tag is None else tag
     vla = str(Path(sys.executable).parent / "vla")
     hosts_cm = OneHost(domain_id) if one_host else TwoHosts(tag, domain_id)
@@ -219,11 +239,12 @@ def run(episodes: int = 1, seed: int = 0, cut_s: float = 0.0, cut_after: int = 2
         report = Path(tmp) / "monitor.json"
         mon = subprocess.Popen([*hosts.prefix("robot"), sys.executable, "-m", "vla_ros.two_hosts", "monitor",
                                 "--out", str(report), "--episodes", str(episodes), "--cut", str(cut_s),
-                                "--cut-after", str(cut_after), "--device", hosts.dev["robot"] or "none"],
+                                "--cut-after", str(cut_after), "--device", hosts.dev["robot"] or "none",
+                                *(["--restart-ns", hosts.ns["policy"]] if restart_policy else [])],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         launch = subprocess.run(
             [vla, "launch", "sim_demo", f"seed:={seed}", f"episodes:={episodes}", f"checkpoint:={checkpoint}",
-             "sim_time:=false", "record_video:=false",
+             "sim_time:=false", "record_video:=false", f"policy_respawn:={str(restart_policy).lower()}",
              f"robot_prefix:={shlex.join(hosts.prefix('robot'))}",
              f"policy_prefix:={shlex.join(hosts.prefix('policy'))}"],
             capture_output=True, text=True, timeout=timeout)
@@ -255,7 +276,12 @@ def describe(summary: dict[str, Any]) -> str:
         lines.append(f"command transit policy -> robot: p50 {t['p50']} ms, p99 {t['p99']} ms "
                      f"({summary['commands']} commands)")
     cut = summary.get("cut")
-    if cut:
+    if cut and "killed" in cut:
+        back = cut.get("back_after_s")
+        lines.append(f"policy host restarted ({cut['killed']} processes killed): arm still "
+                     f"{cut['stopped_after_s'] * 1e3:.0f} ms after the last command; commands back after "
+                     + (f"{back:.1f} s" if back is not None else "never"))
+    elif cut:
         lines.append(f"link down {cut['seconds']:g} s: arm still {cut['stopped_after_s'] * 1e3:.0f} ms after the last "
                      f"command; {cut['commands_during']} commands arrived while it was down (must be 0), "
                      f"{cut['commands_after_link_back']} after it came back")
@@ -271,25 +297,30 @@ def main(argv: list[str] | None = None) -> int:
     mon.add_argument("--cut", type=float, default=0.0)
     mon.add_argument("--cut-after", type=int, default=20)
     mon.add_argument("--device", required=True)
+    mon.add_argument("--restart-ns", default="")
     parser.add_argument("--episodes", type=int, default=1, help="episodes to run (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="scene seed of the first episode (default 0)")
     parser.add_argument("--cut", type=float, default=0.0, metavar="SECONDS",
                         help="take the link down this long in the first episode, after --cut-after commands")
     parser.add_argument("--cut-after", type=int, default=20, help="commands received before the cut (default 20)")
     parser.add_argument("--checkpoint", default="default", help="policy checkpoint folder or default")
+    parser.add_argument("--restart-policy", action="store_true",
+                        help="kill every process of the policy host after --cut-after commands (a power cut); "
+                             "the launcher starts the policy node again")
     parser.add_argument("--one-host", action="store_true",
                         help="the same graph and measurements on one host, no namespaces (the comparison)")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
     args = parser.parse_args(argv)
     if args.command == "monitor":
-        return monitor(args.out, args.episodes, args.cut, args.cut_after, args.device)
+        return monitor(args.out, args.episodes, args.cut, args.cut_after, args.device, args.restart_ns)
     for name in ("episodes", "cut_after"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if not 0 <= args.cut <= 60:
         parser.error("--cut must be in [0, 60] s")
     try:
-        summary = run(args.episodes, args.seed, args.cut, args.cut_after, args.checkpoint, one_host=args.one_host)
+        summary = run(args.episodes, args.seed, args.cut, args.cut_after, args.checkpoint, one_host=args.one_host,
+                      restart_policy=args.restart_policy)
     except TwoHostsError as exc:
         print(f"two-hosts: {exc}", file=sys.stderr)
         return 2
