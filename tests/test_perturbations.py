@@ -157,3 +157,23 @@ def test_the_expert_still_picks_mugs_and_tapered_cups_among_other_objects():
         finally:
             env.close()
     assert outcomes == ["success"] * 4
+
+
+def test_demonstrations_can_be_perturbed_and_say_so(tmp_path):
+    """`vla data generate --perturb`: the same seed's episode, seen through the perturbations, labelled alike."""
+    from vla_policy.dataset import list_episodes
+    from vla_policy.demonstrations import GenerationConfig, generate
+
+    for name, axes in (("plain", ()), ("perturbed", ("lighting", "camera_pose"))):
+        generate(tmp_path / name, episodes=1, seed=3_500_000, workers=1, progress=False,
+                 config=GenerationConfig(distractors=(2, 2), absent_fraction=0.0, noisy_fraction=0.0,
+                                         max_steps=3, perturb=axes))
+    (plain,), (perturbed,) = list_episodes(tmp_path / "plain"), list_episodes(tmp_path / "perturbed")
+    assert "perturb" not in plain.meta and perturbed.meta["perturb"] == ["lighting", "camera_pose"]
+    assert plain.meta["target"] == perturbed.meta["target"]
+    assert plain.meta["camera"]["T_base_cam"] != perturbed.meta["camera"]["T_base_cam"]  # the moved camera's pose
+    a, b = plain.arrays(mmap=False), perturbed.arrays(mmap=False)
+    assert not np.array_equal(a["frames"], b["frames"])
+    assert not np.allclose(a["target_uv"], b["target_uv"])  # labels follow the moved camera
+    with pytest.raises(ValueError, match="unknown perturbation axis"):
+        GenerationConfig(perturb=("fog",))

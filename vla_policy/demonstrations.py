@@ -44,8 +44,12 @@ class GenerationConfig:
     """Reference kinds (``vla_sim.referring.KINDS``), one drawn uniformly per episode. Relational
     episodes always hold their referent (no absent scenes) and never a combination held out from
     training (``vla_sim.referring.HELD_OUT``); their instruction is the kind's canonical phrasing."""
+    perturb: tuple[str, ...] = ()
+    """``vla_sim.perturbations`` axes applied to every scene (domain randomisation: training on what
+    ``vla eval --perturb`` measures, drawn from the demonstration seeds, never the evaluation's)."""
 
     def __post_init__(self) -> None:
+        from vla_sim.perturbations import parse_axes
         from vla_sim.referring import validate_kind
 
         if not self.refer:
@@ -55,6 +59,7 @@ class GenerationConfig:
             if not 0.0 <= value <= 1.0:  # also rejects nan
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}")
         object.__setattr__(self, "refer", tuple(validate_kind(k) for k in self.refer))
+        object.__setattr__(self, "perturb", parse_axes(self.perturb) if self.perturb else ())
 
 
 def episode_setup(seed: int, config: GenerationConfig):
@@ -73,6 +78,7 @@ def episode_setup(seed: int, config: GenerationConfig):
         target_absent=absent,
         refer=kind,
         camera={"width": config.image_size, "height": config.image_size},
+        perturb=config.perturb,
     ))
     return env, rng, absent, noisy
 
@@ -205,6 +211,7 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig,
             "image_size": [config.image_size, config.image_size],
             "control_hz": env.config.control_hz,
             "noisy": noisy,
+            **({"perturb": list(config.perturb)} if config.perturb else {}),
             "relabelled": policy is not None,  # DAgger: labels from the corrective expert, any outcome is usable
             "camera": {"K": env.camera.K.tolist(), "T_base_cam": env.camera.T_base_cam.tolist()},
         }

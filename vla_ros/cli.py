@@ -361,7 +361,7 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     # draw: the default keeps the data of earlier runs reproducible.
     absent = ABSENT_FRACTION if args.absent_fraction is None else args.absent_fraction
     config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps, refer=args.refer,
-                              absent_fraction=absent)
+                              absent_fraction=absent, perturb=args.perturb or ())
     if args.policy:  # DAgger: the policy acts, the corrective expert labels; target always present, no noise
         if args.policy == "expert":
             raise SystemExit("vla: error: --policy: DAgger needs a learned checkpoint ('default' or a folder); "
@@ -371,7 +371,8 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
                              "(an absent scene has nothing to correct)")
         policy = checkpoint_path(args.policy)
         config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps,
-                                  absent_fraction=0.0, noisy_fraction=0.0, refer=args.refer)
+                                  absent_fraction=0.0, noisy_fraction=0.0, refer=args.refer,
+                                  perturb=args.perturb or ())
     summary = generate(args.out, args.episodes, seed=args.seed, workers=args.workers, config=config,
                        progress=not args.quiet, policy=policy)
     print(
@@ -594,6 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--absent-fraction", type=fraction, default=None, metavar="P",
                      help="share of colour scenes without the named cup, labelled 'abstain' "
                           "(default 0.12; 1 for a set of absent scenes only)")
+    gen.add_argument("--perturb", type=perturbation_axes, default=None, metavar="AXIS[,AXIS...]",
+                     help="vla eval's perturbations on every scene (lighting, table_texture, camera_pose, "
+                          "distractor_objects, image_noise, cup_shape, or all): domain randomisation")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_data_generate)
 
