@@ -77,25 +77,34 @@ def spawn_cup(client: int, spec: CupSpec) -> int:
             off = spec.radius + (0.014 if half[0] == 0.004 else 0.006)
             positions.append([off, 0.0, z])
             orientations.append([0.0, 0.0, 0.0, 1.0])
-    shapes = dict(shapeTypes=shape_types, halfExtents=half_extents, radii=radii, lengths=lengths,
-                  physicsClientId=client)
+    parts = dict(shapeTypes=shape_types, halfExtents=half_extents, radii=radii, lengths=lengths,
+                 positions=positions, orientations=orientations)
+    # Centre of mass low in the cup, as for a real one, so it stands stably.
+    return spawn_compound(client, parts, MASS, spec.height * 0.35, spec.x, spec.y, spec.yaw, spec.rgba,
+                          lateralFriction=FRICTION, spinningFriction=0.001, rollingFriction=0.0001)
+
+
+def spawn_compound(client: int, parts: dict, mass: float, com_z: float, x: float, y: float, yaw: float, rgba,
+                   **dynamics: float) -> int:
+    """One rigid body standing on the table at (x, y) from ``parts`` (PyBullet shape-array lists:
+    ``shapeTypes``, ``halfExtents``, ``radii``, ``lengths``, ``positions``, ``orientations``, in the body's
+    base frame), its centre of mass ``com_z`` above the base; ``dynamics`` go to ``changeDynamics``."""
+    shapes = dict(shapeTypes=parts["shapeTypes"], halfExtents=parts["halfExtents"], radii=parts["radii"],
+                  lengths=parts["lengths"], physicsClientId=client)
     collision = p.createCollisionShapeArray(
-        **shapes, collisionFramePositions=positions, collisionFrameOrientations=orientations
+        **shapes, collisionFramePositions=parts["positions"], collisionFrameOrientations=parts["orientations"]
     )
-    visual = p.createVisualShapeArray(**shapes, visualFramePositions=positions, visualFrameOrientations=orientations)
+    visual = p.createVisualShapeArray(**shapes, visualFramePositions=parts["positions"],
+                                      visualFrameOrientations=parts["orientations"])
     body = p.createMultiBody(
-        baseMass=MASS,
+        baseMass=mass,
         baseCollisionShapeIndex=collision,
         baseVisualShapeIndex=visual,
-        basePosition=[spec.x, spec.y, 0.0005],
-        baseOrientation=p.getQuaternionFromEuler([0.0, 0.0, spec.yaw]),
-        # Centre of mass low in the cup, as for a real one, so it stands stably.
-        baseInertialFramePosition=[0.0, 0.0, spec.height * 0.35],
+        basePosition=[x, y, 0.0005],
+        baseOrientation=p.getQuaternionFromEuler([0.0, 0.0, yaw]),
+        baseInertialFramePosition=[0.0, 0.0, com_z],
         physicsClientId=client,
     )
-    p.changeVisualShape(body, -1, rgbaColor=spec.rgba, physicsClientId=client)
-    p.changeDynamics(
-        body, -1, lateralFriction=FRICTION, spinningFriction=0.001, rollingFriction=0.0001,
-        physicsClientId=client,
-    )
+    p.changeVisualShape(body, -1, rgbaColor=list(rgba), physicsClientId=client)
+    p.changeDynamics(body, -1, **dynamics, physicsClientId=client)
     return body

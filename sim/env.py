@@ -229,25 +229,20 @@ class PickCupEnv(gym.Env):
     # -- privileged state (expert, tests, labels) ------------------------------
     def cup_states(self) -> list[CupState]:
         """Pose, lift and tilt of every cup, in ``scene.cups`` order."""
-        states = []
-        for spec in self.scene.cups:
-            pos, orn = p.getBasePositionAndOrientation(self.cup_ids[spec.instance], physicsClientId=self.client)
-            axis_z = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
-            tilt = float(np.degrees(np.arccos(np.clip(axis_z[2], -1.0, 1.0))))
-            states.append(CupState(spec.colour, np.asarray(pos), float(pos[2] - self._rest_z[spec.instance]), tilt,
-                                   spec.name))
-        return states
+        return [self._body_state(self.cup_ids[spec.instance], spec.instance, spec.colour, spec.name)
+                for spec in self.scene.cups]
 
     def object_states(self) -> list[CupState]:
         """Pose, lift and tilt of every distractor object (``distractor_objects``); lifting one, like lifting a
         cup nobody asked for, ends the episode as ``wrong_cup``."""
-        states = []
-        for name, body in self.object_ids.items():
-            pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=self.client)
-            axis_z = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
-            tilt = float(np.degrees(np.arccos(np.clip(axis_z[2], -1.0, 1.0))))
-            states.append(CupState(name.split()[0], np.asarray(pos), float(pos[2] - self._rest_z[name]), tilt, name))
-        return states
+        return [self._body_state(body, name, name.split()[0], name) for name, body in self.object_ids.items()]
+
+    def _body_state(self, body: int, key: str, colour: str, name: str) -> CupState:
+        """Pose, lift above its resting height (``_rest_z[key]``) and tilt from vertical of one body."""
+        pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=self.client)
+        axis_z = np.asarray(p.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
+        tilt = float(np.degrees(np.arccos(np.clip(axis_z[2], -1.0, 1.0))))
+        return CupState(colour, np.asarray(pos), float(pos[2] - self._rest_z[key]), tilt, name)
 
     @property
     def instruction(self) -> str:

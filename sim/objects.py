@@ -10,6 +10,7 @@ import math
 
 import pybullet as p
 
+from .cups import spawn_compound
 from .perturbations import Distractor
 
 BOWL_STAVES = 16
@@ -50,17 +51,4 @@ def _compound(d: Distractor) -> dict:
 
 def spawn_distractor(client: int, d: Distractor, x: float, y: float, rgba) -> int:
     """Create ``d`` standing on the table at (x, y); return its body id."""
-    a = _compound(d)
-    shapes = dict(shapeTypes=a["shapeTypes"], halfExtents=a["halfExtents"], radii=a["radii"], lengths=a["lengths"],
-                  physicsClientId=client)
-    collision = p.createCollisionShapeArray(**shapes, collisionFramePositions=a["positions"],
-                                            collisionFrameOrientations=a["orientations"])
-    visual = p.createVisualShapeArray(**shapes, visualFramePositions=a["positions"],
-                                      visualFrameOrientations=a["orientations"])
-    body = p.createMultiBody(baseMass=MASS[d.kind], baseCollisionShapeIndex=collision,
-                             baseVisualShapeIndex=visual, basePosition=[x, y, 0.0005],
-                             baseOrientation=p.getQuaternionFromEuler([0.0, 0.0, d.yaw]),
-                             baseInertialFramePosition=[0.0, 0.0, d.height * 0.3], physicsClientId=client)
-    p.changeVisualShape(body, -1, rgbaColor=list(rgba), physicsClientId=client)
-    p.changeDynamics(body, -1, lateralFriction=1.0, physicsClientId=client)
-    return body
+    return spawn_compound(client, _compound(d), MASS[d.kind], d.height * 0.3, x, y, d.yaw, rgba, lateralFriction=1.0)

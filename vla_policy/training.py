@@ -551,7 +551,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
             if ema is not None:
                 with phases("optimizer"):
                     ema.update(model, step)
-            samples += per_process * world
+            samples += cfg.batch_size
             if first_step_s is None:  # warm-up, and compilation under train.compile
                 first_step_s = time.perf_counter() - t0
             last_logs = logs
@@ -586,7 +586,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
         if world > 1:
             dist.destroy_process_group()
     elapsed = time.perf_counter() - t0
-    after_first = samples - per_process * world, elapsed - (first_step_s or 0.0)
+    after_first = samples - cfg.batch_size, elapsed - (first_step_s or 0.0)
     summary = {"steps": step, "samples": samples, "samples_per_s": samples / elapsed if elapsed > 0 else 0.0, "seconds": elapsed,
                "first_step_seconds": first_step_s,
                "samples_per_s_after_first_step": after_first[0] / after_first[1] if after_first[0] > 0 else None,

@@ -205,8 +205,8 @@ class SimNode(Node):
             return self._reject(f"twist in frame {msg.header.frame_id!r}, expected {self.base_frame!r}")
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         if self.max_command_age > 0 and stamp_ns > 0:
-            now_ns = self.sim_time_ns if self.pub_clock is not None else self.get_clock().now().nanoseconds
-            age = (now_ns - stamp_ns) / 1e9
+            now = self._stamp()  # the clock this node stamps its own messages with
+            age = (now.sec * 1_000_000_000 + now.nanosec - stamp_ns) / 1e9
             if age > self.max_command_age:
                 self.counts["stale_commands"] += 1
                 return self._reject(f"stale twist: stamped {age:.2f} s ago (max_command_age {self.max_command_age:g} s)")

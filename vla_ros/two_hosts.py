@@ -107,9 +107,6 @@ class TwoHosts:
         """Command prefix that runs a process on ``host``."""
         return ["ip", "netns", "exec", self.ns[host], "env", *(f"{k}={v}" for k, v in self.env(host).items())]
 
-    def set_link(self, up: bool) -> None:
-        _ip("-n", self.ns["robot"], "link", "set", self.dev["robot"], "up" if up else "down")
-
 
 class OneHost:
     """The same graph and monitor on one host, for comparison (no namespaces, no link to cut)."""
@@ -172,8 +169,7 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
             rclpy.spin_once(node, timeout_sec=0.05)
             if restart_ns and not cut and len(twists) >= cut_after:
                 cut["last_command"], cut["down_at"] = twists[-1], time.monotonic()
-                pids = subprocess.run(["ip", "netns", "pids", restart_ns], capture_output=True, text=True,
-                                      check=True).stdout.split()
+                pids = _ip("netns", "pids", restart_ns).stdout.split()
                 for pid in pids:
                     try:
                         os.kill(int(pid), signal.SIGKILL)
@@ -184,16 +180,15 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
             if cut_s > 0 and not cut and len(twists) >= cut_after:
                 cut["last_command"] = twists[-1]
                 cut["down_at"] = time.monotonic()
-                subprocess.run(["ip", "link", "set", device, "down"], check=True)
+                _ip("link", "set", device, "down")
                 while time.monotonic() - cut["down_at"] < cut_s:
                     rclpy.spin_once(node, timeout_sec=0.02)  # the robot's own topics still flow here
-                subprocess.run(["ip", "link", "set", device, "up"], check=True)
+                _ip("link", "set", device, "up")
                 cut["up_at"] = time.monotonic()
                 cut["commands_during"] = sum(cut["down_at"] < t < cut["up_at"] for t in twists)
-        # (a restart: commands_during counts those between the kill and the monitor's next look: 0)
     finally:
         if cut.get("down_at") and "up_at" not in cut:
-            subprocess.run(["ip", "link", "set", device, "up"], check=False)
+            _ip("link", "set", device, "up", check=False)
         node.destroy_node()
         rclpy.try_shutdown()
     summary: dict[str, Any] = {"episodes": results, "policy": policy[-1] if policy else None, "commands": len(twists)}
