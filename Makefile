@@ -66,11 +66,18 @@ soak: setup
 	$(PY) -m vla_ros.soak --episodes 200 --clock $(CLOCK)
 
 # The policy and the simulator on two hosts: two network namespaces joined by a veth pair (root; iproute2).
-# EPISODES=20 for the success figure; CUT=1 (or 10) takes the link down that many seconds mid-episode.
+# EPISODES=20 for the success figure; CUT=1 (or 10) takes the link down that many seconds mid-episode;
+# DELAY_MS=20 LOSS=0.05 joins the hosts through a relay with that delay and packet loss (vla_ros/link_relay.py).
+# TWO_HOSTS_ARGS="--restart-robot" (or --restart-policy) for the host restarts, "--image-transport compressed"
+# for JPEG camera frames (what a lossy link needs).
 EPISODES ?= 1
 CUT ?= 0
+DELAY_MS ?= 0
+LOSS ?= 0
+TWO_HOSTS_ARGS ?=
 two-hosts: setup
-	$(PY) -m vla_ros.two_hosts --episodes $(EPISODES) --seed 50000 --cut $(CUT) --json outputs/two_hosts.json
+	$(PY) -m vla_ros.two_hosts --episodes $(EPISODES) --seed 50000 --cut $(CUT) --delay-ms $(DELAY_MS) \
+		--loss $(LOSS) $(TWO_HOSTS_ARGS) --json outputs/two_hosts.json
 
 # Speed figures in one run (outputs/bench.json); BENCH="--quick" for the few-minute version. The per-part
 # benchmarks (python -m vla_sim.benchmark, vla_policy.benchmark, vla_ros.benchmark) print more detail.

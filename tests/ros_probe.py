@@ -93,3 +93,19 @@ def diagnostics_of(probe: Probe, name: str) -> list[dict]:
 
     probe.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diag, qos.COMMAND_QOS)
     return seen
+
+
+def robot_state(obs: dict, stamp) -> tuple:
+    """(PoseStamped, JointState) of an observation's end effector and fingers, stamped ``stamp``: what a
+    robot driver publishes beside each camera frame."""
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import JointState
+
+    from vla_ros import topics
+
+    pose = PoseStamped()
+    pose.header.stamp, pose.header.frame_id = stamp, topics.BASE_FRAME
+    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in obs["ee_pose"][:3])
+    pose.pose.orientation.w = 1.0
+    width = float(obs["gripper_width"][0]) / 2.0
+    return pose, JointState(name=list(topics.FINGER_JOINTS), position=[width, width])

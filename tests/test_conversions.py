@@ -53,3 +53,35 @@ def test_camera_info_carries_the_intrinsics():
     K = np.array([[100.0, 0, 64], [0, 100.0, 64], [0, 0, 1]])
     info = camera_info(K, 128, 128, Image().header.stamp, "cam")
     assert list(info.k) == K.reshape(-1).tolist() and info.p[0] == 100.0 and info.width == 128
+
+
+def test_compressed_frames_round_trip_and_decode_as_the_raw_ones():
+    from sensor_msgs.msg import CompressedImage
+
+    from vla_ros.conversions import compressed_to_rgb, rgb_to_compressed
+
+    yy, xx = np.mgrid[0:64, 0:64]
+    rgb = np.stack([xx * 4, yy * 4, (xx + yy) * 2], -1).astype(np.uint8)  # smooth, as a rendered table is
+    msg = rgb_to_compressed(rgb, Image().header.stamp, "cam", quality=90)
+    assert "jpeg" in msg.format and len(msg.data) < rgb.nbytes / 4
+    back = compressed_to_rgb(msg)
+    assert back.shape == rgb.shape and np.abs(back.astype(int) - rgb).mean() < 3.0
+    import cv2
+
+    png = CompressedImage(format="png", data=cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes())
+    assert np.array_equal(compressed_to_rgb(png), rgb)  # lossless, and channels in RGB order
+
+
+@pytest.mark.parametrize("fmt, data, reason", [
+    ("theora", b"\x00" * 100, "unsupported compressed format"),
+    ("16UC1; compressedDepth", b"\x00" * 100, "unsupported compressed format"),
+    ("jpeg", b"", "empty"),
+    ("jpeg", b"this is not a jpeg" * 20, "could not be decoded"),
+])
+def test_bad_compressed_frames_are_rejected(fmt, data, reason):
+    from sensor_msgs.msg import CompressedImage
+
+    from vla_ros.conversions import compressed_to_rgb
+
+    with pytest.raises(InputRejected, match=reason):
+        compressed_to_rgb(CompressedImage(format=fmt, data=data))

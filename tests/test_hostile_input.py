@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from ros_probe import Probe, diagnostics_of, start_node, stop  # noqa: E402
+from ros_probe import Probe, diagnostics_of, robot_state, start_node, stop  # noqa: E402
 
 BAD_INSTRUCTIONS = ["", "   ", "x" * 10_000, "sing a song", "recoge la taza roja", "pick up the 🔴 cup",
                     "pick up the pink cup", "pick up the red cup and the blue cup"]
@@ -82,13 +82,9 @@ def test_policy_node_rejects_garbage_keeps_running_and_stops_when_the_camera_sto
             return msg
 
         def state():
-            pose = PoseStamped()
-            pose.header.stamp, pose.header.frame_id = now().to_msg(), topics.BASE_FRAME
-            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in obs["ee_pose"][:3])
-            pose.pose.orientation.w = 1.0
+            pose, joints = robot_state(obs, now().to_msg())
             pub_pose.publish(pose)
-            width = float(obs["gripper_width"][0]) / 2.0
-            pub_joints.publish(JointState(name=list(topics.FINGER_JOINTS), position=[width, width]))
+            pub_joints.publish(joints)
 
         def stream(seconds: float, extra=None) -> None:
             """Good frames (and robot state) at ~30 Hz; ``extra(i)`` may publish more between them."""

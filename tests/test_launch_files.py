@@ -96,3 +96,18 @@ def test_commander_chooses_the_policy_or_the_expert(tmp_path):
     bad.write_text("launch:\n- arg: {name: x, default: maybe}\n- node: {pkg: vla_ros, exec: vla_sim_node, if: $(var x)}\n")
     with pytest.raises(LaunchError, match="expected true or false, got 'maybe'"):
         load_launch_file(bad, {})
+
+
+def test_a_node_that_ends_the_graph_is_respawned_when_it_dies_and_ends_it_when_it_finishes(tmp_path, capsys):
+    # The robot host restart's simulator: killed -> started again; finished -> the graph ends (status 0).
+    from vla_ros.launcher import LaunchDescription, NodeSpec, Supervisor
+
+    node = NodeSpec(pkg="vla_ros", exec="vla_sim_node", name="sim", shutdown_on_exit=True, respawn=True,
+                    respawn_delay=0.05)
+    sup = Supervisor(LaunchDescription(args={}, nodes=[node]), tmp_path)
+    marker = tmp_path / "ran_once"
+    sup.commands["sim"] = ["sh", "-c", f"if [ -e {marker} ]; then echo finished; exit 0; fi; "
+                                       f"touch {marker}; kill -9 $$"]
+    assert sup.run() == 0
+    out = capsys.readouterr().out
+    assert "respawning" in out and "[sim] finished" in out and "sim finished; shutting down" in out, out

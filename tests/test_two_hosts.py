@@ -42,3 +42,16 @@ def test_a_restarted_policy_host_leaves_the_arm_still_and_takes_the_task_up_agai
     assert cut["stopped_after_s"] <= 2 * CONTROL_PERIOD_S, cut
     assert cut["back_after_s"] is not None and cut["commands_after_link_back"] > 0, cut
     assert summary["launch_status"] == 0 and len(summary["episodes"]) == 1, summary["launch_output"]
+
+
+def test_a_restarted_robot_host_gets_no_commands_while_down_and_the_episode_starts_over(ros_env):
+    summary = run(episodes=1, seed=50041, cut_after=15, restart_robot=True,
+                  domain_id=int(ros_env["ROS_DOMAIN_ID"]), timeout=300)
+    cut = summary["cut"]
+    assert cut["killed"] >= 1 and "vla_sim exited with -9; respawning" in summary["launch_output"], summary["launch_output"]
+    assert cut["robot_back_after_s"] is not None, cut
+    # The policy holds once its camera is stale (its frame deadline: 0.5 s at most), until the new robot shows
+    assert cut["last_moving_command_after_s"] <= 0.5 + CONTROL_PERIOD_S, cut
+    assert cut["back_after_s"] is not None and cut["back_after_s"] >= cut["robot_back_after_s"], cut
+    assert summary["launch_status"] == 0 and len(summary["episodes"]) == 1, summary["launch_output"]
+    assert summary["episodes"][0]["outcome"] == "success", summary["launch_output"]

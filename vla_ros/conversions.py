@@ -12,12 +12,13 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import KeyValue
 from geometry_msgs.msg import PoseStamped
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from .images import InputRejected, decode_rgb
+from .images import InputRejected, decode_compressed_rgb, decode_rgb, encode_jpeg
 
-__all__ = ["InputRejected", "image_to_rgb", "rgb_to_image", "camera_info", "stamp_seconds", "finite_vector",
-           "key_values", "rate_hz"]
+__all__ = ["InputRejected", "image_to_rgb", "rgb_to_image", "compressed_to_rgb", "rgb_to_compressed", "camera_info",
+           "stamp_seconds", "finite_vector", "key_values", "rate_hz"]
+
 
 def image_to_rgb(msg: Image) -> np.ndarray:
     """sensor_msgs/Image (rgb8, bgr8 or mono8; any row padding) -> (H, W, 3) uint8 RGB."""
@@ -33,6 +34,21 @@ def rgb_to_image(rgb: np.ndarray, stamp: Time, frame_id: str) -> Image:
     msg.is_bigendian = 0
     msg.step = msg.width * 3
     msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+    return msg
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG or PNG) -> (H, W, 3) uint8 RGB."""
+    return decode_compressed_rgb(msg.format, msg.data)
+
+
+def rgb_to_compressed(rgb: np.ndarray, stamp: Time, frame_id: str, quality: int) -> CompressedImage:
+    """A JPEG sensor_msgs/CompressedImage, ``format`` as image_transport's compressed plugin writes it."""
+    msg = CompressedImage()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.format = "rgb8; jpeg compressed bgr8"
+    msg.data = encode_jpeg(rgb, quality)
     return msg
 
 

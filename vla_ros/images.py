@@ -39,6 +39,40 @@ def decode_rgb(encoding: str, height: int, width: int, step: int, data: Any) -> 
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if encoding == "bgr8" else np.ascontiguousarray(img)
 
 
+COMPRESSED_FORMATS = ("jpeg", "jpg", "png")
+
+
+def decode_compressed_rgb(fmt: str, data: Any) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from the fields of a ``sensor_msgs/CompressedImage``: ``format`` as
+    image_transport writes it ("jpeg", "png", "rgb8; jpeg compressed bgr8") and the encoded bytes."""
+    kind = str(fmt).lower()
+    if not any(name in kind for name in COMPRESSED_FORMATS):
+        raise InputRejected(f"unsupported compressed format {str(fmt)[:40]!r} (jpeg or png)")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if buf.size == 0:
+        raise InputRejected("empty compressed image")
+    if buf.size > MAX_IMAGE_BYTES:
+        raise InputRejected(f"compressed image of {buf.size} bytes is over the {MAX_IMAGE_BYTES}-byte limit")
+    import cv2
+
+    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputRejected(f"compressed image ({buf.size} bytes) could not be decoded as {kind}")
+    if bgr.shape[0] * bgr.shape[1] * 3 > MAX_IMAGE_BYTES:
+        raise InputRejected(f"decoded image {bgr.shape[1]}x{bgr.shape[0]} is over the size limit")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """JPEG bytes of an (H, W, 3) uint8 RGB frame."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the frame as JPEG")
+    return buf.tobytes()
+
+
 def resize_like_policy(rgb: np.ndarray, size: int) -> np.ndarray:
     """``rgb`` resized to the policy's ``size`` x ``size`` input, as the policy node does before
     inference and ``vla data from-bag`` does for training frames (one function, so a policy trained

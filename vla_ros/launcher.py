@@ -6,7 +6,9 @@ module interprets the subset of the YAML launch format that ``launch/*.launch.ya
 ``name``/``value`` pairs), ``remap``, ``on_exit: shutdown``, ``respawn``, ``launch-prefix``, ``if``/``unless``; the
 ``$(var X)``, ``$(equals A B)`` and ``$(find-pkg-share PKG)`` substitutions) and starts every node as its own process. The
 launch files stay the single description of each graph: ``ros2 launch`` reads the same files.
-Anything outside the subset is an error, never silently ignored.
+Anything outside the subset is an error, never silently ignored. One difference: a node with both
+``on_exit: shutdown`` and ``respawn`` is started again when it dies (non-zero exit, a kill) and ends the
+graph when it finishes; ``ros2 launch`` ends the graph either way.
 """
 
 from __future__ import annotations
@@ -262,7 +264,8 @@ class Supervisor:
                     code = proc.poll()
                     if code is None:
                         continue
-                    if node.respawn and not node.shutdown_on_exit:
+                    # A node that ends the graph when it finishes is started again only when it died.
+                    if node.respawn and not (node.shutdown_on_exit and code == 0):
                         print(f"[launch] {node.name} exited with {code}; respawning in {node.respawn_delay} s",
                               flush=True)
                         time.sleep(node.respawn_delay)

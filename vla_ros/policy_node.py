@@ -23,14 +23,15 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from vla_policy.decision import ACT, DecisionCore, decision_config_for
 
 from . import qos, topics
-from .conversions import InputRejected, image_to_rgb, key_values, rate_hz, rgb_to_image, stamp_seconds
+from .conversions import (InputRejected, compressed_to_rgb, image_to_rgb, key_values, rate_hz, rgb_to_image,
+                          stamp_seconds)
 from .images import resize_like_policy
 from .node_main import run_node
 from .phase_lock import PhaseLock
@@ -83,6 +84,10 @@ class PolicyNode(Node):
         self.state_sync = p("state_sync", 0.01, "longest (s) inference waits for the end-effector pose and joint "
                             "state stamped at the frame's instant (the policy was trained on matching pairs); "
                             "0: take the newest")
+        self.image_transport = p("image_transport", "raw", "camera frames as 'raw' (sensor_msgs/Image on "
+                                 "/camera/image_raw) or 'compressed' (JPEG or PNG sensor_msgs/CompressedImage on "
+                                 "/camera/image_raw/compressed: for a camera on another computer over a slow or "
+                                 "lossy link)")
         initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
         self.understanding_path = p("understanding", "default", "instruction-understanding model: 'default' (shipped) "
                                     "or a folder from `vla train-language`")
@@ -121,7 +126,7 @@ class PolicyNode(Node):
             raise SystemExit(f"vla_policy: invalid parameter: {exc}") from None
 
         self.lock = threading.Condition()  # guards the state below and the core; notified when a frame arrives
-        self.frame: tuple[Image, np.ndarray, float] | None = None  # newest usable frame: message, RGB, receive time
+        self.frame: tuple[Image | CompressedImage, np.ndarray, float] | None = None  # newest usable frame: message, RGB, receive time
         self.frame_seq = 0  # frames received
         self.frame_seq_used = 0  # newest frame taken by inference
         self.pose: tuple[np.ndarray, float] | None = None  # newest end-effector xyz, receive time
@@ -151,7 +156,10 @@ class PolicyNode(Node):
         self.pub_attention = self.create_publisher(Image, topics.ATTENTION, qos.IMAGE_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, qos.COMMAND_QOS)
         self.pub_status = self.create_publisher(DiagnosticStatus, topics.STATUS, qos.COMMAND_QOS)
-        self.create_subscription(Image, topics.CAMERA_IMAGE, self._on_image, qos.IMAGE_QOS)
+        if self.image_transport == "compressed":
+            self.create_subscription(CompressedImage, topics.CAMERA_IMAGE_COMPRESSED, self._on_image, qos.IMAGE_QOS)
+        else:
+            self.create_subscription(Image, topics.CAMERA_IMAGE, self._on_image, qos.IMAGE_QOS)
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.INSTRUCTION_QOS)
         self.create_subscription(PoseStamped, topics.EE_POSE, self._on_pose, qos.COMMAND_QOS)
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, qos.COMMAND_QOS)
@@ -183,6 +191,8 @@ class PolicyNode(Node):
             (not 0.0 <= self.state_sync < 0.5 * period,
              f"state_sync must be in [0, {0.5 * period:g}) s (half a control period), got {self.state_sync}"),
             (int(self.threads) < 1, f"torch_threads must be >= 1, got {self.threads}"),
+            (self.image_transport not in ("raw", "compressed"),
+             f"image_transport must be raw or compressed, got {self.image_transport!r}"),
         ]
         for bad, message in problems:
             if bad:
@@ -195,7 +205,7 @@ class PolicyNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     # -- inputs -------------------------------------------------------------------
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         now = self._now()
         age = now - stamp_seconds(msg.header.stamp)
         if now > 0 and (age < -self.future_tolerance or age > self.image_timeout):  # 0: no /clock yet
@@ -207,7 +217,8 @@ class PolicyNode(Node):
             return
         try:
             # Decoded (and resized to the policy's input) here: only a usable frame keeps the camera alive.
-            rgb = resize_like_policy(image_to_rgb(msg), self.policy.config.image_size)
+            decoded = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+            rgb = resize_like_policy(decoded, self.policy.config.image_size)
         except InputRejected as exc:
             self.counts["rejected_images"] += 1
             self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=2.0)

@@ -33,7 +33,7 @@ from rclpy.duration import Duration
 from rclpy.executors import Executor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
@@ -43,7 +43,7 @@ from vla_sim.video import robot_left_side
 
 from . import qos, topics
 from .conversions import (InputRejected, camera_info, finite_vector, key_values, pose_stamped, rate_hz,
-                          rgb_to_image)
+                          rgb_to_compressed, rgb_to_image)
 from .node_main import run_node, spin_forever
 
 JOINT_NAMES = list(topics.ARM_JOINTS + topics.FINGER_JOINTS)
@@ -103,6 +103,9 @@ class SimNode(Node):
                              "empty: publish none (a user or `vla instruct` gives it)")
         self.camera_rate = p("camera_rate_hz", 30.0, "camera and physics tick rate (240 must be a multiple of it)")
         self.image_size = p("image_size", 128, "square camera image size in pixels")
+        self.jpeg_quality = p("jpeg_quality", 90, "JPEG quality (1-100) of the frames on /camera/image_raw/compressed, "
+                              "published while something subscribes to it (a policy on another computer over a "
+                              "slow or lossy link)")
         self.rtf = p("real_time_factor", 1.0, "simulated seconds per wall second (e.g. 2.0 runs twice as fast)")
         self.command_timeout = p("command_timeout", 0.1,
                                  "each twist moves the arm for this long (s); without a newer one it then holds still")
@@ -139,6 +142,8 @@ class SimNode(Node):
         from vla_sim import EnvConfig, PickCupEnv
 
         try:
+            if not 1 <= self.jpeg_quality <= 100:
+                raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
             if self.wait_for_camera_subscribers < 0:
                 raise ValueError(f"wait_for_camera_subscribers must be >= 0, got {self.wait_for_camera_subscribers}")
             if not (0.0 <= self.absent_fraction <= 1.0) or not self.abstain_after >= 0.0:
@@ -159,6 +164,8 @@ class SimNode(Node):
             raise SystemExit(f"vla_sim: invalid parameters: {exc}") from None
 
         self.pub_image = self.create_publisher(Image, topics.CAMERA_IMAGE, qos.CAMERA_WRITER_QOS)
+        self.pub_compressed = self.create_publisher(CompressedImage, topics.CAMERA_IMAGE_COMPRESSED,
+                                                    qos.CAMERA_WRITER_QOS)
         self.pub_info = self.create_publisher(CameraInfo, topics.CAMERA_INFO, qos.COMMAND_QOS)
         self.pub_joints = self.create_publisher(JointState, topics.JOINT_STATES, qos.COMMAND_QOS)
         self.pub_pose = self.create_publisher(PoseStamped, topics.EE_POSE, qos.COMMAND_QOS)
@@ -375,6 +382,8 @@ class SimNode(Node):
         self.camera_info.header.stamp = stamp
         self.pub_info.publish(self.camera_info)
         self.pub_image.publish(rgb_to_image(obs["image"], stamp, topics.CAMERA_FRAME))
+        if self.pub_compressed.get_subscription_count() > 0:  # encoding costs ~0.2 ms: only for a listener
+            self.pub_compressed.publish(rgb_to_compressed(obs["image"], stamp, topics.CAMERA_FRAME, self.jpeg_quality))
 
     def _target_truth(self, stamp: TimeMsg) -> DiagnosticStatus:
         """The referred cup's true pose (for the expert commander and label checks), as of this frame."""

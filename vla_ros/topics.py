@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 
 CAMERA_IMAGE = "/camera/image_raw"
+# The same frames JPEG-compressed (sensor_msgs/CompressedImage), image_transport's name for them: ~3 kB
+# instead of 49 kB a frame, for a policy on another computer over a slow or lossy link.
+CAMERA_IMAGE_COMPRESSED = CAMERA_IMAGE + "/compressed"
 CAMERA_INFO = "/camera/camera_info"
 INSTRUCTION = "/instruction"
 TWIST_CMD = "/servo_node/delta_twist_cmds"

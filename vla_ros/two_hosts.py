@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 STOP_SPEED = 0.002  # m/s: below this, the end effector stands still
+ROBOT_SILENCE_S = 0.5  # no pose this long after a robot host restart: the poses after it are the new robot's
 WAIT_LIMIT_S = 600.0
 
 
@@ -65,20 +66,42 @@ def fastdds_profile() -> Path:
 
 class TwoHosts:
     """Two namespaces, ``robot`` and ``policy``, joined by a veth pair on 10.77.K.0/24 (K from ``tag``);
-    removed again on exit (deleting a namespace deletes its end of the pair)."""
+    removed again on exit (deleting a namespace deletes its end of the pair). With ``delay_ms`` or ``loss``,
+    two TUN devices and :mod:`vla_ros.link_relay` between them take the veth pair's place."""
 
-    def __init__(self, tag: int, domain_id: int) -> None:
+    def __init__(self, tag: int, domain_id: int, delay_ms: float = 0.0, loss: float = 0.0, seed: int = 0) -> None:
         self.tag, self.domain_id = tag, domain_id
+        self.delay_ms, self.loss, self.link_seed = delay_ms, loss, seed
         self.ns = {"robot": f"vla_robot_{tag}", "policy": f"vla_policy_{tag}"}
         self.dev = {"robot": f"vr{tag % 10**8}", "policy": f"vp{tag % 10**8}"}  # interface names: 15 chars at most
         k = 10 + tag % 240
         self.ip = {"robot": f"10.77.{k}.1", "policy": f"10.77.{k}.2"}
+        self.relay: subprocess.Popen | None = None
+        self.relay_stats: dict[str, Any] | None = None
+        self._stats_file = Path(tempfile.gettempdir()) / f"vla_link_relay_{tag}.json"
+
+    @property
+    def relayed(self) -> bool:
+        return self.delay_ms > 0 or self.loss > 0
+
+    def _start_relay(self) -> None:
+        self.relay = subprocess.Popen(
+            [sys.executable, "-m", "vla_ros.link_relay", "--devices", self.dev["robot"], self.dev["policy"],
+             "--delay-ms", str(self.delay_ms), "--loss", str(self.loss), "--seed", str(self.link_seed),
+             "--stats", str(self._stats_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.relay.stdout.readline().strip() if self.relay.stdout else ""
+        if line != "ready":
+            err = self.relay.communicate(timeout=10)[1] if self.relay.poll() is not None else ""
+            raise TwoHostsError(f"the link relay did not start: {line} {err}".strip())
 
     def __enter__(self) -> TwoHosts:
         try:
             for host in ("robot", "policy"):
                 _ip("netns", "add", self.ns[host])
-            _ip("link", "add", self.dev["robot"], "type", "veth", "peer", "name", self.dev["policy"])
+            if self.relayed:  # the relay made the devices; an open TUN device keeps working in another namespace
+                self._start_relay()
+            else:
+                _ip("link", "add", self.dev["robot"], "type", "veth", "peer", "name", self.dev["policy"])
             for host in ("robot", "policy"):
                 ns, dev = self.ns[host], self.dev[host]
                 _ip("link", "set", dev, "netns", ns)
@@ -88,9 +111,22 @@ class TwoHosts:
         except subprocess.CalledProcessError as exc:
             self.__exit__()
             raise TwoHostsError(f"{' '.join(exc.cmd)}: {exc.stderr.strip()}") from None
+        except TwoHostsError:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if self.relay is not None and self.relay.poll() is None:
+            self.relay.terminate()
+            try:
+                self.relay.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.relay.kill()
+                self.relay.wait()
+        if self._stats_file.is_file():
+            self.relay_stats = json.loads(self._stats_file.read_text())
+            self._stats_file.unlink()
         for ns in self.ns.values():
             _ip("netns", "del", ns, check=False)
 
@@ -127,12 +163,16 @@ class OneHost:
 
 
 # -- the monitor: runs on the robot's host -------------------------------------------------------------
-def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str, restart_ns: str = "") -> int:
+def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str, restart_ns: str = "",
+            restart_robot: bool = False) -> int:
     """Watch the robot's side until ``episodes`` episodes ended (or SIGINT): outcomes, the policy's latency
     figures (its /diagnostics, received over the link), and, with ``cut_s``, a link cut of that long after
     the ``cut_after``-th command: when the last command before it arrived and when the arm stood still.
     With ``restart_ns`` instead, every process of that host is killed (SIGKILL: a power cut) at that point;
-    the launcher starts the policy again and the monitor measures the stop and when commands came back."""
+    the launcher starts the policy again and the monitor measures the stop and when commands came back.
+    ``restart_robot``: ``restart_ns`` is the robot's own host (this monitor's, which is spared): the simulator
+    dies and the launcher starts it again; the monitor measures when the robot was back, what the policy sent
+    meanwhile and when its commands came back."""
     import numpy as np
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -144,9 +184,13 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
     node = rclpy.create_node("vla_link_monitor")
     twists: list[float] = []  # receive times (monotonic)
     transit: list[float] = []  # ms from a twist's stamp (the policy host's clock) to its arrival here
+    moving: list[float] = []  # receive times of the twists that move the arm (the rest hold it)
 
     def on_twist(m: TwistStamped) -> None:
         twists.append(time.monotonic())
+        v = m.twist.linear
+        if v.x or v.y or v.z:
+            moving.append(twists[-1])
         transit.append((time.time() - m.header.stamp.sec - m.header.stamp.nanosec * 1e-9) * 1e3)
 
     poses: list[tuple[float, np.ndarray]] = []
@@ -171,11 +215,13 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
                 cut["last_command"], cut["down_at"] = twists[-1], time.monotonic()
                 pids = _ip("netns", "pids", restart_ns).stdout.split()
                 for pid in pids:
+                    if int(pid) == os.getpid():
+                        continue
                     try:
                         os.kill(int(pid), signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-                cut["killed"] = len(pids)
+                cut["killed"] = sum(int(pid) != os.getpid() for pid in pids)
                 cut["up_at"] = time.monotonic()
             if cut_s > 0 and not cut and len(twists) >= cut_after:
                 cut["last_command"] = twists[-1]
@@ -203,10 +249,23 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
         until = back[0] if restart_ns and back else cut["up_at"]  # a restart: still until commands come back
         if restart_ns:
             cut["back_after_s"] = back[0] - cut["down_at"] if back else None
-        after = [(t, p) for t, p in poses if t >= cut["last_command"]]
-        moving = [t1 for (t0, p0), (t1, p1) in zip(after, after[1:])
-                  if t1 < until and np.linalg.norm(p1 - p0) / max(t1 - t0, 1e-6) > STOP_SPEED]
-        cut["stopped_after_s"] = (max(moving, default=cut["last_command"]) - cut["last_command"])
+        if restart_robot:  # the robot is back with the new simulator's first pose (after a silence)
+            times = [t for t, _ in poses]
+            firsts = [t1 for t0, t1 in zip(times, times[1:]) if t1 > cut["up_at"] and t1 - t0 > ROBOT_SILENCE_S]
+            robot_back = firsts[0] if firsts else float("inf")
+            cut["robot_back_after_s"] = robot_back - cut["down_at"] if firsts else None
+            # The policy holds (zero twists) once its camera is stale; moving twists before that were on
+            # their way to a robot that was gone, and none may come until it has seen the new robot.
+            down = [t for t in moving if cut["up_at"] < t < robot_back]
+            cut["moving_commands_while_robot_down"] = len(down)
+            cut["last_moving_command_after_s"] = max(down) - cut["down_at"] if down else 0.0
+            back_moving = [t for t in moving if t > robot_back]
+            cut["back_after_s"] = back_moving[0] - cut["down_at"] if back_moving else None
+        else:  # the robot is the same process: it must stand still from the last command on
+            after = [(t, p) for t, p in poses if t >= cut["last_command"]]
+            moving = [t1 for (t0, p0), (t1, p1) in zip(after, after[1:])
+                      if t1 < until and np.linalg.norm(p1 - p0) / max(t1 - t0, 1e-6) > STOP_SPEED]
+            cut["stopped_after_s"] = (max(moving, default=cut["last_command"]) - cut["last_command"])
         cut["seconds"] = cut_s
         cut["commands_after_link_back"] = sum(t > cut["up_at"] for t in twists)
         summary["cut"] = {k: v for k, v in cut.items() if k not in ("last_command", "down_at", "up_at")}
@@ -217,29 +276,36 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
 # -- the driver: root namespace -------------------------------------------------------------------------
 def run(episodes: int = 1, seed: int = 0, cut_s: float = 0.0, cut_after: int = 20, checkpoint: str = "default",
         tag: int | None = None, domain_id: int = 42, timeout: float = WAIT_LIMIT_S,
-        one_host: bool = False, restart_policy: bool = False) -> dict[str, Any]:
+        one_host: bool = False, restart_policy: bool = False, restart_robot: bool = False,
+        delay_ms: float = 0.0, loss: float = 0.0, link_seed: int = 0, image_transport: str = "raw") -> dict[str, Any]:
     """Run ``sim_demo`` across two namespace hosts (``one_host``: on this one, for comparison); the monitor's
-    summary plus the launch's exit status and the episode lines it printed."""
+    summary plus the launch's exit status and the episode lines it printed. ``delay_ms``/``loss``: the hosts
+    are joined through :mod:`vla_ros.link_relay` with that one-way delay and packet loss."""
     reason = None if one_host else unavailable()
     if reason:
         raise TwoHostsError(reason)
-    if one_host and (cut_s > 0 or restart_policy):
-        raise TwoHostsError("one host has no link to cut and no policy host to restart")
-    if cut_s > 0 and restart_policy:
-        raise TwoHostsError("a link cut or a policy host restart, one per run")
+    faults = (cut_s > 0) + restart_policy + restart_robot
+    if one_host and (faults or delay_ms > 0 or loss > 0):
+        raise TwoHostsError("one host has no link to cut or degrade and no other host to restart")
+    if faults > 1:
+        raise TwoHostsError("a link cut, a policy host restart or a robot host restart: one per run")
+    if not (0 <= delay_ms <= 5000 and 0 <= loss < 1):
+        raise TwoHostsError(f"delay must be in [0, 5000] ms and loss in [0, 1), got {delay_ms} ms and {loss}")
     tag = os.getpid() if tag is None else tag
     vla = str(Path(sys.executable).parent / "vla")
-    hosts_cm = OneHost(domain_id) if one_host else TwoHosts(tag, domain_id)
+    hosts_cm = OneHost(domain_id) if one_host else TwoHosts(tag, domain_id, delay_ms, loss, link_seed)
     with hosts_cm as hosts, tempfile.TemporaryDirectory(prefix="vla-two-hosts-") as tmp:
         report = Path(tmp) / "monitor.json"
         mon = subprocess.Popen([*hosts.prefix("robot"), sys.executable, "-m", "vla_ros.two_hosts", "monitor",
                                 "--out", str(report), "--episodes", str(episodes), "--cut", str(cut_s),
                                 "--cut-after", str(cut_after), "--device", hosts.dev["robot"] or "none",
-                                *(["--restart-ns", hosts.ns["policy"]] if restart_policy else [])],
+                                *(["--restart-ns", hosts.ns["policy"]] if restart_policy else []),
+                                *(["--restart-ns", hosts.ns["robot"], "--restart-robot"] if restart_robot else [])],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         launch = subprocess.run(
             [vla, "launch", "sim_demo", f"seed:={seed}", f"episodes:={episodes}", f"checkpoint:={checkpoint}",
              "sim_time:=false", "record_video:=false", f"policy_respawn:={str(restart_policy).lower()}",
+             f"robot_respawn:={str(restart_robot).lower()}", f"image_transport:={image_transport}",
              f"robot_prefix:={shlex.join(hosts.prefix('robot'))}",
              f"policy_prefix:={shlex.join(hosts.prefix('policy'))}"],
             capture_output=True, text=True, timeout=timeout)
@@ -251,8 +317,11 @@ def run(episodes: int = 1, seed: int = 0, cut_s: float = 0.0, cut_after: int = 2
         if not report.is_file():
             raise TwoHostsError(f"the link monitor wrote no report: {mon_out[-2000:]}")
         summary = json.loads(report.read_text())
-    summary.update(mode="one host" if one_host else "two hosts", launch_status=launch.returncode, launch_output=launch.stdout[-6000:],
-                   hosts={"robot": hosts.ip["robot"], "policy": hosts.ip["policy"]})
+    summary.update(mode="one host" if one_host else "two hosts", image_transport=image_transport,
+                   launch_status=launch.returncode,
+                   launch_output=launch.stdout[-6000:], hosts={"robot": hosts.ip["robot"], "policy": hosts.ip["policy"]})
+    if not one_host and hosts.relayed:
+        summary["link"] = hosts.relay_stats or {"delay_ms": delay_ms, "loss": loss, "error": "the relay wrote no counts"}
     return summary
 
 
@@ -270,8 +339,20 @@ def describe(summary: dict[str, Any]) -> str:
         t = summary["command_transit_ms"]
         lines.append(f"command transit policy -> robot: p50 {t['p50']} ms, p99 {t['p99']} ms "
                      f"({summary['commands']} commands)")
+    link = summary.get("link")
+    if link and "a_to_b" in link:
+        a, b = link["a_to_b"], link["b_to_a"]
+        lines.append(f"link relay: {link['delay_ms']:g} ms one way, loss {link['loss']:g}: robot -> policy "
+                     f"{a['read']} packets, {a['dropped']} dropped; policy -> robot {b['read']}, {b['dropped']} dropped")
     cut = summary.get("cut")
-    if cut and "killed" in cut:
+    if cut and "robot_back_after_s" in cut:
+        robot, back = cut["robot_back_after_s"], cut.get("back_after_s")
+        lines.append(f"robot host restarted ({cut['killed']} processes killed): robot back after "
+                     + (f"{robot:.1f} s" if robot is not None else "never")
+                     + f"; while it was down the policy sent {cut['moving_commands_while_robot_down']} moving "
+                     f"commands, the last {cut['last_moving_command_after_s'] * 1e3:.0f} ms after the kill, then "
+                     "held; moving commands back after " + (f"{back:.1f} s" if back is not None else "never"))
+    elif cut and "killed" in cut:
         back = cut.get("back_after_s")
         lines.append(f"policy host restarted ({cut['killed']} processes killed): arm still "
                      f"{cut['stopped_after_s'] * 1e3:.0f} ms after the last command; commands back after "
@@ -293,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     mon.add_argument("--cut-after", type=int, default=20)
     mon.add_argument("--device", required=True)
     mon.add_argument("--restart-ns", default="")
+    mon.add_argument("--restart-robot", action="store_true")
     parser.add_argument("--episodes", type=int, default=1, help="episodes to run (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="scene seed of the first episode (default 0)")
     parser.add_argument("--cut", type=float, default=0.0, metavar="SECONDS",
@@ -302,20 +384,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restart-policy", action="store_true",
                         help="kill every process of the policy host after --cut-after commands (a power cut); "
                              "the launcher starts the policy node again")
+    parser.add_argument("--restart-robot", action="store_true",
+                        help="kill every process of the robot host after --cut-after commands; the launcher starts "
+                             "the simulator again (its episode starts over)")
+    parser.add_argument("--delay-ms", type=float, default=0.0,
+                        help="join the hosts through a relay adding this one-way delay, each direction (default 0: veth)")
+    parser.add_argument("--loss", type=float, default=0.0,
+                        help="the relay drops each packet with this probability, each direction (default 0)")
+    parser.add_argument("--link-seed", type=int, default=0, help="seed of the relay's loss draws (default 0)")
+    parser.add_argument("--image-transport", choices=("raw", "compressed"), default="raw",
+                        help="camera frames across the link: raw (49 kB each) or compressed (JPEG, ~3 kB)")
     parser.add_argument("--one-host", action="store_true",
                         help="the same graph and measurements on one host, no namespaces (the comparison)")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
     args = parser.parse_args(argv)
     if args.command == "monitor":
-        return monitor(args.out, args.episodes, args.cut, args.cut_after, args.device, args.restart_ns)
+        return monitor(args.out, args.episodes, args.cut, args.cut_after, args.device, args.restart_ns,
+                       args.restart_robot)
     for name in ("episodes", "cut_after"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if not 0 <= args.cut <= 60:
         parser.error("--cut must be in [0, 60] s")
+    if not (0 <= args.delay_ms <= 5000 and 0 <= args.loss < 1):
+        parser.error("--delay-ms must be in [0, 5000] and --loss in [0, 1)")
     try:
         summary = run(args.episodes, args.seed, args.cut, args.cut_after, args.checkpoint, one_host=args.one_host,
-                      restart_policy=args.restart_policy)
+                      restart_policy=args.restart_policy, restart_robot=args.restart_robot,
+                      delay_ms=args.delay_ms, loss=args.loss, link_seed=args.link_seed,
+                      image_transport=args.image_transport)
     except TwoHostsError as exc:
         print(f"two-hosts: {exc}", file=sys.stderr)
         return 2
