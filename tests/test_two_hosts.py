@@ -55,3 +55,16 @@ def test_a_restarted_robot_host_gets_no_commands_while_down_and_the_episode_star
     assert cut["back_after_s"] is not None and cut["back_after_s"] >= cut["robot_back_after_s"], cut
     assert summary["launch_status"] == 0 and len(summary["episodes"]) == 1, summary["launch_output"]
     assert summary["episodes"][0]["outcome"] == "success", summary["launch_output"]
+
+
+def test_over_a_link_with_delay_and_loss_the_policy_acts_on_compressed_frames(ros_env):
+    # 20 ms each way, 5 % of packets lost (vla_ros/link_relay.py); JPEG frames are ~3 IP packets, so most
+    # arrive whole (raw 49 kB frames, ~34 fragments each, almost never do: 0/5 episodes measured).
+    summary = run(episodes=1, seed=50002, delay_ms=20, loss=0.05, link_seed=1, image_transport="compressed",
+                  domain_id=int(ros_env["ROS_DOMAIN_ID"]), timeout=300)
+    link = summary["link"]
+    assert link["a_to_b"]["dropped"] > 0 and link["b_to_a"]["dropped"] > 0, link
+    assert summary["launch_status"] == 0 and len(summary["episodes"]) == 1, summary["launch_output"]
+    policy = summary["policy"]
+    assert int(policy["frames"]) > 50 and int(policy["commands"]) > 0, policy
+    assert summary["command_transit_ms"]["p50"] >= 20.0, summary["command_transit_ms"]  # the delay is on the link

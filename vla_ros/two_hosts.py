@@ -213,15 +213,16 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
             rclpy.spin_once(node, timeout_sec=0.05)
             if restart_ns and not cut and len(twists) >= cut_after:
                 cut["last_command"], cut["down_at"] = twists[-1], time.monotonic()
-                pids = _ip("netns", "pids", restart_ns).stdout.split()
-                for pid in pids:
+                killed = 0
+                for pid in _ip("netns", "pids", restart_ns).stdout.split():  # the `ip` that listed them has ended
                     if int(pid) == os.getpid():
                         continue
                     try:
                         os.kill(int(pid), signal.SIGKILL)
+                        killed += 1
                     except ProcessLookupError:
                         pass
-                cut["killed"] = sum(int(pid) != os.getpid() for pid in pids)
+                cut["killed"] = killed
                 cut["up_at"] = time.monotonic()
             if cut_s > 0 and not cut and len(twists) >= cut_after:
                 cut["last_command"] = twists[-1]
@@ -347,7 +348,7 @@ def describe(summary: dict[str, Any]) -> str:
     cut = summary.get("cut")
     if cut and "robot_back_after_s" in cut:
         robot, back = cut["robot_back_after_s"], cut.get("back_after_s")
-        lines.append(f"robot host restarted ({cut['killed']} processes killed): robot back after "
+        lines.append(f"robot host restarted ({cut['killed']} process{'es' if cut['killed'] != 1 else ''} killed): robot back after "
                      + (f"{robot:.1f} s" if robot is not None else "never")
                      + f"; while it was down the policy sent {cut['moving_commands_while_robot_down']} moving "
                      f"commands, the last {cut['last_moving_command_after_s'] * 1e3:.0f} ms after the kill, then "
