@@ -85,3 +85,24 @@ def test_bad_compressed_frames_are_rejected(fmt, data, reason):
 
     with pytest.raises(InputRejected, match=reason):
         compressed_to_rgb(CompressedImage(format=fmt, data=data))
+
+
+def test_a_small_compressed_frame_declaring_a_huge_image_is_refused_before_allocation():
+    # A fresh process: OpenCV reads its pixel limit once, at its first decode (set when vla_ros.images loads).
+    import subprocess
+    import sys
+
+    code = """
+import struct, zlib
+from vla_ros.images import InputRejected, decode_compressed_rgb
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+w = h = 30000  # 2.7 GB decoded, from ~3 MB of zeros: here only the header and a few rows
+png = (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+       + chunk(b"IDAT", zlib.compress(b"\\x00" * (3 * w + 1) * 20)) + chunk(b"IEND", b""))
+try:
+    decode_compressed_rgb("png", png)
+except InputRejected as exc:
+    print("REJECTED", exc)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert "REJECTED" in out and "pixel limit" in out, out

@@ -3,12 +3,16 @@ policy does. numpy and OpenCV (no rclpy), shared by the nodes and by ``vla data 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 ENCODINGS = {"rgb8": 3, "bgr8": 3, "mono8": 1}
 MAX_IMAGE_BYTES = 4096 * 4096 * 3  # larger frames are rejected before any copy
+# A few kB of JPEG or PNG can declare a 30,000 x 30,000 image: OpenCV checks the declared size against this
+# before it allocates, provided it is set before the process's first decode (read once).
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_BYTES // 3))
 
 
 class InputRejected(ValueError):
@@ -55,7 +59,11 @@ def decode_compressed_rgb(fmt: str, data: Any) -> np.ndarray:
         raise InputRejected(f"compressed image of {buf.size} bytes is over the {MAX_IMAGE_BYTES}-byte limit")
     import cv2
 
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # a declared size over OPENCV_IO_MAX_IMAGE_PIXELS
+        raise InputRejected(f"compressed image refused by the decoder (over the "
+                            f"{MAX_IMAGE_BYTES // 3}-pixel limit?): {str(exc).strip()[-80:]}") from None
     if bgr is None:
         raise InputRejected(f"compressed image ({buf.size} bytes) could not be decoded as {kind}")
     if bgr.shape[0] * bgr.shape[1] * 3 > MAX_IMAGE_BYTES:
