@@ -346,3 +346,45 @@ def test_next_to_anchor_is_located_by_a_colour_policy_as_on_the_robot(tmp_path, 
     assert "--image-size 128" in err and not (tmp_path / "bad").exists()
     assert main_label_quality([str(bag), "--anchor-policy", "vla_policy/checkpoints/from_bags_colour", "--cups", "0", "9"]) == 2
     assert "--cups 0 9" in capsys.readouterr().err
+
+
+def _compressed(messages: list, fmt: str = "png") -> list:
+    """The messages with each camera frame sent compressed instead (as a robot over a network records it)."""
+    import cv2
+
+    out = []
+    for stamp, topic, msgtype, m in messages:
+        if topic == topics.CAMERA_IMAGE:
+            rgb = np.asarray(m.data, np.uint8).reshape(m.height, m.width, 3)
+            ok, buf = cv2.imencode(f".{fmt}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            assert ok
+            m = msg("sensor_msgs/msg/CompressedImage", header=m.header, format=fmt, data=buf.reshape(-1))
+            topic, msgtype = topics.CAMERA_IMAGE_COMPRESSED, "sensor_msgs/msg/CompressedImage"
+        out.append((stamp, topic, msgtype, m))
+    return out
+
+
+def test_a_bag_of_compressed_frames_converts_to_the_same_episodes(tmp_path, two_episodes):
+    first, _ = two_episodes
+    write_bag(tmp_path / "raw", first)
+    write_bag(tmp_path / "png", _compressed(first))
+    opts = ConvertOptions(rate=10, image_size=64)
+    raw = convert_bags([tmp_path / "raw"], tmp_path / "from_raw", opts)
+    png = convert_bags([tmp_path / "png"], tmp_path / "from_png", opts)
+    assert raw == png and raw["episodes"] == 1
+    a, b = (list_episodes(tmp_path / d)[0].arrays(mmap=False) for d in ("from_raw", "from_png"))
+    assert np.array_equal(a["frames"], b["frames"])  # PNG is lossless: the very same training frames
+    np.testing.assert_array_equal(a["actions"], b["actions"])
+
+
+def test_a_corrupt_compressed_frame_is_an_error_naming_the_bag(tmp_path, two_episodes):
+    first, _ = two_episodes
+    broken = _compressed(first)
+    i = next(k for k, m in enumerate(broken) if m[1] == topics.CAMERA_IMAGE_COMPRESSED)
+    stamp, topic, msgtype, m = broken[i]
+    broken[i] = (stamp, topic, msgtype, msg(msgtype, header=m.header, format="jpeg",
+                                            data=np.frombuffer(b"not an image" * 10, np.uint8)))
+    write_bag(tmp_path / "bad", broken)
+    with pytest.raises(BagImportError, match="could not be decoded"):
+        convert_bags([tmp_path / "bad"], tmp_path / "out", ConvertOptions(rate=10, image_size=64))
+    assert not (tmp_path / "out").exists()

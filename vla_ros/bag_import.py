@@ -4,7 +4,8 @@ Pure data conversion (rosbags, numpy), no rclpy: it runs on a training machine
 without ROS 2. Each bag is resampled on a fixed clock of ``rate`` Hz over its time span;
 a tick sees the newest message of every topic stamped at or before it:
 
-* frame: the newest camera image (rgb8, bgr8 or mono8), resized to ``image_size`` square
+* frame: the newest camera image (rgb8, bgr8 or mono8; or JPEG/PNG on ``/camera/image_raw/compressed``
+  in a bag without the raw topic: what a robot sending frames over a network records), resized to ``image_size`` square
   the way the policy resizes camera frames at inference (no crop: a 4:3 image is squashed);
 * proprio: the newest ``/ee_pose`` (base frame) and the gripper width, the sum of the two
   Panda finger joints in ``/joint_states`` (0.08 m, open, when the bag has none);
@@ -56,8 +57,8 @@ from vla_policy.dataset import write_episode
 from vla_policy.hindsight import KEYPOINT_DEPTH, hindsight_points, project_labels, scale_intrinsics
 
 from .cli import instruction_text
-from .images import decode_rgb, resize_like_policy
-from .topics import (CAMERA_IMAGE, CAMERA_INFO, CAMERA_POSE, EE_POSE, EPISODE, GRIPPER_CMD, INSTRUCTION,
+from .images import decode_compressed_rgb, decode_rgb, resize_like_policy
+from .topics import (CAMERA_IMAGE, CAMERA_IMAGE_COMPRESSED, CAMERA_INFO, CAMERA_POSE, EE_POSE, EPISODE, GRIPPER_CMD, INSTRUCTION,
                      JOINT_STATES, OPEN_GRIPPER_WIDTH, TWIST_CMD, finger_width)
 
 PROG = "vla data from-bag"
@@ -68,6 +69,7 @@ IDLE_MOTION = 0.002  # m (pose or gripper width): less, and the arm has not star
 # The message type each topic must have (a bag recorded with other types is refused, not misread).
 TOPIC_TYPES = {
     CAMERA_IMAGE: "sensor_msgs/msg/Image",
+    CAMERA_IMAGE_COMPRESSED: "sensor_msgs/msg/CompressedImage",
     CAMERA_INFO: "sensor_msgs/msg/CameraInfo",
     CAMERA_POSE: "geometry_msgs/msg/PoseStamped",
     INSTRUCTION: "std_msgs/msg/String",
@@ -171,7 +173,9 @@ class _BagConverter:
 
     def run(self) -> None:
         with Reader(self.path) as reader:
-            conns = [c for c in reader.connections if c.topic in TOPIC_TYPES]
+            # One camera: the raw frames, or the compressed ones in a bag that has only those.
+            skip = CAMERA_IMAGE_COMPRESSED if CAMERA_IMAGE in reader.topics else CAMERA_IMAGE
+            conns = [c for c in reader.connections if c.topic in TOPIC_TYPES and c.topic != skip]
             has_episodes = EPISODE in reader.topics and reader.topics[EPISODE].msgcount > 0
             self.start = reader.start_time
             for conn, stamp, raw in reader.messages(connections=conns):
@@ -207,7 +211,7 @@ class _BagConverter:
         return self.typestore.deserialize_cdr(raw, msgtype)
 
     def _apply(self, topic: str, msgtype: str, stamp: int, raw: bytes) -> None:
-        if topic == CAMERA_IMAGE:
+        if topic in (CAMERA_IMAGE, CAMERA_IMAGE_COMPRESSED):
             self.image, self.image_rgb = (raw, msgtype), None  # decoded only if a tick uses it
             return
         msg = self._deserialize(raw, msgtype)
@@ -257,8 +261,9 @@ class _BagConverter:
             return
         if self.image_rgb is None:
             msg = self._deserialize(*self.image)
-            self.image_rgb = resize_like_policy(decode_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data),
-                                                self.size)
+            rgb = decode_compressed_rgb(msg.format, msg.data) if self.image[1] == TOPIC_TYPES[CAMERA_IMAGE_COMPRESSED] \
+                else decode_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+            self.image_rgb = resize_like_policy(rgb, self.size)
         ep = self.episode
         twist = self.twist if tick - self.twist_ns <= TWIST_TIMEOUT_NS else np.zeros(3)
         ep.frames.append(self.image_rgb)
@@ -395,8 +400,9 @@ def _check_bag(path: Path) -> None:
         raise BagImportError(f"{path}: no such bag")
     try:
         with Reader(path) as reader:
-            if CAMERA_IMAGE not in reader.topics:
-                raise BagImportError(f"{path}: no {CAMERA_IMAGE} topic (has: {', '.join(reader.topics) or 'none'})")
+            if CAMERA_IMAGE not in reader.topics and CAMERA_IMAGE_COMPRESSED not in reader.topics:
+                raise BagImportError(f"{path}: no {CAMERA_IMAGE} or {CAMERA_IMAGE_COMPRESSED} topic "
+                                     f"(has: {', '.join(reader.topics) or 'none'})")
             for conn in reader.connections:
                 want = TOPIC_TYPES.get(conn.topic)
                 if want is not None and conn.msgtype != want:
