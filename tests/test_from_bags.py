@@ -377,14 +377,28 @@ def test_a_bag_of_compressed_frames_converts_to_the_same_episodes(tmp_path, two_
     np.testing.assert_array_equal(a["actions"], b["actions"])
 
 
-def test_a_corrupt_compressed_frame_is_an_error_naming_the_bag(tmp_path, two_episodes):
+def _corrupt(messages: list, which: int) -> list:
+    """The messages with their ``which``-th compressed camera frame replaced by bytes that do not decode."""
+    out = list(messages)
+    k = [i for i, m in enumerate(out) if m[1] == topics.CAMERA_IMAGE_COMPRESSED][which]
+    stamp, topic, msgtype, m = out[k]
+    out[k] = (stamp, topic, msgtype, msg(msgtype, header=m.header, format="jpeg",
+                                        data=np.frombuffer(b"not an image" * 10, np.uint8)))
+    return out
+
+
+def test_a_corrupt_frame_is_counted_and_its_ticks_keep_the_last_good_frame(tmp_path, two_episodes):
     first, _ = two_episodes
-    broken = _compressed(first)
-    i = next(k for k, m in enumerate(broken) if m[1] == topics.CAMERA_IMAGE_COMPRESSED)
-    stamp, topic, msgtype, m = broken[i]
-    broken[i] = (stamp, topic, msgtype, msg(msgtype, header=m.header, format="jpeg",
-                                            data=np.frombuffer(b"not an image" * 10, np.uint8)))
-    write_bag(tmp_path / "bad", broken)
-    with pytest.raises(BagImportError, match="could not be decoded"):
-        convert_bags([tmp_path / "bad"], tmp_path / "out", ConvertOptions(rate=10, image_size=64))
-    assert not (tmp_path / "out").exists()
+    clean = _compressed(first)
+    write_bag(tmp_path / "clean", clean)
+    write_bag(tmp_path / "mid", _corrupt(clean, 10))
+    write_bag(tmp_path / "start", _corrupt(clean, 0))
+    opts = ConvertOptions(rate=10, image_size=64)
+    good = convert_bags([tmp_path / "clean"], tmp_path / "good", opts)
+    mid = convert_bags([tmp_path / "mid"], tmp_path / "out_mid", opts)
+    assert mid == good | {"bad_messages": good["bad_messages"] + 1}  # nothing else changes
+    a, b = (list_episodes(tmp_path / d)[0].arrays(mmap=False)["frames"] for d in ("good", "out_mid"))
+    differ = [t for t in range(len(a)) if not np.array_equal(a[t], b[t])]
+    assert differ and all(t > 0 and np.array_equal(b[t], b[t - 1]) for t in differ), differ  # held, not invented
+    start = convert_bags([tmp_path / "start"], tmp_path / "out_start", opts)  # no good frame yet: its ticks skipped
+    assert start["bad_messages"] == good["bad_messages"] + 1 and start["episodes"] == 1

@@ -57,7 +57,7 @@ from vla_policy.dataset import write_episode
 from vla_policy.hindsight import KEYPOINT_DEPTH, hindsight_points, project_labels, scale_intrinsics
 
 from .cli import instruction_text
-from .images import decode_compressed_rgb, decode_rgb, resize_like_policy
+from .images import InputRejected, decode_compressed_rgb, decode_rgb, resize_like_policy
 from .topics import (CAMERA_IMAGE, CAMERA_IMAGE_COMPRESSED, CAMERA_INFO, CAMERA_POSE, EE_POSE, EPISODE, GRIPPER_CMD, INSTRUCTION,
                      JOINT_STATES, OPEN_GRIPPER_WIDTH, TWIST_CMD, finger_width)
 
@@ -161,6 +161,7 @@ class _BagConverter:
         # Newest state, as of the current time.
         self.image: tuple[bytes, str] | None = None
         self.image_rgb: np.ndarray | None = None  # the decoded ``image``, decoded once when first used
+        self.last_rgb: np.ndarray | None = None  # the episode's newest frame that decoded
         self.pose: np.ndarray | None = None
         self.width = OPEN_GRIPPER_WIDTH
         self.twist = np.zeros(3)
@@ -187,7 +188,7 @@ class _BagConverter:
                     self._end_episode(self._deserialize(raw, conn.msgtype))
                     # The robot starts the next episode reset (gripper open, still): nothing from this one
                     # (its last frame, its closed-gripper command) may be sampled into the next.
-                    self.image = self.image_rgb = None
+                    self.image = self.image_rgb = self.last_rgb = None
                     self.gripper, self.twist_ns = 1.0, -(2**62)
                     continue
                 self._tick_until(stamp, inclusive=False)
@@ -204,7 +205,7 @@ class _BagConverter:
         self.counts["gaps"] += 1
         self.counts["skipped"] += len(self.episode.frames)
         self.episode = _Episode(cut=True)
-        self.image = self.image_rgb = self.pose = None
+        self.image = self.image_rgb = self.last_rgb = self.pose = None
         self.start, self.k = stamp, 0
 
     def _deserialize(self, raw: bytes, msgtype: str) -> Any:
@@ -261,9 +262,21 @@ class _BagConverter:
             return
         if self.image_rgb is None:
             msg = self._deserialize(*self.image)
-            rgb = decode_compressed_rgb(msg.format, msg.data) if self.image[1] == TOPIC_TYPES[CAMERA_IMAGE_COMPRESSED] \
-                else decode_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data)
-            self.image_rgb = resize_like_policy(rgb, self.size)
+            try:
+                rgb = decode_compressed_rgb(msg.format, msg.data) \
+                    if self.image[1] == TOPIC_TYPES[CAMERA_IMAGE_COMPRESSED] \
+                    else decode_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+                self.image_rgb = resize_like_policy(rgb, self.size)
+            except InputRejected:
+                # A frame that does not decode is counted; its ticks keep this episode's last good frame (a
+                # camera that dropped one), or are skipped before there is one.
+                self.counts["bad_messages"] += 1
+                self.image_rgb = self.last_rgb
+                if self.image_rgb is None:
+                    self.image = None
+                    self.counts["skipped"] += 1
+                    return
+            self.last_rgb = self.image_rgb
         ep = self.episode
         twist = self.twist if tick - self.twist_ns <= TWIST_TIMEOUT_NS else np.zeros(3)
         ep.frames.append(self.image_rgb)
@@ -417,7 +430,8 @@ def convert_bags(paths: list[str | Path], out: str | Path, options: ConvertOptio
     """Convert ``paths`` into episodes under ``out`` (new or empty); returns counts: episodes, frames,
     skipped (ticks not converted: before the first frame and pose, after the last episode end, in an
     episode cut by a gap), failed (episodes not written: their lift failed), unlabelled (written
-    without target keypoints: no grasp found), gaps, bad_messages (ignored: non-finite poses...).
+    without target keypoints: no grasp found), gaps, bad_messages (ignored: non-finite poses, camera frames
+    that do not decode...).
     Raises BagImportError; then a folder this call created is removed."""
     opt = options or ConvertOptions()
     out = Path(out)
