@@ -48,6 +48,12 @@ def open_tun(name: str) -> int:
     return fd
 
 
+def check_link(delay_ms: float, loss: float) -> None:
+    """ValueError unless 0 <= ``delay_ms`` <= 5,000 and 0 <= ``loss`` < 1 (a link that drops everything is a cut)."""
+    if not (0.0 <= delay_ms <= 5000.0 and 0.0 <= loss < 1.0):
+        raise ValueError(f"delay must be in [0, 5000] ms and loss in [0, 1), got {delay_ms} ms and {loss}")
+
+
 @dataclass
 class Direction:
     """One direction's counts: packets read, dropped by the loss draw, written, lost to a down device."""
@@ -63,8 +69,7 @@ class Relay:
     """Copies IP packets between two TUN descriptors after ``delay_s``, dropping each with ``loss``."""
 
     def __init__(self, fd_a: int, fd_b: int, delay_s: float = 0.0, loss: float = 0.0, seed: int = 0) -> None:
-        if not (0.0 <= delay_s <= 5.0 and 0.0 <= loss < 1.0):
-            raise ValueError(f"delay must be in [0, 5] s and loss in [0, 1), got {delay_s} s and {loss}")
+        check_link(delay_s * 1e3, loss)
         self.fds = (fd_a, fd_b)
         self.delay_s, self.loss = delay_s, loss
         self.rng = random.Random(seed)
@@ -128,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the loss draws (default 0)")
     parser.add_argument("--stats", type=Path, default=None, help="write the packet counts here on exit (JSON)")
     args = parser.parse_args(argv)
-    if not 0 <= args.delay_ms <= 5000 or not 0 <= args.loss < 1:
-        parser.error("--delay-ms must be in [0, 5000] and --loss in [0, 1)")
+    try:
+        check_link(args.delay_ms, args.loss)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         fds = [open_tun(name) for name in args.devices]
     except (OSError, ValueError) as exc:

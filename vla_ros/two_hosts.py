@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .link_relay import check_link
+
 STOP_SPEED = 0.002  # m/s: below this, the end effector stands still
 ROBOT_SILENCE_S = 0.5  # no pose this long after a robot host restart: the poses after it are the new robot's
 WAIT_LIMIT_S = 600.0
@@ -184,13 +186,13 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
     node = rclpy.create_node("vla_link_monitor")
     twists: list[float] = []  # receive times (monotonic)
     transit: list[float] = []  # ms from a twist's stamp (the policy host's clock) to its arrival here
-    moving: list[float] = []  # receive times of the twists that move the arm (the rest hold it)
+    moving_twists: list[float] = []  # receive times of the twists that move the arm (the rest hold it)
 
     def on_twist(m: TwistStamped) -> None:
         twists.append(time.monotonic())
         v = m.twist.linear
         if v.x or v.y or v.z:
-            moving.append(twists[-1])
+            moving_twists.append(twists[-1])
         transit.append((time.time() - m.header.stamp.sec - m.header.stamp.nanosec * 1e-9) * 1e3)
 
     poses: list[tuple[float, np.ndarray]] = []
@@ -246,10 +248,6 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
     if acting:
         summary["policy"] = acting[-1]
     if cut:
-        back = [t for t in twists if t > cut["up_at"]]
-        until = back[0] if restart_ns and back else cut["up_at"]  # a restart: still until commands come back
-        if restart_ns:
-            cut["back_after_s"] = back[0] - cut["down_at"] if back else None
         if restart_robot:  # the robot is back with the new simulator's first pose (after a silence)
             times = [t for t, _ in poses]
             firsts = [t1 for t0, t1 in zip(times, times[1:]) if t1 > cut["up_at"] and t1 - t0 > ROBOT_SILENCE_S]
@@ -257,16 +255,20 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
             cut["robot_back_after_s"] = robot_back - cut["down_at"] if firsts else None
             # The policy holds (zero twists) once its camera is stale; moving twists before that were on
             # their way to a robot that was gone, and none may come until it has seen the new robot.
-            down = [t for t in moving if cut["up_at"] < t < robot_back]
+            down = [t for t in moving_twists if cut["up_at"] < t < robot_back]
             cut["moving_commands_while_robot_down"] = len(down)
             cut["last_moving_command_after_s"] = max(down) - cut["down_at"] if down else 0.0
-            back_moving = [t for t in moving if t > robot_back]
-            cut["back_after_s"] = back_moving[0] - cut["down_at"] if back_moving else None
+            back = [t for t in moving_twists if t > robot_back]
+            cut["back_after_s"] = back[0] - cut["down_at"] if back else None
         else:  # the robot is the same process: it must stand still from the last command on
+            back = [t for t in twists if t > cut["up_at"]]
+            until = back[0] if restart_ns and back else cut["up_at"]  # a restart: still until commands come back
+            if restart_ns:
+                cut["back_after_s"] = back[0] - cut["down_at"] if back else None
             after = [(t, p) for t, p in poses if t >= cut["last_command"]]
-            moving = [t1 for (t0, p0), (t1, p1) in zip(after, after[1:])
-                      if t1 < until and np.linalg.norm(p1 - p0) / max(t1 - t0, 1e-6) > STOP_SPEED]
-            cut["stopped_after_s"] = (max(moving, default=cut["last_command"]) - cut["last_command"])
+            moved = [t1 for (t0, p0), (t1, p1) in zip(after, after[1:])
+                     if t1 < until and np.linalg.norm(p1 - p0) / max(t1 - t0, 1e-6) > STOP_SPEED]
+            cut["stopped_after_s"] = (max(moved, default=cut["last_command"]) - cut["last_command"])
         cut["seconds"] = cut_s
         cut["commands_after_link_back"] = sum(t > cut["up_at"] for t in twists)
         summary["cut"] = {k: v for k, v in cut.items() if k not in ("last_command", "down_at", "up_at")}
@@ -290,8 +292,10 @@ def run(episodes: int = 1, seed: int = 0, cut_s: float = 0.0, cut_after: int = 2
         raise TwoHostsError("one host has no link to cut or degrade and no other host to restart")
     if faults > 1:
         raise TwoHostsError("a link cut, a policy host restart or a robot host restart: one per run")
-    if not (0 <= delay_ms <= 5000 and 0 <= loss < 1):
-        raise TwoHostsError(f"delay must be in [0, 5000] ms and loss in [0, 1), got {delay_ms} ms and {loss}")
+    try:
+        check_link(delay_ms, loss)
+    except ValueError as exc:
+        raise TwoHostsError(str(exc)) from None
     tag = os.getpid() if tag is None else tag
     vla = str(Path(sys.executable).parent / "vla")
     hosts_cm = OneHost(domain_id) if one_host else TwoHosts(tag, domain_id, delay_ms, loss, link_seed)
@@ -407,8 +411,6 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if not 0 <= args.cut <= 60:
         parser.error("--cut must be in [0, 60] s")
-    if not (0 <= args.delay_ms <= 5000 and 0 <= args.loss < 1):
-        parser.error("--delay-ms must be in [0, 5000] and --loss in [0, 1)")
     try:
         summary = run(args.episodes, args.seed, args.cut, args.cut_after, args.checkpoint, one_host=args.one_host,
                       restart_policy=args.restart_policy, restart_robot=args.restart_robot,
