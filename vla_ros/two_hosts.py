@@ -201,6 +201,11 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
     node.create_subscription(TwistStamped, topics.TWIST_CMD, on_twist, qos.COMMAND_QOS)
     node.create_subscription(PoseStamped, topics.EE_POSE, lambda m: poses.append(
         (time.monotonic(), np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z]))), qos.COMMAND_QOS)
+    # A simulator latches its camera pose when its episode starts, before its first frame: the time a new
+    # robot was back even where this monitor matches its pose publisher late (discovery on a busy machine).
+    scenes: list[float] = []  # episode starts, from their stamps (this machine's wall clock), as monotonic
+    node.create_subscription(PoseStamped, topics.CAMERA_POSE, lambda m: scenes.append(
+        m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 - time.time() + time.monotonic()), qos.LATCHED_QOS)
     node.create_subscription(DiagnosticStatus, topics.EPISODE, lambda m: results.append(
         {kv.key: kv.value for kv in m.values}), qos.COMMAND_QOS)
     node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: policy.extend(
@@ -251,13 +256,15 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
         if restart_robot:  # the robot is back with the new simulator's first pose (after a silence)
             times = [t for t, _ in poses]
             firsts = [t1 for t0, t1 in zip(times, times[1:]) if t1 > cut["up_at"] and t1 - t0 > ROBOT_SILENCE_S]
-            robot_back = firsts[0] if firsts else float("inf")
+            firsts += [t for t in scenes if t > cut["up_at"]]
+            robot_back = min(firsts, default=float("inf"))
             cut["robot_back_after_s"] = robot_back - cut["down_at"] if firsts else None
             # The policy holds (zero twists) once its camera is stale; moving twists before that were on
             # their way to a robot that was gone, and none may come until it has seen the new robot.
             down = [t for t in moving_twists if cut["up_at"] < t < robot_back]
             cut["moving_commands_while_robot_down"] = len(down)
             cut["last_moving_command_after_s"] = max(down) - cut["down_at"] if down else 0.0
+            cut["moving_commands_after_kill_s"] = [round(t - cut["down_at"], 3) for t in down]
             back = [t for t in moving_twists if t > robot_back]
             cut["back_after_s"] = back[0] - cut["down_at"] if back else None
         else:  # the robot is the same process: it must stand still from the last command on
