@@ -16,7 +16,7 @@ from vla_policy.configuration_vla import VLAConfig
 from vla_policy.dataset import DatasetError, list_episodes
 from vla_policy.demonstrations import generate
 from vla_policy.modeling_vla import CheckpointError, VLAPolicy
-from vla_policy.training import DemoSampler, TrainConfig, load_run_config, train
+from vla_policy.training import DemoSampler, TrainConfig, load_run_config, train, warp_image
 
 SMALL = dict(image_size=64, vision_channels=(16, 16, 32), dim=64, heads=2, blocks=1, chunk_size=4)
 
@@ -314,6 +314,55 @@ def test_sampler_batches_look_like_inference_inputs(tiny_dataset):
         assert set(batch["actions"][..., 3].unique().tolist()) <= {0.0, 1.0}
         assert batch["action_pad"].shape == (16, 4)
         assert batch["ee_uv"].shape == (16, 2) and torch.isfinite(batch["ee_uv"]).all()  # calibrated sim camera
+
+
+def _spot(u: float, v: float, size: int = 128) -> np.ndarray:
+    """A frame with a small bright blob centred on pixel coordinates (u, v) (pixel i spans [i, i + 1])."""
+    x = np.arange(size) + 0.5
+    blob = np.exp(-((x[None, :] - u) ** 2 + (x[:, None] - v) ** 2) / (2 * 1.5 ** 2))
+    return np.repeat((blob * 250).round().astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _centroid(frame: np.ndarray) -> np.ndarray:
+    w = frame[..., 0].astype(float)
+    v, u = np.mgrid[: w.shape[0], : w.shape[1]] + 0.5
+    return np.array([(w * u).sum(), (w * v).sum()]) / w.sum()
+
+
+@pytest.mark.parametrize("shift, turn, zoom", [((3, -2), 0.0, 0.0), ((0, 0), 5.0, 0.0), ((0, 0), -90.0, 0.0),
+                                               ((0, 0), 0.0, 0.1), ((4, 1), -4.0, -0.05)])
+def test_warp_image_moves_the_image_and_its_pixel_targets_alike(shift, turn, zoom):
+    point, nan = np.array([90.0, 40.0], np.float32), np.full(2, np.nan, np.float32)
+    out, (moved, still_nan) = warp_image(_spot(*point), (point, nan), shift, turn, zoom)
+    np.testing.assert_allclose(_centroid(out), moved, atol=0.1)  # the blob is where its target went
+    assert np.isnan(still_nan).all()
+    if turn == -90.0:  # a clockwise quarter turn on screen about (64, 64): right of centre goes below it
+        np.testing.assert_allclose(moved, [64 + 24, 64 + 26], atol=1e-4)  # (90, 40) = centre + (26, -24)
+
+
+def test_a_whole_pixel_shift_alone_moves_every_pixel_exactly():
+    """Shift-only augmentation (every run before turns and zoom) is the edge-padded roll it always was."""
+    frame = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    s, dx, dy = 6, -4, 5
+    rolled = np.roll(np.pad(frame, ((s, s), (s, s), (0, 0)), mode="edge"), (dy, dx), (0, 1))[s:-s, s:-s]
+    out, (uv,) = warp_image(frame, (np.array([10.0, 20.0], np.float32),), (dx, dy), 0.0, 0.0)
+    np.testing.assert_array_equal(out, rolled)
+    np.testing.assert_allclose(uv, [6.0, 25.0])
+
+
+def test_sampler_turns_and_zooms_only_when_asked(tiny_dataset):
+    cfg, episodes = VLAConfig(**SMALL), list_episodes(tiny_dataset)
+    ids = {e.meta["instruction"]: i for i, e in enumerate(episodes)}
+
+    def batch(**augment):
+        tcfg = TrainConfig(paraphrase=False, **augment)
+        return DemoSampler(episodes, cfg, tcfg, ids, np.random.default_rng(3)).sample(8)
+
+    plain, again, turned = batch(), batch(rotate_degrees=0.0, zoom=0.0), batch(rotate_degrees=5.0, zoom=0.05)
+    assert torch.equal(plain["images"], again["images"])
+    # Same episodes, steps and shifts drawn first; the turn and zoom then move images and targets.
+    assert torch.equal(plain["actions"], turned["actions"]) and not torch.equal(plain["images"], turned["images"])
+    assert not torch.allclose(plain["ee_uv"], turned["ee_uv"]) and torch.isfinite(turned["ee_uv"]).all()
 
 
 def test_sampler_keeps_few_files_open_on_a_large_dataset(tiny_dataset):
@@ -681,7 +730,8 @@ def test_shipped_training_configs_load(path):
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"steps": 2.5}, {"batch_size": -1}, {"lr": 0}, {"lr": "1e-3"},
-                                 {"lr": float("nan")}])
+                                 {"lr": float("nan")}, {"rotate_degrees": -1}, {"rotate_degrees": 90},
+                                 {"rotate_degrees": True}, {"zoom": 0.5}, {"zoom": "0.1"}])
 def test_training_config_rejects_non_positive_steps_batch_and_lr(bad, tmp_path):
     cfg_file = tmp_path / "bad.yaml"
     cfg_file.write_text(json.dumps({"train": bad}))

@@ -89,6 +89,13 @@ class TrainConfig:
     ``train_state/live_model.safetensors`` for ``--resume``."""
     shift_pixels: int = 6
     """Random image shift augmentation (pixels); the heatmap target shifts with it."""
+    rotate_degrees: float = 0.0
+    """Random turn of the image about its centre, up to this many degrees either way, with its pixel
+    targets (a camera rolled about its optical axis; the actions, in the robot's base frame, stay as
+    they are, as they do when a real camera is knocked). 0: no turn, and the draws of earlier runs."""
+    zoom: float = 0.0
+    """Random scale of the image about its centre, up to this fraction either way, with its pixel
+    targets (a camera moved along its axis). 0: no scale, and the draws of earlier runs."""
     brightness: float = 0.15
     """Random brightness scale range (+/-); hue is never changed, colour names must stay true."""
     paraphrase: bool = True
@@ -126,6 +133,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < float("inf"):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        for name, limit in (("rotate_degrees", 45.0), ("zoom", 0.5)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < limit:
+                raise ValueError(f"{name} must be in [0, {limit:g}), got {value!r}")
         if not isinstance(self.absent_weight, (int, float)) or not 0 < self.absent_weight <= 100:
             raise ValueError(f"absent_weight must be in (0, 100], got {self.absent_weight!r}")
         if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
@@ -187,6 +198,24 @@ def relabels_in_use(meta: dict[str, Any], cfg: TrainConfig) -> list[dict[str, An
     return (meta.get("hindsight_relabels") or []) if cfg.hindsight_relabel > 0 else []
 
 
+def warp_image(frame: np.ndarray, points: tuple[np.ndarray, ...], shift: tuple[int, int], turn_degrees: float,
+               zoom: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``frame`` (H, W, 3) shifted by ``shift`` pixels (u right, v down), turned by ``turn_degrees`` about
+    its centre and scaled by 1 + ``zoom``, edges replicated; each of ``points`` (pixel coordinates (2,),
+    the principal point at (W/2, H/2) as in ``sim.camera``; NaN stays NaN) moved the same way. A whole
+    pixel shift alone moves every pixel exactly (no interpolation)."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    # OpenCV's pixel centres are at whole coordinates, ours at half ones: turn about ((W-1)/2, (H-1)/2).
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), turn_degrees, 1.0 + zoom)  # (2, 3)
+    m[:, 2] += shift
+    out = cv2.warpAffine(np.ascontiguousarray(frame), m, (w, h), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+    moved = [((m[:, :2] @ (p - 0.5)) + m[:, 2] + 0.5).astype(np.float32) for p in points]
+    return out, moved
+
+
 class DemoSampler:
     """Random (episode, step) samples from episodes on disk (frames memory-mapped), with augmentation."""
 
@@ -244,12 +273,11 @@ class DemoSampler:
             marker = np.full(2, np.nan, np.float32) if pair_query else self._marker(task, arr)
             if augment and np.isfinite(marker).all():  # the located cup is a few pixels off at inference
                 marker += self.rng.normal(0.0, MARKER_JITTER, 2).astype(np.float32)
-            if s:
-                dx, dy = self.rng.integers(-s, s + 1, 2)
-                frame = np.roll(np.pad(frame, ((s, s), (s, s), (0, 0)), mode="edge"), (dy, dx), (0, 1))[s:-s, s:-s]
-                uv += (dx, dy)
-                ee_uv += (dx, dy)
-                marker += (dx, dy)
+            if augment and (s or self.tcfg.rotate_degrees or self.tcfg.zoom):
+                dx, dy = self.rng.integers(-s, s + 1, 2) if s else (0, 0)
+                turn = self.rng.uniform(-1, 1) * self.tcfg.rotate_degrees if self.tcfg.rotate_degrees else 0.0
+                zoom = self.rng.uniform(-1, 1) * self.tcfg.zoom if self.tcfg.zoom else 0.0
+                frame, (uv, ee_uv, marker) = warp_image(frame, (uv, ee_uv, marker), (dx, dy), turn, zoom)
             markers.append(marker)
             images.append(frame)
             proprio.append(np.concatenate([arr["proprio"][ti, :3], arr["proprio"][ti, 7:8]]))
