@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -204,8 +205,6 @@ def warp_image(frame: np.ndarray, points: tuple[np.ndarray, ...], shift: tuple[i
     its centre and scaled by 1 + ``zoom``, edges replicated; each of ``points`` (pixel coordinates (2,),
     the principal point at (W/2, H/2) as in ``sim.camera``; NaN stays NaN) moved the same way. A whole
     pixel shift alone moves every pixel exactly (no interpolation)."""
-    import cv2
-
     h, w = frame.shape[:2]
     # OpenCV's pixel centres are at whole coordinates, ours at half ones: turn about ((W-1)/2, (H-1)/2).
     m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), turn_degrees, 1.0 + zoom)  # (2, 3)

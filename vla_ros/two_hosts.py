@@ -253,12 +253,12 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
     if acting:
         summary["policy"] = acting[-1]
     if cut:
-        if restart_robot:  # the robot is back with the new simulator's first pose (after a silence)
+        if restart_robot:  # the robot is back at its new episode's start or first pose after a silence, if earlier
             times = [t for t, _ in poses]
-            firsts = [t1 for t0, t1 in zip(times, times[1:]) if t1 > cut["up_at"] and t1 - t0 > ROBOT_SILENCE_S]
-            firsts += [t for t in scenes if t > cut["up_at"]]
-            robot_back = min(firsts, default=float("inf"))
-            cut["robot_back_after_s"] = robot_back - cut["down_at"] if firsts else None
+            arrivals = [t1 for t0, t1 in zip(times, times[1:]) if t1 > cut["up_at"] and t1 - t0 > ROBOT_SILENCE_S]
+            arrivals += [t for t in scenes if t > cut["up_at"]]
+            robot_back = min(arrivals, default=float("inf"))
+            cut["robot_back_after_s"] = robot_back - cut["down_at"] if arrivals else None
             # The policy holds (zero twists) once its camera is stale; moving twists before that were on
             # their way to a robot that was gone, and none may come until it has seen the new robot.
             down = [t for t in moving_twists if cut["up_at"] < t < robot_back]
