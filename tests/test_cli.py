@@ -198,3 +198,19 @@ def test_record_and_from_bag_take_their_options_through_vla(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["data", "from-bag", str(tmp_path / "missing"), "--out", str(tmp_path / "d"), "--instruction", " "])
     assert exc.value.code == 2 and "must not be empty" in capsys.readouterr().err
+
+
+def test_eval_calibrated_reprojects_a_moved_camera_and_is_for_learned_policies_only(tmp_path):
+    """Seed 35 under ``camera_pose`` (the README's example failure): the policy times out on the moved
+    camera's frames and picks the red cup when it sees them reprojected into its training view."""
+    results = {}
+    for flag in ((), ("--calibrated",)):
+        out = tmp_path / f"camera{len(flag)}.json"
+        proc = _run("eval", "--policy", "default", "--episodes", "1", "--seed", "35", "--target", "red",
+                    "--distractors", "2-4", "--perturb", "camera_pose", *flag, "--json", str(out), "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        results[flag] = json.loads(out.read_text())["per_episode"][0]
+    assert results[()]["outcome"] == "timeout", results
+    assert results[("--calibrated",)]["outcome"] == "success", results
+    proc = _run("eval", "--policy", "expert", "--calibrated", "--episodes", "1")
+    assert proc.returncode != 0 and "--calibrated reprojects the frames of this project's learned policies" in proc.stderr

@@ -19,7 +19,7 @@ def console_scripts() -> set[str]:
 def declared_parameters(module: str) -> set[str]:
     """Parameter names the node declares (its source is the reference)."""
     src = (ROOT / "vla_ros" / f"{module}.py").read_text()
-    return set(re.findall(r'(?:p|self\._declare)\("(\w+)"', src)) | set(re.findall(r'declare_parameter\(\s*"(\w+)"', src))
+    return set(re.findall(r'(?:p|self\._declare)\(\s*"(\w+)"', src)) | set(re.findall(r'declare_parameter\(\s*"(\w+)"', src))
 
 
 MODULES = {"vla_sim_node": "sim_node", "vla_policy_node": "policy_node", "vla_video_recorder": "video_recorder",

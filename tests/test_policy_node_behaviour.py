@@ -291,7 +291,8 @@ def test_dry_run_publishes_no_commands_while_it_infers(ros_env, scene):
 
 def test_invalid_parameters_exit_at_once_with_one_line_naming_the_parameter(ros_env):
     cases = {"control_rate_hz:=0": "control_rate_hz",  # an integer where a double is declared
-             "control_rate_hz:=0.0": "control_rate_hz", "fresh_wait:=1.0": "fresh_wait", "torch_threads:=0": "torch_threads"}
+             "control_rate_hz:=0.0": "control_rate_hz", "fresh_wait:=1.0": "fresh_wait", "torch_threads:=0": "torch_threads",
+             "camera_calibration:=/no/such/calibration.yaml": "camera_calibration"}
     start = time.monotonic()
     procs = {param: start_node("vla_policy_node", ros_env, param) for param in cases}  # all at once: 2 cores
     outs = {}
@@ -304,3 +305,49 @@ def test_invalid_parameters_exit_at_once_with_one_line_naming_the_parameter(ros_
         lines = [line for line in out.splitlines() if line.strip()]
         assert rc not in (0, None) and len(lines) == 1, (param, rc, out)
         assert "invalid parameter" in lines[0] and cases[param] in lines[0], (param, out)
+
+
+def test_a_calibrated_node_holds_until_it_has_intrinsics_and_pose_then_acts_on_reprojected_frames(ros_env):
+    """``camera_calibration:=topic``: frames of a camera moved off the training pose are reprojected with
+    /camera/camera_info and the latched /camera/pose; without them every frame is rejected and the arm holds."""
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import CameraInfo
+
+    from vla_ros import qos, topics
+    from vla_ros.conversions import camera_info, pose_stamped
+    from vla_sim import EnvConfig, PickCupEnv
+
+    env = PickCupEnv(EnvConfig(camera={"width": 128, "height": 128}, perturb=("camera_pose",)))
+    try:
+        obs, info = env.reset(seed=0)
+        K, T = env.camera.K.copy(), env.camera.T_base_cam.copy()
+    finally:
+        env.close()
+    d = Driver(ros_env, obs, "camera_calibration:=topic")
+    try:
+        node = d.probe.node
+        pub_info = node.create_publisher(CameraInfo, topics.CAMERA_INFO, qos.COMMAND_QOS)
+        pub_pose = node.create_publisher(PoseStamped, topics.CAMERA_POSE, qos.LATCHED_QOS)
+        d.probe.spin_until(lambda: pub_info.get_subscription_count() > 0 and pub_pose.get_subscription_count() > 0,
+                           30, "the calibration subscriptions")
+        d.instruct(GOOD)
+        d.stream(1.5)
+        waiting = d.latest()
+        assert waiting["camera_view"] == "waiting for calibration" and int(waiting["rejected_images"]) > 20, waiting
+        assert int(waiting["frames"]) == 0 and not any(v.any() for _, v in d.twists), "moved without a calibration"
+        pub_pose.publish(pose_stamped(T, d.now().to_msg(), topics.BASE_FRAME))
+        pub_info.publish(camera_info(np.zeros((3, 3)), 128, 128, d.now().to_msg(), topics.CAMERA_FRAME))  # no K
+        d.stream(0.5)
+        half = d.latest()
+        assert half["camera_view"] == "waiting for calibration" and int(half["rejected_calibrations"]) == 1, half
+        pub_info.publish(camera_info(K, 128, 128, d.now().to_msg(), topics.CAMERA_FRAME))
+        since = time.monotonic()
+        d.stream(15.0, until=lambda: d.acting(since))
+        acted = d.acting(since)
+        status = d.latest()
+    finally:
+        out = d.close()
+    assert acted, status
+    assert status["camera_view"] == "reprojected" and int(status["frames"]) > 0, status
+    assert "waiting for camera_info and the camera pose" in out, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]

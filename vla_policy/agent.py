@@ -4,26 +4,36 @@ the ROS policy node drives it, one control step (0.1 s) at a time."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import numpy as np
 
 from .decision import ABSTAINED, ACT, REFUSED, Command, DecisionConfig, DecisionCore, decision_config_for
+from .training_view import TrainingViewWarp
 from .understanding import Verdict
 
 
 class PolicyAgent:
     """A learned :class:`~vla_policy.modeling_vla.VLAPolicy` behind the decision core."""
 
-    def __init__(self, policy: Any, understanding: Any, config: DecisionConfig | None = None) -> None:
+    def __init__(self, policy: Any, understanding: Any, config: DecisionConfig | None = None,
+                 calibration: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None) -> None:
         self.policy = policy
         self.core = DecisionCore(understanding, config or decision_config_for(policy.config))
+        # The camera's calibration, (K, T_base_cam) of this episode's camera: with it every frame is
+        # reprojected into the training camera's view (vla_policy.training_view) before anything sees it.
+        self.calibration = calibration
+        self.warp: TrainingViewWarp | None = None
 
     def start(self, instruction: str) -> Verdict:
+        self.warp = None  # the camera may have moved between episodes: re-read the calibration
         return self.core.set_instruction(instruction)
 
     def step(self, obs: dict[str, Any], t: float) -> Command:
         """Command for the observation at time ``t`` (s); the policy sees only the understood task."""
+        if self.calibration is not None:
+            obs = {**obs, "image": self._training_view(obs["image"])}
         core = self.core
         core.note_frame(t, obs["image"])
         core.note_state(t, obs["ee_pose"])
@@ -38,6 +48,13 @@ class PolicyAgent:
             while not core.vote.decided and core.policy_instruction() is not None:
                 self._predict(obs, t, text)
         return core.command(t)
+
+    def _training_view(self, image: np.ndarray) -> np.ndarray:
+        if self.warp is None:
+            K, T_base_cam = self.calibration()
+            h, w = image.shape[:2]
+            self.warp = TrainingViewWarp(K, T_base_cam, w, h, self.policy.config.image_size)
+        return self.warp(image)
 
     def _predict(self, obs: dict[str, Any], t: float, text: str) -> None:
         core = self.core
@@ -89,8 +106,10 @@ def make_expert_agent(env: Any = None, understanding: str | None = "default") ->
 
 
 def make_policy_agent(env: Any = None, checkpoint: str = "default", understanding: str = "default",
-                      device: str | None = None) -> PolicyAgent:
-    """A checkpoint (``default`` = the shipped one) with the understanding model, sharing one text encoder."""
+                      device: str | None = None, calibrated: bool = False) -> PolicyAgent:
+    """A checkpoint (``default`` = the shipped one) with the understanding model, sharing one text encoder.
+    ``calibrated``: the agent knows ``env``'s camera (intrinsics and pose, as a hand-eye calibration
+    would give them) and sees every frame reprojected into the training camera's view."""
     import torch
 
     from . import DEFAULT_CHECKPOINT
@@ -99,4 +118,14 @@ def make_policy_agent(env: Any = None, checkpoint: str = "default", understandin
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     policy = VLAPolicy.from_pretrained(DEFAULT_CHECKPOINT if checkpoint == "default" else checkpoint, device=device)
-    return PolicyAgent(policy, load_understanding(understanding, policy.text_encoder))
+    calibration = None
+    if calibrated:
+        if env is None:
+            raise ValueError("a calibrated agent needs the environment whose camera it is given")
+        calibration = functools.partial(_camera_calibration, env)
+    return PolicyAgent(policy, load_understanding(understanding, policy.text_encoder), calibration=calibration)
+
+
+def _camera_calibration(env: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(K, T_base_cam) of ``env``'s camera this episode (perturbed or not): what a calibration measures."""
+    return env.camera.K, env.camera.T_base_cam

@@ -188,6 +188,27 @@ def load_calibration(path: str | Path) -> CameraPose:
         raise CalibrationError(f"{path}: {exc}") from None
 
 
+def pose_matrix(pose: Any) -> np.ndarray:
+    """T (4, 4) of a ``geometry_msgs/Pose`` (any object with ``position`` and ``orientation``, so rosbags'
+    messages too); :class:`CalibrationError` when not finite or not a unit quaternion."""
+    p, q = pose.position, pose.orientation
+    T = np.eye(4)
+    T[:3, :3] = quaternion_matrix([q.x, q.y, q.z, q.w])
+    T[:3, 3] = [p.x, p.y, p.z]
+    if not np.isfinite(T).all():
+        raise CalibrationError("camera pose is not finite")
+    return T
+
+
+def camera_intrinsics(info: Any) -> tuple[np.ndarray, int, int]:
+    """(K (3, 3), width, height) of a ``sensor_msgs/CameraInfo``; :class:`CalibrationError` unless K is
+    finite with positive focal lengths and the image has a size."""
+    K = np.asarray(info.k, np.float64).reshape(-1)
+    if K.shape != (9,) or not np.isfinite(K).all() or K[0] <= 0 or K[4] <= 0 or info.width <= 0 or info.height <= 0:
+        raise CalibrationError(f"camera_info without usable intrinsics (K {K.tolist()}, {info.width}x{info.height})")
+    return K.reshape(3, 3), int(info.width), int(info.height)
+
+
 def save_calibration(pose: CameraPose, path: str | Path) -> None:
     """Write ``pose`` in this project's format (YAML), which :func:`load_calibration` reads back."""
     import yaml

@@ -15,7 +15,6 @@ with the observation's stamp, reports usable frames and robot states with :meth:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import zlib
 from collections import deque
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .ensemble import AbstainVote, ChunkEnsembler, binarise_gripper
+from .training_view import CUP_CENTRE_Z, training_view
 
 if TYPE_CHECKING:  # the core itself needs no torch: the ROS node imports it before loading models
     from .understanding import Verdict
@@ -51,7 +51,6 @@ def colour_query(colour: str) -> str:
     return f"pick up the {colour} cup"
 
 
-CUP_CENTRE_Z = 0.035  # m above the table: the height of the cup centres the located pixels stand for
 # A left/right pair is found among this many heatmap peaks of the colour query ...
 PAIR_CANDIDATES = 8
 # ... as two peaks at least this far apart on the table (m). Closer peaks are one cup: its heat spills
@@ -72,26 +71,12 @@ FROZEN_POSE_FRAMES = 3
 IN_VIEW_MARGIN = 0.08
 
 
-@functools.lru_cache(maxsize=1)
-def _training_camera() -> Any:
-    """The simulator's nominal camera (a ``vla_sim.camera.PinholeCamera``): the view training frames show."""
-    from vla_sim.camera import PinholeCamera
-
-    return PinholeCamera.nominal()
-
-
-def _training_view(image_size: float) -> tuple[np.ndarray, np.ndarray]:
-    """(K (3, 3), T_base_cam (4, 4)) of the training camera for frames of ``image_size`` pixels."""
-    cam = _training_camera()
-    return cam.K * np.array([[image_size / cam.width], [image_size / cam.height], [1.0]]), cam.T_base_cam
-
-
 def table_points(pixels: np.ndarray, image_size: float) -> np.ndarray:
     """Base-frame (x, y) (k, 2) of located cups (k, 2): each pixel ray of the training camera (frames of
     ``image_size`` pixels) meets the plane of the cup centres."""
     from vla_sim.camera import pixels_to_plane
 
-    return pixels_to_plane(*_training_view(image_size), pixels, CUP_CENTRE_Z)[:, :2]
+    return pixels_to_plane(*training_view(image_size), pixels, CUP_CENTRE_Z)[:, :2]
 
 
 def robot_left_of(pixels: np.ndarray, image_size: float) -> np.ndarray:
@@ -405,7 +390,7 @@ class DecisionCore:
         from vla_sim.camera import project_points
 
         size = self.config.image_size
-        uv = project_points(*_training_view(size), self.ee_position[None])[0]  # NaN behind the camera
+        uv = project_points(*training_view(size), self.ee_position[None])[0]  # NaN behind the camera
         return bool(np.all((uv >= IN_VIEW_MARGIN * size) & (uv <= (1 - IN_VIEW_MARGIN) * size)))
 
     def frozen_input(self) -> str | None:

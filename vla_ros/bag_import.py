@@ -52,7 +52,8 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from vla_policy.calibration import CalibrationError, CameraPose, load_calibration, perturbed, quaternion_matrix
+from vla_policy.calibration import (CalibrationError, CameraPose, camera_intrinsics, load_calibration, perturbed,
+                                    pose_matrix)
 from vla_policy.dataset import write_episode
 from vla_policy.hindsight import KEYPOINT_DEPTH, hindsight_points, project_labels, scale_intrinsics
 
@@ -129,17 +130,6 @@ class _Episode:
     start_ns: int | None = None
     end_ns: int | None = None
     cut: bool = False  # a clock gap interrupted it: dropped at its end
-
-
-def _pose_matrix(msg: Any) -> np.ndarray:
-    """T (4, 4) of a geometry_msgs/Pose; CalibrationError when not finite or not a unit quaternion."""
-    p, q = msg.position, msg.orientation
-    T = np.eye(4)
-    T[:3, :3] = quaternion_matrix([q.x, q.y, q.z, q.w])
-    T[:3, 3] = [p.x, p.y, p.z]
-    if not np.isfinite(T).all():
-        raise CalibrationError("camera pose is not finite")
-    return T
 
 
 class _BagConverter:
@@ -236,14 +226,13 @@ class _BagConverter:
         elif topic == INSTRUCTION:
             self.instruction = msg.data.strip() or None
         elif topic == CAMERA_INFO:
-            K = np.asarray(msg.k, np.float64).reshape(-1)
-            if K.shape == (9,) and np.isfinite(K).all() and K[0] > 0 and K[4] > 0 and msg.width > 0 and msg.height > 0:
-                self.intrinsics = (K.reshape(3, 3), int(msg.width), int(msg.height))
-            else:
+            try:
+                self.intrinsics = camera_intrinsics(msg)
+            except CalibrationError:
                 self.counts["bad_messages"] += 1
         elif topic == CAMERA_POSE:
             try:
-                self.camera_pose = _pose_matrix(msg.pose)
+                self.camera_pose = pose_matrix(msg.pose)
             except CalibrationError:
                 self.counts["bad_messages"] += 1
 

@@ -142,12 +142,15 @@ def instruction_text(text: str) -> str:
 
 
 # -- policies --------------------------------------------------------------------
-def policy_factory(spec: str, understanding: str = "default"):
+def policy_factory(spec: str, understanding: str = "default", calibrated: bool = False):
     """Map ``expert|default|PATH|lerobot:DIR`` to a picklable factory ``env -> agent`` (the decision core with
-    that policy behind it; the expert too acts only on instructions the robot understood)."""
+    that policy behind it; the expert too acts only on instructions the robot understood). ``calibrated``:
+    a learned policy of this project sees frames reprojected into its training view (``--calibrated``)."""
     from vla_policy.agent import make_expert_agent, make_policy_agent
 
     understanding = understanding_path(understanding)
+    if calibrated and (spec == "expert" or spec.startswith(LEROBOT_PREFIX)):
+        raise SystemExit("vla: error: --calibrated reprojects the frames of this project's learned policies only")
     if spec == "expert":
         return functools.partial(make_expert_agent, understanding=understanding)
     if spec.startswith(LEROBOT_PREFIX):  # a LeRobot policy served from its own Python (vla_policy/lerobot_policy.py)
@@ -155,7 +158,8 @@ def policy_factory(spec: str, understanding: str = "default"):
 
         checkpoint = lerobot_spec(spec, "--policy")[len(LEROBOT_PREFIX):]
         return functools.partial(make_lerobot_agent, checkpoint=checkpoint, understanding=understanding)
-    return functools.partial(make_policy_agent, checkpoint=checkpoint_path(spec), understanding=understanding)
+    return functools.partial(make_policy_agent, checkpoint=checkpoint_path(spec), understanding=understanding,
+                             calibrated=calibrated)
 
 
 def lerobot_spec(spec: str, flag: str) -> str:
@@ -260,7 +264,7 @@ def _add_episode_args(parser: argparse.ArgumentParser, default_policy: str) -> N
 def cmd_eval(args: argparse.Namespace) -> int:
     from vla_sim.evaluation import EpisodeSpec, evaluate, video_path
 
-    factory = policy_factory(args.policy, args.understanding)
+    factory = policy_factory(args.policy, args.understanding, calibrated=args.calibrated)
     config = _env_config(args)
     if args.absent and args.refer != "colour":
         raise SystemExit("vla: error: --absent works with --refer colour only")
@@ -566,6 +570,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="test-time perturbations the training scenes never have, drawn per episode from its "
                          "seed: lighting, table_texture, camera_pose, distractor_objects, image_noise, "
                          "cup_shape, or all (levels: vla_sim.perturbations)")
+    ev.add_argument("--calibrated", action="store_true",
+                    help="the policy is given each episode's camera calibration (intrinsics and pose, perturbed "
+                         "or not) and sees every frame reprojected into its training camera's view "
+                         "(vla_policy.training_view), as the policy node does with calibration_file")
     ev.add_argument("--video", metavar="DIR", default=None, help="write one MP4 per episode into DIR")
     ev.add_argument("--json", metavar="OUT", default=None, help="write the summary and per-episode results")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")

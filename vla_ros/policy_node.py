@@ -23,11 +23,13 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image, JointState
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
+from vla_policy.calibration import CalibrationError, CameraPose, camera_intrinsics, load_calibration, pose_matrix
 from vla_policy.decision import ACT, DecisionCore, decision_config_for
+from vla_policy.training_view import TrainingViewWarp
 
 from . import qos, topics
 from .conversions import (InputRejected, compressed_to_rgb, image_to_rgb, key_values, rate_hz, rgb_to_image,
@@ -88,10 +90,28 @@ class PolicyNode(Node):
                                  "/camera/image_raw) or 'compressed' (JPEG or PNG sensor_msgs/CompressedImage on "
                                  "/camera/image_raw/compressed: for a camera on another computer over a slow or "
                                  "lossy link)")
+        self.camera_calibration = p(
+            "camera_calibration", "", "the camera's pose in the robot base frame: '' (frames are only resized to the "
+            "policy's square input: a camera where the training camera was), 'topic' (the pose latched on "
+            "/camera/pose: the simulator latches each episode's; a cell can latch its hand-eye result there) or a "
+            "calibration file (docs/calibration.md). With a pose, each frame is reprojected into the training "
+            "camera's view using /camera/camera_info's intrinsics (vla_policy.training_view); until both have "
+            "arrived frames are rejected and the arm holds")
         initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
         self.understanding_path = p("understanding", "default", "instruction-understanding model: 'default' (shipped) "
                                     "or a folder from `vla train-language`")
         self._check_parameters()
+        # Reprojection into the training view (camera_calibration): the pose and intrinsics in force, and the
+        # warp built from them (rebuilt when either changes; view_lock guards the three across callbacks).
+        self.view_lock = threading.Lock()
+        self.camera_pose: np.ndarray | None = None
+        self.intrinsics: tuple[np.ndarray, int, int] | None = None
+        self.view_warp: TrainingViewWarp | None = None
+        if self.camera_calibration not in ("", "topic"):
+            try:
+                self.camera_pose = load_calibration(self.camera_calibration).T_base_cam
+            except CalibrationError as exc:
+                raise SystemExit(f"vla_policy: invalid parameter camera_calibration: {exc}") from None
 
         import torch
 
@@ -134,6 +154,7 @@ class PolicyNode(Node):
         self.widths: StampedBuffer[float] = StampedBuffer()  # gripper widths from /joint_states
         self.instruction = ""  # the last text received
         self.counts = {"frames": 0, "frames_dropped": 0, "frames_skipped": 0, "rejected_images": 0, "rejected_instructions": 0,
+                       "rejected_calibrations": 0,
                        "inferences": 0, "commands": 0, "hold_commands": 0, "late_camera_commands": 0,
                        "timed_commands": 0, "commands_over_budget": 0}
         self.hold_reason = "no instruction"
@@ -163,6 +184,10 @@ class PolicyNode(Node):
         self.create_subscription(String, topics.INSTRUCTION, self._on_instruction, qos.INSTRUCTION_QOS)
         self.create_subscription(PoseStamped, topics.EE_POSE, self._on_pose, qos.COMMAND_QOS)
         self.create_subscription(JointState, topics.JOINT_STATES, self._on_joints, qos.COMMAND_QOS)
+        if self.camera_calibration:
+            self.create_subscription(CameraInfo, topics.CAMERA_INFO, self._on_camera_info, qos.COMMAND_QOS)
+        if self.camera_calibration == "topic":
+            self.create_subscription(PoseStamped, topics.CAMERA_POSE, self._on_camera_pose, qos.LATCHED_QOS)
         self.create_service(Trigger, "~/reset", self._on_reset)
         if initial:
             self._set_instruction(initial)
@@ -218,7 +243,7 @@ class PolicyNode(Node):
         try:
             # Decoded (and resized to the policy's input) here: only a usable frame keeps the camera alive.
             decoded = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
-            rgb = resize_like_policy(decoded, self.policy.config.image_size)
+            rgb = self._policy_view(decoded)
         except InputRejected as exc:
             self.counts["rejected_images"] += 1
             self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=2.0)
@@ -232,6 +257,50 @@ class PolicyNode(Node):
             self.frame_seq += 1
             self.counts["frames"] += 1
             self.lock.notify_all()
+
+    def _policy_view(self, rgb: np.ndarray) -> np.ndarray:
+        """A decoded frame as the policy's input: resized, or reprojected into the training camera's view."""
+        size = self.policy.config.image_size
+        if not self.camera_calibration:
+            return resize_like_policy(rgb, size)
+        with self.view_lock:
+            warp = self.view_warp
+            if warp is None:
+                if self.intrinsics is None or self.camera_pose is None:
+                    missing = " and ".join(name for name, v in (("camera_info", self.intrinsics),
+                                                                ("the camera pose", self.camera_pose)) if v is None)
+                    raise InputRejected(f"no calibration to reproject it with yet: waiting for {missing}")
+                K, width, height = self.intrinsics
+                try:
+                    warp = self.view_warp = TrainingViewWarp(K, self.camera_pose, width, height, size)
+                except ValueError as exc:
+                    raise InputRejected(f"the calibration cannot reproject it: {exc}") from None
+        if rgb.shape[:2] != (warp.height, warp.width):
+            raise InputRejected(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, camera_info says {warp.width}x{warp.height}")
+        return warp(rgb)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            intrinsics = camera_intrinsics(msg)
+        except CalibrationError as exc:
+            self.counts["rejected_calibrations"] += 1
+            self.get_logger().warning(f"camera_info rejected: {exc}", throttle_duration_sec=2.0)
+            return
+        with self.view_lock:
+            old = self.intrinsics
+            if old is None or old[1:] != intrinsics[1:] or not np.array_equal(old[0], intrinsics[0]):
+                self.intrinsics, self.view_warp = intrinsics, None
+
+    def _on_camera_pose(self, msg: PoseStamped) -> None:
+        try:
+            T = CameraPose(pose_matrix(msg.pose)).T_base_cam
+        except CalibrationError as exc:
+            self.counts["rejected_calibrations"] += 1
+            self.get_logger().warning(f"camera pose rejected: {exc}", throttle_duration_sec=2.0)
+            return
+        with self.view_lock:
+            if self.camera_pose is None or not np.array_equal(self.camera_pose, T):
+                self.camera_pose, self.view_warp = T, None
 
     def _on_instruction(self, msg: String) -> None:
         self._set_instruction(msg.data)
@@ -487,7 +556,8 @@ class PolicyNode(Node):
                 "control_rate_hz": f"{rate:.2f}", "target_rate_hz": self.control_rate,
                 "latency_budget_ms": f"{1e3 * self.latency_budget:g}",
                 "phase_error_ms": "n/a" if self.phase.error is None else f"{1e3 * self.phase.error:.1f}",
-                "image_age_s": f"{image_age:.3f}", "dry_run": self.dry_run, **self.counts,
+                "image_age_s": f"{image_age:.3f}", "dry_run": self.dry_run, "camera_view": self._camera_view(),
+                **self.counts,
             }
         level = DiagnosticStatus.OK if not self.hold_reason else DiagnosticStatus.WARN
         status = DiagnosticStatus(level=level, name="vla_policy", message=self.hold_reason or "acting",
@@ -495,6 +565,12 @@ class PolicyNode(Node):
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self.pub_diag.publish(msg)
+
+    def _camera_view(self) -> str:
+        """How frames reach the policy, for the diagnostics."""
+        if not self.camera_calibration:
+            return "resized"
+        return "reprojected" if self.view_warp is not None else "waiting for calibration"
 
     def _verdict_values(self) -> dict[str, str]:
         """The instruction, what was understood ("red cup" or "") and the refusal ("" if none) (lock held)."""
