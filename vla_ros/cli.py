@@ -573,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--calibrated", action="store_true",
                     help="the policy is given each episode's camera calibration (intrinsics and pose, perturbed "
                          "or not) and sees every frame reprojected into its training camera's view "
-                         "(vla_policy.training_view), as the policy node does with calibration_file")
+                         "(vla_policy.training_view), as the policy node does with camera_calibration")
     ev.add_argument("--video", metavar="DIR", default=None, help="write one MP4 per episode into DIR")
     ev.add_argument("--json", metavar="OUT", default=None, help="write the summary and per-episode results")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
