@@ -241,7 +241,7 @@ class PolicyNode(Node):
             self.get_logger().warning(f"image rejected: stamp {what}", throttle_duration_sec=2.0)
             return
         try:
-            # Decoded (and resized to the policy's input) here: only a usable frame keeps the camera alive.
+            # Decoded (and made the policy's input) here: only a usable frame keeps the camera alive.
             decoded = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
             rgb = self._policy_view(decoded)
         except InputRejected as exc:
@@ -275,9 +275,10 @@ class PolicyNode(Node):
                     warp = self.view_warp = TrainingViewWarp(K, self.camera_pose, width, height, size)
                 except ValueError as exc:
                     raise InputRejected(f"the calibration cannot reproject it: {exc}") from None
-        if rgb.shape[:2] != (warp.height, warp.width):
-            raise InputRejected(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, camera_info says {warp.width}x{warp.height}")
-        return warp(rgb)
+        try:
+            return warp(rgb)
+        except ValueError as exc:  # a frame of another size than camera_info's
+            raise InputRejected(str(exc)) from None
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
