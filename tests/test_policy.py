@@ -17,6 +17,7 @@ from vla_policy.dataset import DatasetError, list_episodes
 from vla_policy.demonstrations import generate
 from vla_policy.modeling_vla import CheckpointError, VLAPolicy
 from vla_policy.training import DemoSampler, TrainConfig, load_run_config, train, warp_image
+from vla_sim.perturbations import AXES
 
 SMALL = dict(image_size=64, vision_channels=(16, 16, 32), dim=64, heads=2, blocks=1, chunk_size=4)
 
@@ -744,3 +745,19 @@ def test_every_training_config_the_makefile_names_exists():
     assert named, "the Makefile names no training config"
     missing = sorted(name for name in named if not (REPO / "config" / name).is_file())
     assert not missing, f"Makefile names missing configs: {missing}"
+
+
+def test_robust_recipe_trains_on_every_set_it_generates(tmp_path):
+    # `make -n` prints the recipe without running it: each perturbed set the loop writes must be one the
+    # training reads, each under its own axis, and the fine-tune starts from the shipped checkpoint.
+    env = {**os.environ, "DATA_ROBUST": str(tmp_path / "robust")}
+    out = subprocess.run(["make", "-n", "-o", ".venv/.setup-stamp", "policy-robust"], cwd=REPO, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    sets = re.search(r"for s in ([^;]+); do", out).group(1).split()
+    train = out[out.index("torchrun"):]
+    for spec in sets:
+        axis, episodes, seed = spec.split(":")
+        assert int(episodes) > 0 and int(seed) >= 1_000_000  # training seeds stay clear of the eval splits
+        assert f"{tmp_path}/robust/{axis}_{seed}" in train, spec
+    assert {s.split(":")[0] for s in sets} <= set(AXES)
+    assert "--init vla_policy/checkpoints/default" in train and "config/train_robust.yaml" in train
