@@ -146,15 +146,16 @@ POLICY_ROBUST ?= outputs/policy_robust
 ROBUST_SETS = table_texture:250:4800000 table_texture:500:5200000 table_texture:750:5300000 \
 	distractor_objects:250:5000000 distractor_objects:500:5400000 distractor_objects:750:5500000 \
 	cup_shape:750:5600000 image_noise:500:5700000
+# Field N of one axis:episodes:seed entry, and the folder it is written to (one definition for both steps).
+robust_field = $(word $(2),$(subst :, ,$(1)))
+robust_dir = $(DATA_ROBUST)/$(call robust_field,$(1),1)_$(call robust_field,$(1),3)
 policy-robust: setup
 	$(call recipe-30min-data,2)
-	for s in $(ROBUST_SETS); do a=$${s%%:*}; r=$${s#*:}; n=$${r%%:*}; seed=$${r#*:}; \
-		$(VENV)/bin/vla data generate --workers 2 --episodes $$n --seed $$seed --perturb $$a \
-			--out $(DATA_ROBUST)/$${a}_$$seed || exit 1; done
+	$(foreach s,$(ROBUST_SETS),$(VENV)/bin/vla data generate --workers 2 --episodes $(call robust_field,$(s),2) \
+		--seed $(call robust_field,$(s),3) --perturb $(call robust_field,$(s),1) --out $(call robust_dir,$(s)) && ) true
 	$(VENV)/bin/torchrun --standalone --nproc_per_node $(TRAIN_PROCS) -m vla_ros.cli train --config config/train_robust.yaml \
 		--init vla_policy/checkpoints/default --out $(POLICY_ROBUST) --data $(DATA_30_SETS) \
-		$(foreach s,$(ROBUST_SETS),$(DATA_ROBUST)/$(word 1,$(subst :, ,$(s)))_$(word 3,$(subst :, ,$(s)))) \
-		$(if $(wildcard $(POLICY_ROBUST)/train_state/state.json),--resume)
+		$(foreach s,$(ROBUST_SETS),$(call robust_dir,$(s))) $(if $(wildcard $(POLICY_ROBUST)/train_state/state.json),--resume)
 
 # The same recipe for a workstation with one CUDA GPU (config/train_gpu.yaml: a larger network and batch;
 # NOT measured: no GPU where this project was built). Data generation stays on the CPU (WORKERS processes).

@@ -753,11 +753,11 @@ def test_robust_recipe_trains_on_every_set_it_generates(tmp_path):
     env = {**os.environ, "DATA_ROBUST": str(tmp_path / "robust")}
     out = subprocess.run(["make", "-n", "-o", ".venv/.setup-stamp", "policy-robust"], cwd=REPO, env=env,
                          capture_output=True, text=True, check=True).stdout
-    sets = re.search(r"for s in ([^;]+); do", out).group(1).split()
+    sets = re.findall(r"--episodes (\d+)\s+(?:\\\s+)?--seed (\d+) --perturb (\S+) --out (\S+)", out)
+    assert len(sets) >= 2, out
     train = out[out.index("torchrun"):]
-    for spec in sets:
-        axis, episodes, seed = spec.split(":")
+    for episodes, seed, axis, folder in sets:
         assert int(episodes) > 0 and int(seed) >= 1_000_000  # training seeds stay clear of the eval splits
-        assert f"{tmp_path}/robust/{axis}_{seed}" in train, spec
-    assert {s.split(":")[0] for s in sets} <= set(AXES)
+        assert folder == f"{tmp_path}/robust/{axis}_{seed}" and folder in train, folder
+    assert {axis for _, _, axis, _ in sets} <= set(AXES)
     assert "--init vla_policy/checkpoints/default" in train and "config/train_robust.yaml" in train
