@@ -19,6 +19,7 @@ On two real computers: the same environment on each, the other's address in ``RO
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import shlex
@@ -182,6 +183,7 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
 
     from . import qos, topics
 
+    faulthandler.register(signal.SIGUSR1)  # the driver asks a hung monitor where it hangs
     rclpy.init()
     node = rclpy.create_node("vla_link_monitor")
     twists: list[float] = []  # receive times (monotonic)
@@ -243,8 +245,6 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
     finally:
         if cut.get("down_at") and "up_at" not in cut:
             _ip("link", "set", device, "up", check=False)
-        node.destroy_node()
-        rclpy.try_shutdown()
     summary: dict[str, Any] = {"episodes": results, "policy": policy[-1] if policy else None, "commands": len(twists)}
     if transit:  # one machine's clock on both sides here; on two computers it needs them synchronised
         summary["command_transit_ms"] = {"p50": round(float(np.percentile(transit, 50)), 2),
@@ -280,10 +280,34 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
         cut["commands_after_link_back"] = sum(t > cut["up_at"] for t in twists)
         summary["cut"] = {k: v for k, v in cut.items() if k not in ("last_command", "down_at", "up_at")}
     out.write_text(json.dumps(summary, indent=1))
+    # The DDS teardown comes after the report: where it hangs (seen once in CI after a link cut), the driver
+    # kills this process and still has every measurement.
+    node.destroy_node()
+    rclpy.try_shutdown()
     return 0
 
 
 # -- the driver: root namespace -------------------------------------------------------------------------
+def finish_monitor(mon: subprocess.Popen, grace_s: float = 20.0) -> tuple[str, bool]:
+    """The monitor's output once it ended, and whether it had to be killed. It ends by itself when its
+    episodes are over (before the launch does); else SIGINT ends its watch and it writes its report; one
+    still there ``grace_s`` later is hung (in the DDS teardown, after its report): its stack, then SIGKILL."""
+    try:
+        return mon.communicate(timeout=grace_s)[0], False
+    except subprocess.TimeoutExpired:
+        mon.send_signal(signal.SIGINT)
+    try:
+        return mon.communicate(timeout=grace_s)[0], False
+    except subprocess.TimeoutExpired:
+        mon.send_signal(signal.SIGUSR1)
+    try:
+        out = mon.communicate(timeout=min(grace_s, 5.0))[0]
+    except subprocess.TimeoutExpired:
+        mon.kill()
+        out = mon.communicate()[0]
+    return out, True
+
+
 def run(episodes: int = 1, seed: int = 0, cut_s: float = 0.0, cut_after: int = 20, checkpoint: str = "default",
         tag: int | None = None, domain_id: int = 42, timeout: float = WAIT_LIMIT_S,
         one_host: bool = False, restart_policy: bool = False, restart_robot: bool = False,
@@ -321,14 +345,12 @@ def run(episodes: int = 1, seed: int = 0, cut_s: float = 0.0, cut_after: int = 2
              f"robot_prefix:={shlex.join(hosts.prefix('robot'))}",
              f"policy_prefix:={shlex.join(hosts.prefix('policy'))}"],
             capture_output=True, text=True, timeout=timeout)
-        try:
-            mon_out, _ = mon.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            mon.send_signal(signal.SIGINT)
-            mon_out, _ = mon.communicate(timeout=20)
+        mon_out, hung = finish_monitor(mon)
         if not report.is_file():
             raise TwoHostsError(f"the link monitor wrote no report: {mon_out[-2000:]}")
         summary = json.loads(report.read_text())
+        if hung:
+            summary["monitor_hung"] = mon_out[-2000:]
     summary.update(mode="one host" if one_host else "two hosts", image_transport=image_transport,
                    launch_status=launch.returncode,
                    launch_output=launch.stdout[-6000:], hosts={"robot": hosts.ip["robot"], "policy": hosts.ip["policy"]})
@@ -373,6 +395,8 @@ def describe(summary: dict[str, Any]) -> str:
         lines.append(f"link down {cut['seconds']:g} s: arm still {cut['stopped_after_s'] * 1e3:.0f} ms after the last "
                      f"command; {cut['commands_during']} commands arrived while it was down (must be 0), "
                      f"{cut['commands_after_link_back']} after it came back")
+    if summary.get("monitor_hung"):
+        lines.append("the link monitor hung after its report and was killed; its stack:\n" + summary["monitor_hung"])
     return "\n".join(lines)
 
 
