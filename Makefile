@@ -22,7 +22,7 @@ help:
 	@echo "make soak          setup + 200 closed-loop episodes over ROS 2 (CLOCK=sim or wall), watching memory, fds, threads"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute recipe: colour and relational data, one training stage (29-43 min)"
-	@echo "make policy-robust setup + the robustness fine-tune: perturbed and plain data, the shipped policy trained on (about 1.5 h)"
+	@echo "make policy-robust setup + the robustness fine-tune: perturbed and plain data, the shipped policy trained on (about 1.7 h)"
 	@echo "make policy-gpu    setup + the same data, a larger network for one CUDA GPU (not measured here)"
 	@echo "make policy-colour-30min setup + v2's colour-only 30-minute preset (600 demonstrations, 2,000 steps)"
 	@echo "make policy-from-bags  record 1,200 expert demos over ROS, convert them (hindsight labels), train (v2 recipe)"
@@ -139,20 +139,24 @@ policy-30min: setup
 # The robustness fine-tune (config/train_robust.yaml): the shipped policy trained further on demonstrations
 # recorded through the perturbation axes that data can teach (unusual tables, objects that are not cups, other
 # cup shapes, sensor noise: domain randomisation), mixed with the 30-minute recipe's plain sets so the plain
-# rows keep their level. The sets and seeds are those the README's runs measured; a moved camera is answered
-# by its calibration (`vla eval --calibrated`), not here. Resumable.
+# rows keep their level, and one set with every such axis at once (`mixed`: their combinations, as `vla eval
+# --perturb all` draws them, less the camera). The sets and seeds are those the README's runs measured; a moved
+# camera is answered by its calibration (`vla eval --calibrated`), not here. Resumable.
 DATA_ROBUST ?= data/robust
 POLICY_ROBUST ?= outputs/policy_robust
 ROBUST_SETS = table_texture:250:4800000 table_texture:500:5200000 table_texture:750:5300000 \
 	distractor_objects:250:5000000 distractor_objects:500:5400000 distractor_objects:750:5500000 \
-	cup_shape:750:5600000 image_noise:500:5700000
-# Field N of one axis:episodes:seed entry, and the folder it is written to (one definition for both steps).
+	cup_shape:750:5600000 image_noise:500:5700000 mixed:750:5900000
+ROBUST_MIXED = lighting,table_texture,distractor_objects,image_noise,cup_shape
+# Field N of one axis:episodes:seed entry, the folder it is written to (one definition for both steps) and
+# the axes it is recorded through.
 robust_field = $(word $(2),$(subst :, ,$(1)))
 robust_dir = $(DATA_ROBUST)/$(call robust_field,$(1),1)_$(call robust_field,$(1),3)
+robust_axes = $(if $(filter mixed,$(call robust_field,$(1),1)),$(ROBUST_MIXED),$(call robust_field,$(1),1))
 policy-robust: setup
 	$(call recipe-30min-data,2)
 	$(foreach s,$(ROBUST_SETS),$(VENV)/bin/vla data generate --workers 2 --episodes $(call robust_field,$(s),2) \
-		--seed $(call robust_field,$(s),3) --perturb $(call robust_field,$(s),1) --out $(call robust_dir,$(s)) && ) true
+		--seed $(call robust_field,$(s),3) --perturb $(call robust_axes,$(s)) --out $(call robust_dir,$(s)) && ) true
 	$(VENV)/bin/torchrun --standalone --nproc_per_node $(TRAIN_PROCS) -m vla_ros.cli train --config config/train_robust.yaml \
 		--init vla_policy/checkpoints/default --out $(POLICY_ROBUST) --data $(DATA_30_SETS) \
 		$(foreach s,$(ROBUST_SETS),$(call robust_dir,$(s))) $(if $(wildcard $(POLICY_ROBUST)/train_state/state.json),--resume)
