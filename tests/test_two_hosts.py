@@ -65,6 +65,10 @@ def test_over_a_link_with_delay_and_loss_the_policy_acts_on_compressed_frames(ro
     link = summary["link"]
     assert link["a_to_b"]["dropped"] > 0 and link["b_to_a"]["dropped"] > 0, link
     assert summary["launch_status"] == 0 and len(summary["episodes"]) == 1, summary["launch_output"]
-    policy = summary["policy"]
-    assert int(policy["frames"]) > 50 and int(policy["commands"]) > 0, policy
+    policy, final = summary["policy"], summary["policy_final"]
+    assert int(policy["commands"]) > 0, policy
+    # Most of the camera's frames (30 Hz: one a step) crossed whole: at the policy's last report (once a
+    # second, so up to a second's frames before the end) at least 40 % of them, where raw frames give ~0.
+    steps = int(summary["episodes"][0]["steps"])
+    assert int(final["frames"]) >= 0.4 * (steps - 30) and int(final["frames"]) > 0, (final, steps)
     assert summary["command_transit_ms"]["p50"] >= 20.0, summary["command_transit_ms"]  # the delay is on the link

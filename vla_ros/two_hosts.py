@@ -252,6 +252,9 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
     acting = [s for s in policy if s.get("state") == "acting"]
     if acting:
         summary["policy"] = acting[-1]
+    # The policy's counts as last heard, whatever its state: its frames up to (at most a report period before)
+    # the episode's end, where the last report while acting may be seconds older.
+    summary["policy_final"] = policy[-1] if policy else None
     if cut:
         if restart_robot:  # the robot is back at its new episode's start or first pose after a silence, if earlier
             times = [t for t, _ in poses]
