@@ -245,16 +245,17 @@ def monitor(out: Path, episodes: int, cut_s: float, cut_after: int, device: str,
     finally:
         if cut.get("down_at") and "up_at" not in cut:
             _ip("link", "set", device, "up", check=False)
-    summary: dict[str, Any] = {"episodes": results, "policy": policy[-1] if policy else None, "commands": len(twists)}
+    # The policy's counts as last heard, whatever its state ("policy_final": its frames up to at most a report
+    # period before the episode's end); "policy" is its last report while acting, where there is one, which
+    # holds the latency figures and may be seconds older.
+    last = policy[-1] if policy else None
+    summary: dict[str, Any] = {"episodes": results, "policy": last, "policy_final": last, "commands": len(twists)}
     if transit:  # one machine's clock on both sides here; on two computers it needs them synchronised
         summary["command_transit_ms"] = {"p50": round(float(np.percentile(transit, 50)), 2),
                                          "p99": round(float(np.percentile(transit, 99)), 2)}
     acting = [s for s in policy if s.get("state") == "acting"]
     if acting:
         summary["policy"] = acting[-1]
-    # The policy's counts as last heard, whatever its state: its frames up to (at most a report period before)
-    # the episode's end, where the last report while acting may be seconds older.
-    summary["policy_final"] = policy[-1] if policy else None
     if cut:
         if restart_robot:  # the robot is back at its new episode's start or first pose after a silence, if earlier
             times = [t for t, _ in poses]
