@@ -119,6 +119,10 @@ class EnvConfig:
     """Test-time perturbations the training scenes never have (``vla_sim.perturbations.AXES`` or
     ``("all",)``; a comma-separated string is accepted): drawn per episode from its seed, the scene
     itself unchanged. Empty: none."""
+    objects_in_target_colour: bool = False
+    """With the ``distractor_objects`` axis, the first object takes the colour of the referred cup: a
+    block, bowl or bottle the policy must tell from the cup by its shape. For training sets (``vla data
+    generate --objects-in-target-colour``); ``vla eval`` draws every object's colour at random."""
 
     def __post_init__(self) -> None:
         lo, hi = self.num_cups
@@ -160,6 +164,8 @@ class EnvConfig:
             self.perturb = parse_axes(self.perturb)
         else:
             self.perturb = ()
+        if self.objects_in_target_colour and "distractor_objects" not in self.perturb:
+            raise ValueError("objects_in_target_colour needs the distractor_objects perturbation")
 
     @property
     def substeps(self) -> int:

@@ -111,6 +111,10 @@ class PickCupEnv(gym.Env):
         self.scene = sample_scene(self.config, seed, None if target is None else target.strip().lower(), refer,
                                   None if anchor is None else anchor.strip().lower())
         self.perturbation = draw_perturbation(seed, self.config.perturb) if self.config.perturb else None
+        if self.config.objects_in_target_colour and self.perturbation is not None and self.perturbation.distractors:
+            first, *rest = self.perturbation.distractors  # the same object and place, the referred cup's colour
+            self.perturbation = dataclasses.replace(self.perturbation, distractors=(
+                dataclasses.replace(first, colour=self.scene.target), *rest))
         if self.perturbation is not None and self.perturbation.cup_shapes:  # other shapes, the same places
             shapes = self.perturbation.cup_shapes
             self.scene = dataclasses.replace(self.scene, cups=tuple(

@@ -116,6 +116,7 @@ def run_episode(env: PickCupEnv, agent: Agent, spec: EpisodeSpec) -> dict[str, A
         "anchor": info["anchor"],
         "target_instance": info["target_instance"],
         "wrong_instance": info["wrong_instance"],
+        **({"objects": list(env.object_ids)} if env.object_ids else {}),  # "red bottle 0": objects that are not cups
     }
 
 
@@ -233,8 +234,23 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "wrong_cup_rate": counts[WRONG_CUP] / n if n else 0.0,
         "lifted": sum(bool(r.get("lifted")) for r in results),
         "refused": counts[REFUSED],
+        **_by_object_colour(results),
         "per_episode": results,
     }
+
+
+def _by_object_colour(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """With objects that are not cups (``distractor_objects``): successes in the scenes where one has the
+    referred cup's colour and in the others. A policy that tells cups from other things by colour alone
+    fails in the first kind only."""
+    if not any("objects" in r for r in results):
+        return {}
+    same = [any(o.split()[0] == r["target"] for o in r.get("objects", ())) for r in results]
+    groups = {"object_in_target_colour": True, "no_object_in_target_colour": False}
+    return {"by_object_colour": {
+        name: {"episodes": sum(s == flag for s in same),
+               "successes": sum(bool(r["success"]) for r, s in zip(results, same) if s == flag)}
+        for name, flag in groups.items()}}
 
 
 def video_path(directory: str | os.PathLike, seed: int) -> str:

@@ -177,3 +177,62 @@ def test_demonstrations_can_be_perturbed_and_say_so(tmp_path):
     assert not np.allclose(a["target_uv"], b["target_uv"])  # labels follow the moved camera
     with pytest.raises(ValueError, match="unknown perturbation axis"):
         GenerationConfig(perturb=("fog",))
+
+
+def test_training_scenes_can_hold_an_object_in_the_named_cups_colour(tmp_path):
+    """`vla data generate --objects-in-target-colour`: the first object takes the referred cup's colour, in
+    the same place, and nothing else of the scene or the other objects changes; refused without the axis."""
+    from vla_policy.dataset import list_episodes
+    from vla_policy.demonstrations import GenerationConfig, generate
+
+    for seed in range(SEED, SEED + 4):
+        scenes = {}
+        for flag in (False, True):
+            env = PickCupEnv(EnvConfig(num_cups=(4, 4), target="random", perturb=("distractor_objects",),
+                                       objects_in_target_colour=flag))
+            try:
+                env.reset(seed=seed)
+                scenes[flag] = (env.scene.target, env.perturbation.distractors, env.object_states())
+            finally:
+                env.close()
+        (target, drawn, placed), (target_h, hard, placed_h) = scenes[False], scenes[True]
+        assert target_h == target and hard[0].colour == target and hard[1:] == drawn[1:]
+        assert hard[0].kind == drawn[0].kind and hard[0].size == drawn[0].size
+        assert placed_h[0].instance.startswith(f"{target} ")
+        assert [o.position.round(3).tolist() for o in placed_h] == [o.position.round(3).tolist() for o in placed]
+    with pytest.raises(ValueError, match="distractor_objects"):
+        EnvConfig(perturb=("lighting",), objects_in_target_colour=True)
+    with pytest.raises(ValueError, match="distractor_objects"):
+        GenerationConfig(perturb=("lighting",), objects_in_target_colour=True)
+    generate(tmp_path / "hard", episodes=1, seed=3_500_000, workers=1, progress=False,
+             config=GenerationConfig(distractors=(2, 2), absent_fraction=0.0, noisy_fraction=0.0, max_steps=2,
+                                     perturb=("distractor_objects",), objects_in_target_colour=True))
+    (episode,) = list_episodes(tmp_path / "hard")
+    assert episode.meta["objects_in_target_colour"] is True
+
+
+def test_eval_counts_successes_apart_where_an_object_has_the_named_cups_colour():
+    """`vla eval --perturb distractor_objects` names each episode's objects and splits its successes by
+    whether one of them has the named cup's colour (where a policy that knows cups by colour alone fails)."""
+    import functools
+
+    from vla_policy.agent import make_expert_agent
+    from vla_sim.evaluation import EpisodeSpec, evaluate
+
+    def red_object(seed: int) -> bool:
+        return any(d.colour == "red" for d in draw_perturbation(seed, ("distractor_objects",)).distractors)
+
+    seeds = [s for s in range(300, 400) if red_object(s)][:2] + [s for s in range(300, 400) if not red_object(s)][:1]
+    config = EnvConfig(num_cups=(3, 4), target="red", render_images=False, perturb=("distractor_objects",))
+    summary = evaluate(config, functools.partial(make_expert_agent, understanding=None),
+                       [EpisodeSpec(seed=s, target="red") for s in seeds], workers=1, progress=False)
+    objects = {r["seed"]: r["objects"] for r in summary["per_episode"]}
+    assert all(any(o.startswith("red ") for o in objects[s]) for s in seeds[:2])
+    assert objects[seeds[2]] and not any(o.startswith("red ") for o in objects[seeds[2]])
+    split = summary["by_object_colour"]
+    assert split["object_in_target_colour"]["episodes"] == 2 and split["no_object_in_target_colour"]["episodes"] == 1
+    assert sum(g["successes"] for g in split.values()) == summary["successes"]
+    plain = evaluate(EnvConfig(num_cups=(3, 4), target="red", render_images=False),
+                     functools.partial(make_expert_agent, understanding=None), [EpisodeSpec(seed=300, target="red")],
+                     workers=1, progress=False)
+    assert "by_object_colour" not in plain and "objects" not in plain["per_episode"][0]

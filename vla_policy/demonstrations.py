@@ -47,6 +47,9 @@ class GenerationConfig:
     perturb: tuple[str, ...] = ()
     """``vla_sim.perturbations`` axes applied to every scene (domain randomisation: training on what
     ``vla eval --perturb`` measures, drawn from the demonstration seeds, never the evaluation's)."""
+    objects_in_target_colour: bool = False
+    """With ``distractor_objects``: the first object in the referred cup's colour in every scene
+    (``EnvConfig.objects_in_target_colour``)."""
 
     def __post_init__(self) -> None:
         from vla_sim.perturbations import parse_axes
@@ -60,6 +63,8 @@ class GenerationConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}")
         object.__setattr__(self, "refer", tuple(validate_kind(k) for k in self.refer))
         object.__setattr__(self, "perturb", parse_axes(self.perturb) if self.perturb else ())
+        if self.objects_in_target_colour and "distractor_objects" not in self.perturb:
+            raise ValueError("objects_in_target_colour needs the distractor_objects perturbation")
 
 
 def episode_setup(seed: int, config: GenerationConfig):
@@ -79,6 +84,7 @@ def episode_setup(seed: int, config: GenerationConfig):
         refer=kind,
         camera={"width": config.image_size, "height": config.image_size},
         perturb=config.perturb,
+        objects_in_target_colour=config.objects_in_target_colour,
     ))
     return env, rng, absent, noisy
 
@@ -212,6 +218,7 @@ def _generate_one(index: int, seed: int, out: str, config: GenerationConfig,
             "control_hz": env.config.control_hz,
             "noisy": noisy,
             **({"perturb": list(config.perturb)} if config.perturb else {}),
+            **({"objects_in_target_colour": True} if config.objects_in_target_colour else {}),
             "relabelled": policy is not None,  # DAgger: labels from the corrective expert, any outcome is usable
             "camera": {"K": env.camera.K.tolist(), "T_base_cam": env.camera.T_base_cam.tolist()},
         }

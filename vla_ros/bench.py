@@ -94,15 +94,20 @@ def bench_policy(policy: str, quick: bool, reference: str | None = None) -> dict
     return out
 
 
-# Training variants measured against eager float32 in the same run (CUDA trains in bf16 already).
-TRAIN_VARIANTS = {"prefetch": {"prefetch": True}, "bf16": {"cpu_bf16": True}, "compiled": {"compile": True}}
+# Training variants measured against eager float32 in the same run (CUDA trains in bf16 already): each is
+# (training settings, network settings) changed from the reference. ``context_layer`` is the shipped network's
+# one attention layer over all 256 visual tokens and the words (the relational kinds need it): its cost.
+TRAIN_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "prefetch": ({"prefetch": True}, {}), "bf16": ({"cpu_bf16": True}, {}), "compiled": ({"compile": True}, {}),
+    "context_layer": ({}, {"context_layers": 1})}
 
 
 def bench_training(quick: bool) -> dict[str, Any]:
     """Demonstration episodes/min (the scripted expert, 128 x 128 frames, every core) and where their
     time goes; training samples/s of the shipped recipe's network on those demonstrations, where its
-    time goes, and the speed of batches drawn on a thread, bf16 autocast on CPU and ``torch.compile`` as
-    ratios to eager (after each run's first step, which holds the compilation; its seconds are reported)."""
+    time goes, and the speed of batches drawn on a thread, bf16 autocast on CPU, ``torch.compile`` and the
+    network with a context layer as ratios to eager (after each run's first step, which holds the
+    compilation; its seconds are reported)."""
     import torch
 
     from vla_policy.configuration_vla import VLAConfig
@@ -116,17 +121,18 @@ def bench_training(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vla-bench-") as tmp:
         data = generate(Path(tmp) / "data", episodes, seed=960_000, workers=workers, progress=False)
 
-        def run(name: str, **extra: Any) -> dict[str, Any]:
+        def run(name: str, network: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
             cfg = TrainConfig(steps=steps, warmup_steps=1, val_every=10**9, eval_every=0, checkpoint_every=10**9,
                               **extra)
-            return train([str(Path(tmp) / "data")], str(Path(tmp) / name), VLAConfig(), cfg, progress=False)
+            return train([str(Path(tmp) / "data")], str(Path(tmp) / name), VLAConfig(**(network or {})), cfg,
+                         progress=False)
 
         eager = run("eager")  # the reference: its failure is the section's, reported with its own cause
-        for name, extra in TRAIN_VARIANTS.items():
+        for name, (extra, network) in TRAIN_VARIANTS.items():
             if cuda and name == "bf16":
                 continue
             try:
-                runs[name] = run(name, **extra)
+                runs[name] = run(name, network, **extra)
             except Exception as exc:  # noqa: BLE001 - e.g. no compiler toolchain: the other figures still stand
                 runs[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
     fig: dict[str, Any] = {

@@ -296,6 +296,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"({summary['success_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}) outcomes={summary['outcomes']} "
         f"lifted={summary['lifted']} refused={summary['refused']}"
     )
+    if "by_object_colour" in summary:
+        same, other = (summary["by_object_colour"][k] for k in ("object_in_target_colour", "no_object_in_target_colour"))
+        print(f"scenes with an object (not a cup) in the named cup's colour: {same['successes']}/{same['episodes']} "
+              f"succeeded; without one: {other['successes']}/{other['episodes']}")
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -358,6 +362,8 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     from vla_policy.phase_clock import describe
 
     policy = None
+    if args.objects_in_target_colour and "distractor_objects" not in (args.perturb or ()):
+        raise SystemExit("vla: error: --objects-in-target-colour needs --perturb with distractor_objects (or all)")
     if args.absent_fraction and "colour" not in args.refer:
         raise SystemExit("vla: error: --absent-fraction: scenes without the named cup exist for --refer colour "
                          "only (relational episodes always hold their referent)")
@@ -365,7 +371,8 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     # draw: the default keeps the data of earlier runs reproducible.
     absent = ABSENT_FRACTION if args.absent_fraction is None else args.absent_fraction
     config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps, refer=args.refer,
-                              absent_fraction=absent, perturb=args.perturb or ())
+                              absent_fraction=absent, perturb=args.perturb or (),
+                              objects_in_target_colour=args.objects_in_target_colour)
     if args.policy:  # DAgger: the policy acts, the corrective expert labels; target always present, no noise
         if args.policy == "expert":
             raise SystemExit("vla: error: --policy: DAgger needs a learned checkpoint ('default' or a folder); "
@@ -376,7 +383,8 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
         policy = checkpoint_path(args.policy)
         config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps,
                                   absent_fraction=0.0, noisy_fraction=0.0, refer=args.refer,
-                                  perturb=args.perturb or ())
+                                  perturb=args.perturb or (),
+                                  objects_in_target_colour=args.objects_in_target_colour)
     summary = generate(args.out, args.episodes, seed=args.seed, workers=args.workers, config=config,
                        progress=not args.quiet, policy=policy)
     print(
@@ -606,6 +614,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--perturb", type=perturbation_axes, default=None, metavar="AXIS[,AXIS...]",
                      help="vla eval's perturbations on every scene (lighting, table_texture, camera_pose, "
                           "distractor_objects, image_noise, cup_shape, or all): domain randomisation")
+    gen.add_argument("--objects-in-target-colour", action="store_true",
+                     help="with --perturb distractor_objects: the first object of every scene in the referred "
+                          "cup's colour (objects the policy must tell from cups by shape)")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_data_generate)
 
