@@ -585,6 +585,45 @@ def test_anchor_marker_starts_as_identity_marks_the_anchor_cell_and_round_trips(
         assert torch.equal(loaded(**batch, marker_uv=uv)["heatmap_logits"], out)
 
 
+def test_action_focus_draws_the_action_queries_to_the_heatmaps_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    plain = VLAPolicy(VLAConfig(**SMALL)).eval()  # SMALL: 2 heads
+    models = {"plain": plain}
+    for heads in (1, 2):
+        models[heads] = VLAPolicy(VLAConfig(**SMALL, action_focus_heads=heads)).eval()
+        missing, unexpected = models[heads].load_state_dict(plain.state_dict(), strict=False)
+        assert missing == ["focus_gain"] and not unexpected  # what `vla train --init` allows to be new
+    assert models[1].focus_gain.tolist() == [1.0, 0.0]  # one head drawn, the other free
+    batch = _batch(plain.config)
+    masses = {}
+    with torch.no_grad():
+        for name, model in models.items():
+            model.heatmap_head.weight.mul_(40.0)  # sharp heatmaps, as a trained policy has
+            out = model(**batch, want_attention=True)
+            p = 0.5 * (torch.softmax(out["heatmap_logits"], 1) + torch.softmax(out["ee_heatmap_logits"], 1))  # (B, N)
+            top = p.topk(8, dim=1).indices  # the cells the two heatmaps hold
+            assert (p.gather(1, top).sum(1) > 0.9).all()
+            masses[name] = model.last_attention.flatten(1).gather(1, top).sum(1)  # action queries' share there
+            assert torch.equal(out["heatmap_logits"], plain(**batch)["heatmap_logits"])  # heatmaps untouched
+        assert (masses["plain"] < 0.2).all() and (masses[2] > 0.8).all()  # heads' mean: one head, about half
+        assert ((masses[1] > 0.4) & (masses[1] < 0.65)).all()
+        focus = models[2]
+        focus.focus_gain.zero_()  # gain 0: the plain policy's actions
+        assert torch.allclose(focus(**batch)["velocity"], plain(**batch)["velocity"], atol=1e-6)
+        focus.focus_gain.copy_(torch.tensor([0.7, 0.2]))
+        out = focus(**batch)
+    focus.save_pretrained(tmp_path)
+    loaded = VLAPolicy.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(**batch)["velocity"], out["velocity"])
+    with pytest.raises(ValueError, match="action_focus_heads needs keypoint_readout"):
+        VLAConfig(**SMALL, action_focus_heads=1, keypoint_readout=False)
+    with pytest.raises(ValueError, match="action_focus_heads needs"):
+        VLAConfig(**{**SMALL, "fusion": "film_late"}, action_focus_heads=1)
+    with pytest.raises(ValueError, match=r"action_focus_heads must be an integer in \[0, heads=2\]"):
+        VLAConfig(**SMALL, action_focus_heads=3)
+
+
 def test_locate_finds_the_peak_of_the_target_heatmap(text_encoder):
     model = VLAPolicy(VLAConfig(**SMALL), text_encoder=text_encoder).eval()
     grid, cell = model.config.token_grid, model.config.image_size / model.config.token_grid
@@ -673,6 +712,30 @@ def test_absent_weight_draws_the_frames_of_absent_scenes_more_often(tmp_path):
     for bad in (0, -1.0, 101, "2"):
         with pytest.raises(ValueError, match="absent_weight"):
             TrainConfig(absent_weight=bad)
+
+
+def test_same_colour_object_weight_draws_those_scenes_more_often(tmp_path):
+    from vla_policy.demonstrations import GenerationConfig
+
+    for name, flag, seed in (("same", True, 3_400_000), ("other", False, 3_400_001)):
+        generate(tmp_path / name, episodes=1, seed=seed, workers=1, progress=False,
+                 config=GenerationConfig(distractors=(2, 3), max_steps=3, perturb=("distractor_objects",),
+                                         objects_in_target_colour=flag))
+    episodes = list_episodes(tmp_path / "same") + list_episodes(tmp_path / "other")
+    assert [e.meta.get("objects_in_target_colour", False) for e in episodes] == [True, False]
+    ids = {e.meta["instruction"]: i for i, e in enumerate(episodes)}
+    assert len(ids) == 2
+    same_id = ids[episodes[0].meta["instruction"]]
+    for weight in (1.0, 4.0):
+        sampler = DemoSampler(episodes, VLAConfig(), TrainConfig(paraphrase=False, same_colour_object_weight=weight),
+                              ids, np.random.default_rng(0))
+        share = float((sampler.sample(2000, augment=False)["text_ids"] == same_id).float().mean())
+        frames = episodes[0].length * weight
+        expected = frames / (frames + episodes[1].length)
+        assert abs(share - expected) < 0.04, (weight, share, expected)
+    for bad in (0, -1.0, 101, "2", True):
+        with pytest.raises(ValueError, match="same_colour_object_weight"):
+            TrainConfig(same_colour_object_weight=bad)
 
 
 def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path):

@@ -44,6 +44,13 @@ class VLAConfig:
     the robot's named side of the table and marks it, and the policy acts on "pick up the marked cup". The
     side is then chosen by geometry, not learned per colour, so a colour never trained with a side
     works as any other. Turned on by fine-tuning with ``--init``."""
+    action_focus_heads: int = 0
+    """Heads of the action queries' cross-attention drawn toward the cells of the predicted target and
+    end-effector heatmaps: each adds ``gain * log(p)`` to its attention logits, with p the mean of the
+    two heatmaps (detached: the action loss does not move them) and a learned gain per head (1 at the
+    start for these heads, 0 for the others). An object elsewhere in the named cup's colour then reaches
+    the actions only through the other heads. 0 (default) draws none. Needs ``keypoint_readout`` and an
+    ``*xattn`` fusion; added to a checkpoint by fine-tuning with ``--init``."""
     chunk_size: int = 8
     """Actions predicted per call (K)."""
     fusion: str = "film_xattn"
@@ -112,6 +119,12 @@ class VLAConfig:
             raise ValueError("chunk_size and blocks must be >= 1")
         if not isinstance(self.context_layers, int) or not 0 <= self.context_layers <= 8:
             raise ValueError(f"context_layers must be an integer in [0, 8], got {self.context_layers!r}")
+        if not isinstance(self.action_focus_heads, int) or not 0 <= self.action_focus_heads <= self.heads:
+            raise ValueError(f"action_focus_heads must be an integer in [0, heads={self.heads}], "
+                             f"got {self.action_focus_heads!r}")
+        if self.action_focus_heads and not (self.keypoint_readout and self.fusion.endswith("xattn")):
+            raise ValueError("action_focus_heads needs keypoint_readout and an *xattn fusion (the heatmaps and "
+                             "the cross-attention it joins)")
         if self.side_marker and not self.anchor_marker:
             raise ValueError("side_marker needs anchor_marker (the marker embedding it acts on)")
         if len(self.proprio_mean) != self.proprio_dim or len(self.proprio_std) != self.proprio_dim:

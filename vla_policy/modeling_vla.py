@@ -5,7 +5,8 @@ instruction --frozen text encoder--> token features (B, L, Dt) --> language toke
 visual tokens --context layers (attend to all visual + language tokens)--> scene-aware visual tokens
 scene-aware tokens --heatmap head--> target and end-effector heatmaps --soft-argmax--> keypoint token
 queries = [present, proprio, keypoints, K action queries, language tokens]   (B, 3 + K + L, D)
-each block: queries self-attend, then cross-attend to the visual tokens; heads read the outputs.
+each block: queries self-attend, then cross-attend to the visual tokens; heads read the outputs
+(with ``action_focus_heads``, some heads of the action queries are drawn to the two heatmaps' cells).
 
 Outputs a chunk of K actions (velocity normalised by ``max_linear_speed``, gripper-open
 logit) and a target-present logit used to abstain. The heatmap head, trained by an
@@ -35,6 +36,7 @@ MARKER_GAIN = 8.0
 EARLY_CHANNELS = 8  # input channels the pooled instruction becomes in early fusion
 
 ABSTAIN_WINDOW = 3  # frames averaged before deciding to abstain
+FOCUS_FLOOR = 1e-4  # action_focus_heads: least heatmap probability a cell is given (log: -9.2)
 
 
 
@@ -105,11 +107,16 @@ class FusionBlock(nn.Module):
         self.norm_ff = nn.LayerNorm(dim)
         self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
 
-    def forward(self, q: torch.Tensor, q_pad: torch.Tensor, visual: torch.Tensor, want_weights: bool):
+    def forward(self, q: torch.Tensor, q_pad: torch.Tensor, visual: torch.Tensor, want_weights: bool,
+                cross_bias: torch.Tensor | None = None):
+        """cross_bias (B * heads, Q, N) is added to the cross-attention logits (``action_focus_heads``)."""
         h = self.norm_self(q)
         q = q + self.self_attn(h, h, h, key_padding_mask=q_pad, need_weights=False)[0]
         h = self.norm_cross(q)
-        out, weights = self.cross_attn(h, visual, visual, need_weights=want_weights)  # weights (B, Q, N)
+        if cross_bias is not None:
+            cross_bias = cross_bias.to(h.dtype)
+        out, weights = self.cross_attn(h, visual, visual, attn_mask=cross_bias,
+                                       need_weights=want_weights)  # weights (B, Q, N)
         q = q + out
         return q + self.ff(self.norm_ff(q)), weights
 
@@ -158,6 +165,9 @@ class VLAPolicy(nn.Module):
             self.present_query = nn.Parameter(torch.randn(1, 1, c.dim) * 0.02)
             self.action_queries = nn.Parameter(torch.randn(1, c.chunk_size, c.dim) * 0.02)
             self.blocks = nn.ModuleList(FusionBlock(c.dim, c.heads) for _ in range(c.blocks))
+            if c.action_focus_heads:
+                gain = (torch.arange(c.heads) < c.action_focus_heads).float()  # (heads,): 1 drawn, 0 free
+                self.focus_gain = nn.Parameter(gain)
             self.out_norm = nn.LayerNorm(c.dim)
             self.action_head = nn.Linear(c.dim, c.action_dim)
             self.present_head = nn.Linear(c.dim, 1)
@@ -224,9 +234,10 @@ class VLAPolicy(nn.Module):
             q = torch.cat([self.present_query.expand(b, -1, -1), *fixed,
                            self.action_queries.expand(b, -1, -1), lang], dim=1)  # (B, n0 + K + L, D)
             q_pad = torch.cat([torch.zeros(b, n0 + k, dtype=torch.bool, device=q.device), text_pad], dim=1)
+            bias = self._focus_bias(heat, n0, k, q.shape[1]) if c.action_focus_heads else None
             weights = None
             for j, block in enumerate(self.blocks):
-                q, weights = block(q, q_pad, visual, want_attention and j == len(self.blocks) - 1)
+                q, weights = block(q, q_pad, visual, want_attention and j == len(self.blocks) - 1, bias)
             q = self.out_norm(q)
             out = self.action_head(q[:, n0:n0 + k])  # (B, K, A)
             present_logit = self.present_head(q[:, 0]).squeeze(-1)  # (B,)
@@ -246,6 +257,16 @@ class VLAPolicy(nn.Module):
             "present_logit": present_logit,  # (B,)
         })
         return result
+
+    def _focus_bias(self, heat: torch.Tensor, n0: int, k: int, n_queries: int) -> torch.Tensor:
+        """heat (B, N, 2) target and end-effector logits -> (B * heads, Q, N) cross-attention bias:
+        gain_h * log p on the K action-query rows (p: the mean of the two heatmaps), zero elsewhere."""
+        b, n = heat.shape[:2]
+        p = torch.softmax(heat.detach().float(), dim=1).mean(-1)  # (B, N)
+        log_p = torch.log(p.clamp(min=FOCUS_FLOOR))  # the floor keeps far cells reachable
+        bias = heat.new_zeros(b, self.config.heads, n_queries, n, dtype=torch.float32)
+        bias[:, :, n0:n0 + k] = self.focus_gain.float()[None, :, None, None] * log_p[:, None, None]
+        return bias.reshape(b * self.config.heads, n_queries, n)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Forward + :meth:`loss` (use :meth:`loss` directly when the forward runs through a DDP wrapper)."""

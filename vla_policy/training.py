@@ -104,8 +104,8 @@ class TrainConfig:
     init_from: str | None = None
     """Checkpoint folder to start from (fine-tuning, e.g. on DAgger or relational data). Its config,
     normalisation statistics included, replaces the ``policy:`` section, except that ``policy:`` may
-    add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity) or
-    ``side_marker``; the optimiser starts fresh."""
+    add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity),
+    ``side_marker`` or ``action_focus_heads``; the optimiser starts fresh."""
     kind_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     """Sampling weight of the frames of each reference kind's episodes (default 1): ``{next-to: 3}``
     draws a next-to frame three times as often as one of another kind."""
@@ -113,6 +113,10 @@ class TrainConfig:
     """Extra sampling weight of the frames of episodes whose named cup is not on the table (on top of
     their kind's). Such an episode is 8 frames of abstaining against ~40 of a picking one, so its
     frames, the only ones that teach the present head "not here", are rare in the draws."""
+    same_colour_object_weight: float = 1.0
+    """Extra sampling weight of the frames of episodes recorded with an object in the named cup's colour
+    (``vla data generate --objects-in-target-colour``; on top of the others). Drawn at random, object
+    colours give such a scene a third of the time, and these scenes hold the objects axis's misses."""
     pair_query: float = 0.0
     """Side-marker policies: the fraction of left/right samples that condition on the colour query the
     decision core locates the pair with ("pick up the orange cup", no marker) and teach only its
@@ -138,8 +142,10 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < limit:
                 raise ValueError(f"{name} must be in [0, {limit:g}), got {value!r}")
-        if not isinstance(self.absent_weight, (int, float)) or not 0 < self.absent_weight <= 100:
-            raise ValueError(f"absent_weight must be in (0, 100], got {self.absent_weight!r}")
+        for name in ("absent_weight", "same_colour_object_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
+                raise ValueError(f"{name} must be in (0, 100], got {value!r}")
         if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
                 or not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
@@ -233,6 +239,8 @@ class DemoSampler:
         # Per-episode draw probability: its frames times its kind's weight (uniform over frames by default).
         weights = self.lengths * np.array([train_cfg.kind_weights.get(e.meta.get("refer", "colour"), 1.0)
                                            * (train_cfg.absent_weight if e.meta.get("target_present") is False else 1.0)
+                                           * (train_cfg.same_colour_object_weight
+                                              if e.meta.get("objects_in_target_colour") else 1.0)
                                            for e in episodes])
         self.episode_p = weights / weights.sum()
         self.cfg, self.tcfg, self.rng = policy_cfg, train_cfg, rng
@@ -253,7 +261,7 @@ class DemoSampler:
         return int(self.cum[-1])
 
     def sample(self, batch_size: int, augment: bool = True) -> dict[str, Any]:
-        if self.tcfg.kind_weights or self.tcfg.absent_weight != 1.0:
+        if self.tcfg.kind_weights or self.tcfg.absent_weight != 1.0 or self.tcfg.same_colour_object_weight != 1.0:
             ep = self.rng.choice(len(self.episodes), batch_size, p=self.episode_p)
             t = (self.rng.random(batch_size) * self.lengths[ep]).astype(np.int64)
         else:  # the draws of earlier runs, unchanged
@@ -491,7 +499,9 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
         policy_cfg = dataclasses.replace(init.config, context_layers=max(init.config.context_layers,
                                                                          policy_cfg.context_layers),
                                          anchor_marker=init.config.anchor_marker or policy_cfg.anchor_marker,
-                                         side_marker=init.config.side_marker or policy_cfg.side_marker)
+                                         side_marker=init.config.side_marker or policy_cfg.side_marker,
+                                         action_focus_heads=max(init.config.action_focus_heads,
+                                                                policy_cfg.action_focus_heads))
     else:  # normalisation statistics from the training frames, saved in config.json
         prop = np.concatenate([e.arrays(mmap=False, keys=("proprio",))["proprio"] for e in train_eps])
         prop = np.concatenate([prop[:, :3], prop[:, 7:8]], axis=1)
@@ -519,7 +529,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     model = VLAPolicy(policy_cfg, text_encoder=encoder)
     if init is not None:
         missing, unexpected = model.load_state_dict(init.state_dict(), strict=False)
-        added = [k for k in missing if not k.startswith("context.") and k != "marker_embed"]
+        added = [k for k in missing if not k.startswith("context.") and k not in ("marker_embed", "focus_gain")]
         if added or unexpected:
             raise ValueError(f"--init {cfg.init_from}: weights do not fit (missing {added[:3]}, "
                              f"unexpected {unexpected[:3]})")
