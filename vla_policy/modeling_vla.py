@@ -225,7 +225,8 @@ class VLAPolicy(nn.Module):
         result: dict[str, torch.Tensor] = {"heatmap_logits": heat[..., 0]}  # (B, N)
         if c.keypoint_readout:
             result["ee_heatmap_logits"] = heat[..., 1]
-            kp = torch.einsum("bnh,nc->bhc", torch.softmax(heat.float(), dim=1), self.cell_xy)  # (B, 2, 2) in [-1, 1]
+            heat_p = torch.softmax(heat.float(), dim=1)  # (B, N, 2) target, end-effector probabilities
+            kp = torch.einsum("bnh,nc->bhc", heat_p, self.cell_xy)  # (B, 2, 2) in [-1, 1]
             result["keypoints"] = (kp + 1.0) * (c.image_size / 2.0)  # pixels: [target, end-effector] x (u, v)
             offset = kp[:, 0] - kp[:, 1]  # (B, 2); x8 so a 1 cm offset (~0.04) is not lost in the inputs
             fixed.append(self.keypoint_proj(torch.cat([kp.flatten(1), 8.0 * offset], -1).to(visual.dtype)).unsqueeze(1))
@@ -234,7 +235,7 @@ class VLAPolicy(nn.Module):
             q = torch.cat([self.present_query.expand(b, -1, -1), *fixed,
                            self.action_queries.expand(b, -1, -1), lang], dim=1)  # (B, n0 + K + L, D)
             q_pad = torch.cat([torch.zeros(b, n0 + k, dtype=torch.bool, device=q.device), text_pad], dim=1)
-            bias = self._focus_bias(heat, n0, k, q.shape[1]) if c.action_focus_heads else None
+            bias = self._focus_bias(heat_p, n0, k, q.shape[1]) if c.action_focus_heads else None
             weights = None
             for j, block in enumerate(self.blocks):
                 q, weights = block(q, q_pad, visual, want_attention and j == len(self.blocks) - 1, bias)
@@ -258,13 +259,13 @@ class VLAPolicy(nn.Module):
         })
         return result
 
-    def _focus_bias(self, heat: torch.Tensor, n0: int, k: int, n_queries: int) -> torch.Tensor:
-        """heat (B, N, 2) target and end-effector logits -> (B * heads, Q, N) cross-attention bias:
-        gain_h * log p on the K action-query rows (p: the mean of the two heatmaps), zero elsewhere."""
-        b, n = heat.shape[:2]
-        p = torch.softmax(heat.detach().float(), dim=1).mean(-1)  # (B, N)
+    def _focus_bias(self, heat_p: torch.Tensor, n0: int, k: int, n_queries: int) -> torch.Tensor:
+        """heat_p (B, N, 2) target and end-effector probabilities -> (B * heads, Q, N) cross-attention
+        bias: gain_h * log p on the K action-query rows (p: the mean of the two heatmaps), zero elsewhere."""
+        b, n = heat_p.shape[:2]
+        p = heat_p.detach().mean(-1)  # (B, N)
         log_p = torch.log(p.clamp(min=FOCUS_FLOOR))  # the floor keeps far cells reachable
-        bias = heat.new_zeros(b, self.config.heads, n_queries, n, dtype=torch.float32)
+        bias = heat_p.new_zeros(b, self.config.heads, n_queries, n)
         bias[:, :, n0:n0 + k] = self.focus_gain.float()[None, :, None, None] * log_p[:, None, None]
         return bias.reshape(b * self.config.heads, n_queries, n)
 

@@ -7,6 +7,7 @@ Bad arguments end with a one-line ``vla: error: ...`` and exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -381,10 +382,7 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
             raise SystemExit("vla: error: --absent-fraction: DAgger episodes always hold the named cup "
                              "(an absent scene has nothing to correct)")
         policy = checkpoint_path(args.policy)
-        config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps,
-                                  absent_fraction=0.0, noisy_fraction=0.0, refer=args.refer,
-                                  perturb=args.perturb or (),
-                                  objects_in_target_colour=args.objects_in_target_colour)
+        config = dataclasses.replace(config, absent_fraction=0.0, noisy_fraction=0.0)
     summary = generate(args.out, args.episodes, seed=args.seed, workers=args.workers, config=config,
                        progress=not args.quiet, policy=policy)
     print(
