@@ -403,3 +403,33 @@ def test_a_frozen_pose_holds_once_the_commanded_motion_adds_up():
     assert core(frozen_travel=0.0).frozen_input() is None  # 0 disables the watch
     with pytest.raises(ValueError, match="frozen_travel"):
         DecisionConfig(frozen_travel=-0.01)
+
+
+def test_a_colour_marker_policy_marks_the_located_cup_and_acts_on_the_marked_text():
+    from vla_policy.decision import SIDE_TEXT
+
+    cfg = dict(anchor_marker=True, side_marker=True, colour_marker=True, abstain_window=2)
+    c = core(**cfg)
+    c.set_instruction("red please")
+    assert c.policy_instruction() == SIDE_TEXT and "red" not in c.policy_instruction()
+    assert c.locate_instruction() == "pick up the red cup" and c.locate_peaks() == 1  # one cup: the strongest peak
+    for t, uv in ((0.0, (50.0, 80.0)), (0.1, (51.0, 80.0))):  # located on each frame the vote decides on
+        alive(c, t)
+        assert c.set_marker(np.array(uv), 0.97, c.generation)
+        assert c.add_prediction(t, chunk(0.1), 0.9)
+    assert np.allclose(c.marker_uv, (51.0, 80.0)) and c.locate_instruction() is None  # not again once moving
+    assert c.command(0.1).kind == ACT
+    # The colour query says there is no red cup: the marked text's own "present" does not overrule it.
+    c.set_instruction("red please")
+    for t in (0.2, 0.3):
+        alive(c, t)
+        c.set_marker(np.array([60.0, 60.0]), 0.05)
+        c.add_prediction(t, chunk(0.1), 0.95)
+    cmd = c.command(0.3)
+    assert cmd.kind == ABSTAINED and cmd.state == "abstained: no red cup in view", cmd
+    # Without it the words go to the policy as before; it needs the marked-cup pathway.
+    plain = core(**{**cfg, "colour_marker": False})
+    plain.set_instruction("red please")
+    assert plain.locate_instruction() is None and plain.policy_instruction() == "pick up the red cup"
+    with pytest.raises(ValueError, match="colour_marker needs side_marker"):
+        DecisionConfig(colour_marker=True)

@@ -785,6 +785,38 @@ def test_a_side_marker_policy_trains_left_right_on_the_marked_referent(tmp_path)
             TrainConfig(pair_query=bad)
 
 
+def test_a_colour_marker_policy_trains_a_share_of_colour_samples_on_the_marked_cup(tmp_path):
+    from vla_policy.decision import SIDE_TEXT
+    from vla_policy.demonstrations import GenerationConfig
+
+    with pytest.raises(ValueError, match="colour_marker needs side_marker"):
+        VLAConfig(**SMALL, anchor_marker=True, colour_marker=True)
+    generate(tmp_path / "present", episodes=1, seed=3_300_000, workers=1, progress=False,
+             config=GenerationConfig(distractors=(2, 3), max_steps=3, absent_fraction=0.0))
+    generate(tmp_path / "absent", episodes=1, seed=3_300_001, workers=1, progress=False,
+             config=GenerationConfig(distractors=(2, 3), max_steps=3, absent_fraction=1.0))
+    (present,), (absent,) = list_episodes(tmp_path / "present"), list_episodes(tmp_path / "absent")
+    assert present.meta["refer"] == "colour" and present.meta["target_present"] and not absent.meta["target_present"]
+    target_uv = torch.tensor(np.asarray(present.arrays()["target_uv"][0]), dtype=torch.float32)
+    cfg = VLAConfig(**{**SMALL, "image_size": 128}, anchor_marker=True, side_marker=True, colour_marker=True)
+    texts = {SIDE_TEXT: 0, present.meta["instruction"]: 1, absent.meta["instruction"]: 2}
+    batch = DemoSampler([present], cfg, TrainConfig(paraphrase=False, colour_marker_share=0.3), texts,
+                        np.random.default_rng(0)).sample(400, augment=False)
+    marked = batch["text_ids"] == 0
+    assert 0.22 < float(marked.float().mean()) < 0.38  # the share asked for; the others keep their words
+    assert (batch["text_ids"][~marked] == 1).all()
+    assert torch.allclose(batch["marker_uv"][marked], target_uv.expand(int(marked.sum()), 2))  # on the named cup
+    assert torch.isnan(batch["marker_uv"][~marked]).all()
+    assert torch.isfinite(batch["target_uv"]).all() and batch["present"].eq(1).all()  # both teach the heatmap
+    # A scene without the named colour has no cup to mark: it keeps its words and teaches "absent".
+    batch = DemoSampler([absent], cfg, TrainConfig(paraphrase=False, colour_marker_share=0.9), texts,
+                        np.random.default_rng(0)).sample(50, augment=False)
+    assert (batch["text_ids"] == 2).all() and torch.isnan(batch["marker_uv"]).all() and batch["present"].eq(0).all()
+    for bad in (0, 1.0, -0.2, "0.5", True):
+        with pytest.raises(ValueError, match="colour_marker_share"):
+            TrainConfig(colour_marker_share=bad)
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -795,7 +827,8 @@ def test_shipped_training_configs_load(path):
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"steps": 2.5}, {"batch_size": -1}, {"lr": 0}, {"lr": "1e-3"},
                                  {"lr": float("nan")}, {"rotate_degrees": -1}, {"rotate_degrees": 90},
-                                 {"rotate_degrees": True}, {"zoom": 0.5}, {"zoom": "0.1"}])
+                                 {"rotate_degrees": True}, {"zoom": 0.5}, {"zoom": "0.1"}, {"brightness": 1.0},
+                                 {"brightness": -0.1}])
 def test_training_config_rejects_non_positive_steps_batch_and_lr(bad, tmp_path):
     cfg_file = tmp_path / "bad.yaml"
     cfg_file.write_text(json.dumps({"train": bad}))

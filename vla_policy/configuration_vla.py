@@ -44,6 +44,12 @@ class VLAConfig:
     the robot's named side of the table and marks it, and the policy acts on "pick up the marked cup". The
     side is then chosen by geometry, not learned per colour, so a colour never trained with a side
     works as any other. Turned on by fine-tuning with ``--init``."""
+    colour_marker: bool = False
+    """Colour tasks in two steps too (needs ``side_marker``): the colour query locates the named cup, the
+    decision core marks it, and the policy acts on "pick up the marked cup", the pathway left/right
+    trained on two cups of one colour. The actions then head for the located cup, not for another thing
+    on the table in its colour (a red bottle beside the red cup). Only the decision core reads it, and
+    training, which then conditions colour episodes the same way."""
     action_focus_heads: int = 0
     """Heads of the action queries' cross-attention drawn toward the cells of the predicted target and
     end-effector heatmaps: each adds ``gain * log(p)`` to its attention logits, with p the mean of the
@@ -127,6 +133,8 @@ class VLAConfig:
                              "the cross-attention it joins)")
         if self.side_marker and not self.anchor_marker:
             raise ValueError("side_marker needs anchor_marker (the marker embedding it acts on)")
+        if self.colour_marker and not self.side_marker:
+            raise ValueError("colour_marker needs side_marker (the marked-cup pathway it acts on)")
         if len(self.proprio_mean) != self.proprio_dim or len(self.proprio_std) != self.proprio_dim:
             raise ValueError("proprio_mean/proprio_std must have proprio_dim entries")
         self.vision_channels = tuple(self.vision_channels)

@@ -37,10 +37,11 @@ SIDE_KINDS = ("left", "right")
 SIDE_TEXT = "pick up the marked cup"
 
 
-def conditioning_text(kind: str, canonical: str, anchor_marker: bool, side_marker: bool = False) -> str:
+def conditioning_text(kind: str, canonical: str, anchor_marker: bool, side_marker: bool = False,
+                      colour_marker: bool = False) -> str:
     """The text a policy is conditioned on for a task of ``kind`` with canonical phrasing ``canonical``
     (training and the core share this, so both feed the policy the same words)."""
-    if side_marker and kind in SIDE_KINDS:
+    if (side_marker and kind in SIDE_KINDS) or (colour_marker and kind == "colour"):
         return SIDE_TEXT
     return MARKED_TEXT[kind] if anchor_marker and kind in MARKED_TEXT else canonical
 
@@ -142,6 +143,10 @@ class DecisionConfig:
     side_marker: bool = False
     """Left/right in two steps (its config's ``side_marker``): locate the colour's two cups, mark the
     one on the named side, act on :data:`SIDE_TEXT`."""
+    colour_marker: bool = False
+    """Colour tasks in two steps too (its config's ``colour_marker``; needs ``side_marker``): locate the
+    named colour's cup with its colour query, mark it, act on :data:`SIDE_TEXT`. The actions then go
+    to the located cup, not to whatever else on the table has its colour."""
     image_size: int = 128
     """Pixels of the policy's square frames (its config's ``image_size``): located cups are in them."""
     colours: tuple[str, ...] = ("red", "orange", "yellow", "green", "blue", "purple")
@@ -160,6 +165,7 @@ class DecisionConfig:
             (not self.frozen_travel >= 0.0, f"frozen_travel must be >= 0 m, got {self.frozen_travel}"),
             (self.abstain_window < 1, f"abstain_window must be >= 1, got {self.abstain_window}"),
             (self.image_size < 1, f"image_size must be >= 1, got {self.image_size}"),
+            (self.colour_marker and not self.side_marker, "colour_marker needs side_marker (the marked-cup pathway)"),
             (not self.colours or len(set(self.colours)) != len(self.colours),
              f"colours must name each cup colour once, got {self.colours}"),
         ]
@@ -175,6 +181,7 @@ def decision_config_for(policy_config: Any, **overrides: Any) -> DecisionConfig:
                           refer_kinds=tuple(getattr(policy_config, "refer_kinds", ("colour",))),
                           anchor_marker=bool(getattr(policy_config, "anchor_marker", False)),
                           side_marker=bool(getattr(policy_config, "side_marker", False)),
+                          colour_marker=bool(getattr(policy_config, "colour_marker", False)),
                           image_size=int(getattr(policy_config, "image_size", 128)),
                           colours=tuple(policy_config.colours), **overrides)
 
@@ -261,10 +268,15 @@ class DecisionCore:
         if self.verdict is None or not self.verdict.understood or self.vote.abstained:
             return None
         return conditioning_text(self.verdict.refer, self.verdict.task_instruction, self.config.anchor_marker,
-                                 self.config.side_marker)
+                                 self.config.side_marker, self.config.colour_marker)
 
     def _marks_side(self) -> bool:
         return self.config.side_marker and self.verdict is not None and self.verdict.refer in SIDE_KINDS
+
+    def _marks_target(self) -> bool:
+        """The cup to pick is located and marked before acting: left/right, and colour with ``colour_marker``."""
+        return self._marks_side() or (self.config.colour_marker and self.verdict is not None
+                                      and self.verdict.refer == "colour")
 
     def locate_instruction(self) -> str | None:
         """The colour query that locates the anchor ("pick up the blue cup") for a marker policy's
@@ -275,7 +287,7 @@ class DecisionCore:
         if self.policy_instruction() is None:
             return None
         marks_anchor = self.verdict.refer in MARKED_TEXT and self.config.anchor_marker
-        if not (marks_anchor or self._marks_side()) or (self.marker_uv is not None and self.vote.decided):
+        if not (marks_anchor or self._marks_target()) or (self.marker_uv is not None and self.vote.decided):
             return None
         return colour_query(self.verdict.anchor if marks_anchor else self.verdict.target)
 

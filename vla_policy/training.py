@@ -28,7 +28,7 @@ from vla_sim.referring import KINDS
 from .checkpoint_files import write_checkpoint
 from .configuration_vla import VLAConfig
 from .dataset import DatasetError, Episode, list_episodes
-from .decision import MARKED_TEXT, SIDE_KINDS, colour_query, conditioning_text
+from .decision import MARKED_TEXT, SIDE_KINDS, SIDE_TEXT, colour_query, conditioning_text
 from .modeling_vla import VLAPolicy, count_parameters
 from .phase_clock import PhaseClock, describe
 from .prefetch import BatchPrefetcher
@@ -98,14 +98,14 @@ class TrainConfig:
     """Random scale of the image about its centre, up to this fraction either way, with its pixel
     targets (a camera moved along its axis). 0: no scale, and the draws of earlier runs."""
     brightness: float = 0.15
-    """Random brightness scale range (+/-); hue is never changed, colour names must stay true."""
+    """Random brightness scale range (+/-, below 1); hue is never changed, colour names must stay true."""
     paraphrase: bool = True
     """Draw a fresh training phrasing of the episode's task for every sample."""
     init_from: str | None = None
     """Checkpoint folder to start from (fine-tuning, e.g. on DAgger or relational data). Its config,
     normalisation statistics included, replaces the ``policy:`` section, except that ``policy:`` may
     add ``context_layers`` and turn on ``anchor_marker`` (new parts start as the identity),
-    ``side_marker`` or ``action_focus_heads``; the optimiser starts fresh."""
+    ``side_marker``, ``colour_marker`` or ``action_focus_heads``; the optimiser starts fresh."""
     kind_weights: dict[str, float] = dataclasses.field(default_factory=dict)
     """Sampling weight of the frames of each reference kind's episodes (default 1): ``{next-to: 3}``
     draws a next-to frame three times as often as one of another kind."""
@@ -124,6 +124,11 @@ class TrainConfig:
     Otherwise that query meets two cups of its colour only at inference, and a fine-tune that makes
     its present head stricter on absent colours also calls some pairs absent (a 500-step run: 4 of 200
     canonical left scenes abstained)."""
+    colour_marker_share: float = 0.5
+    """Colour-marker policies (``policy.colour_marker``): the fraction of samples of colour episodes with
+    the named cup in view that are marked on that cup and conditioned on "pick up the marked cup". The
+    rest keep the colour's own words: the colour query that places the marker at inference learns from
+    them."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -138,7 +143,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < float("inf"):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        for name, limit in (("rotate_degrees", 45.0), ("zoom", 0.5)):
+        for name, limit in (("rotate_degrees", 45.0), ("zoom", 0.5), ("brightness", 1.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < limit:
                 raise ValueError(f"{name} must be in [0, {limit:g}), got {value!r}")
@@ -151,6 +156,9 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if not isinstance(self.pair_query, (int, float)) or not 0 <= self.pair_query < 1:
             raise ValueError(f"pair_query must be in [0, 1), got {self.pair_query!r}")
+        share = self.colour_marker_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+            raise ValueError(f"colour_marker_share must be in (0, 1), got {share!r}")
         if not isinstance(self.kind_weights, dict):
             raise ValueError(f"kind_weights must be a mapping of kind to weight, got {self.kind_weights!r}")
         for kind, weight in self.kind_weights.items():
@@ -277,7 +285,8 @@ class DemoSampler:
             ee_uv = self.ee_uv[e][ti].copy()
             pair_query = self._pair_query(meta)
             task = meta if pair_query or not augment else self._task(meta)  # its own instruction or a relabel
-            marker = np.full(2, np.nan, np.float32) if pair_query else self._marker(task, arr)
+            marked_colour = self._marked_colour(task, meta)
+            marker = np.full(2, np.nan, np.float32) if pair_query else self._marker(task, arr, marked_colour)
             if augment and np.isfinite(marker).all():  # the located cup is a few pixels off at inference
                 marker += self.rng.normal(0.0, MARKER_JITTER, 2).astype(np.float32)
             if augment and (s or self.tcfg.rotate_degrees or self.tcfg.zoom):
@@ -301,6 +310,8 @@ class DemoSampler:
             ee_uvs.append(ee_uv)
             if pair_query:
                 text_ids.append(self.instructions[colour_query(meta["target"])])
+            elif marked_colour:
+                text_ids.append(self.instructions[SIDE_TEXT])
             elif augment and self.tcfg.paraphrase and task.get("refer", "colour") == "colour":
                 options = self.phrasings[task["target"]]
                 text_ids.append(options[int(self.rng.integers(len(options)))])
@@ -336,11 +347,16 @@ class DemoSampler:
         return (self.tcfg.pair_query > 0 and self.cfg.side_marker and meta.get("refer") in SIDE_KINDS
                 and bool(meta["target_present"]) and self.rng.random() < self.tcfg.pair_query)
 
-    def _marker(self, meta: dict[str, Any], arr: dict[str, Any]) -> np.ndarray:
+    def _marked_colour(self, task: dict[str, Any], meta: dict[str, Any]) -> bool:
+        """Whether this sample of a colour task is marked on its cup (``colour_marker_share``)."""
+        return (self.cfg.colour_marker and task.get("refer", "colour") == "colour" and bool(meta["target_present"])
+                and self.rng.random() < self.tcfg.colour_marker_share)
+
+    def _marker(self, meta: dict[str, Any], arr: dict[str, Any], marked_colour: bool = False) -> np.ndarray:
         """The anchor's pixels at the episode's first frame (``meta["anchor_uv"]``) for a marker
         policy's next-to episodes, the referent's (its ``target_uv``) for a side-marker policy's
-        left/right episodes, else NaN (no marker)."""
-        if self.cfg.side_marker and meta.get("refer") in SIDE_KINDS:
+        left/right episodes and a colour-marker policy's marked colour samples, else NaN (no marker)."""
+        if (self.cfg.side_marker and meta.get("refer") in SIDE_KINDS) or marked_colour:
             # The first labelled frame's: a recording's re-grasp leaves the frames before it unlabelled (NaN).
             uv = np.asarray(arr["target_uv"], dtype=np.float32)
             labelled = np.flatnonzero(np.isfinite(uv).all(axis=1))
@@ -500,6 +516,7 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
                                                                          policy_cfg.context_layers),
                                          anchor_marker=init.config.anchor_marker or policy_cfg.anchor_marker,
                                          side_marker=init.config.side_marker or policy_cfg.side_marker,
+                                         colour_marker=init.config.colour_marker or policy_cfg.colour_marker,
                                          action_focus_heads=max(init.config.action_focus_heads,
                                                                 policy_cfg.action_focus_heads))
     else:  # normalisation statistics from the training frames, saved in config.json
@@ -521,6 +538,8 @@ def train(data_dirs: list[str], out: str, policy_cfg: VLAConfig, cfg: TrainConfi
     recorded = [policy_text(m, policy_cfg) for m in [*(e.meta for e in episodes), *relabels]]
     if cfg.pair_query > 0:
         recorded += [colour_query(e.meta["target"]) for e in episodes if e.meta.get("refer") in SIDE_KINDS]
+    if policy_cfg.colour_marker:
+        recorded.append(SIDE_TEXT)
     texts = list(dict.fromkeys((all_training_instructions() if cfg.paraphrase else []) + recorded))
     text_ids = {t: i for i, t in enumerate(texts)}
     text_feats, text_pad = encoder.encode(texts)  # (T, L, Dt), (T, L)
