@@ -280,10 +280,11 @@ class DecisionCore:
 
     def locate_instruction(self) -> str | None:
         """The colour query that locates the anchor ("pick up the blue cup") for a marker policy's
-        next-to task, or the named colour's cups for a side-marker policy's left/right task, on every
-        frame the abstain vote decides on; else None. The caller runs the policy's ``locate`` (with
-        :meth:`locate_peaks` peaks) on the frame it is about to predict from and hands the result to
-        :meth:`set_marker`. Nothing is located again once the arm moves: it may hide the cups."""
+        next-to task, or the named colour's cups for a side-marker policy's left/right task and a
+        colour-marker policy's colour task, on every frame the abstain vote decides on; else None. The
+        caller runs the policy's ``locate`` (with :meth:`locate_peaks` peaks) on the frame it is about
+        to predict from and hands the result to :meth:`set_marker`. Nothing is located again once the
+        arm moves: it may hide the cups."""
         if self.policy_instruction() is None:
             return None
         marks_anchor = self.verdict.refer in MARKED_TEXT and self.config.anchor_marker
@@ -297,12 +298,12 @@ class DecisionCore:
         return PAIR_CANDIDATES if self._marks_side() else 1
 
     def set_marker(self, uv: np.ndarray, present_prob: float, generation: int | None = None) -> bool:
-        """The located anchor's pixels (2,), or for left/right the candidate peaks (k, 2) (k >= 2) of
-        which the pair is found (:func:`pair_of`) and the one on the robot's named side is marked
-        (:func:`robot_left_of`), and the probability that the colour is in view (the colour query's
-        target-present head, trained on scenes without the named colour); False (ignored) if located
-        before the last reset. The vote counts the lower of the anchor's and the referent's
-        presence, so a missing anchor abstains instead of marking a random place; so does a
+        """The located anchor's pixels (2,) (a colour-marker policy's colour task: the named cup's), or
+        for left/right the candidate peaks (k, 2) (k >= 2) of which the pair is found (:func:`pair_of`)
+        and the one on the robot's named side is marked (:func:`robot_left_of`), and the probability that
+        the colour is in view (the colour query's target-present head, trained on scenes without the
+        named colour); False (ignored) if located before the last reset. The vote counts the lower of the
+        anchor's and the referent's presence, so a missing anchor abstains instead of marking a random place; so does a
         left/right pair of which only one cup is found (the side cannot be told, and is not guessed)."""
         if generation is not None and generation != self.generation:
             return False
