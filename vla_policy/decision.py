@@ -37,11 +37,17 @@ SIDE_KINDS = ("left", "right")
 SIDE_TEXT = "pick up the marked cup"
 
 
+def acts_on_marked_cup(kind: str, side_marker: bool, colour_marker: bool) -> bool:
+    """Whether a task of ``kind`` is located, marked and acted on as :data:`SIDE_TEXT`: left/right for a
+    side-marker policy, colour for a colour-marker one."""
+    return (side_marker and kind in SIDE_KINDS) or (colour_marker and kind == "colour")
+
+
 def conditioning_text(kind: str, canonical: str, anchor_marker: bool, side_marker: bool = False,
                       colour_marker: bool = False) -> str:
     """The text a policy is conditioned on for a task of ``kind`` with canonical phrasing ``canonical``
     (training and the core share this, so both feed the policy the same words)."""
-    if (side_marker and kind in SIDE_KINDS) or (colour_marker and kind == "colour"):
+    if acts_on_marked_cup(kind, side_marker, colour_marker):
         return SIDE_TEXT
     return MARKED_TEXT[kind] if anchor_marker and kind in MARKED_TEXT else canonical
 
@@ -275,8 +281,8 @@ class DecisionCore:
 
     def _marks_target(self) -> bool:
         """The cup to pick is located and marked before acting: left/right, and colour with ``colour_marker``."""
-        return self._marks_side() or (self.config.colour_marker and self.verdict is not None
-                                      and self.verdict.refer == "colour")
+        c = self.config
+        return self.verdict is not None and acts_on_marked_cup(self.verdict.refer, c.side_marker, c.colour_marker)
 
     def locate_instruction(self) -> str | None:
         """The colour query that locates the anchor ("pick up the blue cup") for a marker policy's
@@ -303,8 +309,8 @@ class DecisionCore:
         and the one on the robot's named side is marked (:func:`robot_left_of`), and the probability that
         the colour is in view (the colour query's target-present head, trained on scenes without the
         named colour); False (ignored) if located before the last reset. The vote counts the lower of the
-        anchor's and the referent's presence, so a missing anchor abstains instead of marking a random place; so does a
-        left/right pair of which only one cup is found (the side cannot be told, and is not guessed)."""
+        anchor's and the referent's presence, so a missing anchor abstains instead of marking a random
+        place; so does a left/right pair of which only one cup is found (the side cannot be told, and is not guessed)."""
         if generation is not None and generation != self.generation:
             return False
         uv = np.asarray(uv, dtype=np.float32)
