@@ -130,10 +130,11 @@ class PickCupEnv(gym.Env):
         self._period = (position, position, 0, 0)  # no command yet: hold
         return self._observation(), self._info()
 
-    def step(self, action):
-        """One control period of ``action``: :meth:`command` then :meth:`advance`."""
+    def step(self, action, render: bool = True):
+        """One control period of ``action``: :meth:`command` then :meth:`advance`. ``render=False``
+        leaves the camera images out of the observation (a demonstration that keeps every k-th frame)."""
         self.command(action)
-        return self.advance()
+        return self.advance(render)
 
     def command(self, action, seconds: float | None = None) -> None:
         """Start moving: the velocity integrates into the IK setpoint over ``seconds`` (default one
@@ -158,9 +159,9 @@ class PickCupEnv(gym.Env):
         start, end = self.robot.begin_control_step(clipped[:3], float(clipped[3]), dt)
         self._period = (start, end, int(round(dt * cfg.physics_hz)), 0)  # (from, to, substeps, done)
 
-    def advance(self):
+    def advance(self, render: bool = True):
         """Simulate one control period (``physics_hz / control_hz`` substeps) under the current
-        command and check the outcome; returns gymnasium's step tuple."""
+        command and check the outcome; returns gymnasium's step tuple (without images when not ``render``)."""
         self._require_episode()
         cfg = self.config
         start, end, n, k = self._period
@@ -177,7 +178,7 @@ class PickCupEnv(gym.Env):
             outcome = self._tracker.timeout()
             truncated = True
         terminated = outcome is not None and not truncated
-        return self._observation(), 0.0 if outcome != SUCCESS else 1.0, terminated, truncated, self._info()
+        return self._observation(render), 0.0 if outcome != SUCCESS else 1.0, terminated, truncated, self._info()
 
     def _require_episode(self) -> None:
         if self._tracker is None:
@@ -324,14 +325,14 @@ class PickCupEnv(gym.Env):
         cam = self.config.camera
         return PinholeCamera.look_at(cam.width, cam.height, 70.0, eye, target, up=R[:, 0], near=0.02, far=2.0)
 
-    def _observation(self) -> dict[str, np.ndarray]:
+    def _observation(self, render: bool = True) -> dict[str, np.ndarray]:
         pos, quat = self.robot.ee_pose()
         obs = {
             "ee_pose": np.concatenate([pos, quat]).astype(np.float32),
             "gripper_width": np.array([self.robot.gripper_width()], np.float32),
             "joint_positions": self.robot.joint_positions().astype(np.float32),
         }
-        if self.config.render_images:
+        if self.config.render_images and render:
             pert = self.perturbation
             obs["image"] = self._render(self.camera)
             if self.config.wrist_camera:

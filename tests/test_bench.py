@@ -53,8 +53,9 @@ def _fake_training(monkeypatch, failing: str):
     import vla_policy.demonstrations as demonstrations
     import vla_policy.training as training
 
-    monkeypatch.setattr(demonstrations, "generate", lambda *a, **k: {
-        "episodes_per_min": 100.0, "frames": 40, "seconds_by_phase": {"render": 1.0}})
+    monkeypatch.setattr(demonstrations, "generate", lambda *a, config=None, **k: {
+        "episodes_per_min": 160.0 if config is not None and config.frame_stride == 2 else 100.0, "frames": 40,
+        "seconds_by_phase": {"render": 1.0}})
 
     def train(data, out, policy_cfg, cfg, progress):
         if out.endswith(failing):
@@ -74,6 +75,8 @@ def test_a_failing_training_variant_is_reported_beside_the_others(monkeypatch):
     # the network variant trains another network (the fake is slower only with a context layer)
     assert fig["train_speedup_context_layer_vs_eager"] == pytest.approx(0.7, rel=0.01)
     assert fig["train_samples_per_s"] == 100.0
+    # the strided demonstrations against those keeping every frame, the same scenes
+    assert fig["demo_speedup_stride2_vs_every_frame"] == pytest.approx(1.6) and fig["demo_episodes_per_min"] == 100.0
 
 
 def test_a_failing_reference_run_fails_the_section_with_its_own_cause(monkeypatch):

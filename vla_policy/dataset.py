@@ -5,14 +5,16 @@ A dataset is a folder of episode folders ``episode_NNNNNN/``, each holding::
     meta.json      {"format": 1, "seed", "instruction", "target", "target_present",
                     "outcome", "success", "steps", "image_size": [H, W], "control_hz", "noisy",
                     "camera": {"K": 3x3, "T_base_cam": 4x4}}   (camera optional: calibration, see below)
-    frames.npy     (T, H, W, 3) uint8   camera frame seen before each action
+    frames.npy     (F, H, W, 3) uint8   camera frame seen before the action of steps 0, k, 2k, ...
+                                        (F = ceil(T / k), k = meta "frame_stride", default 1: every step)
     proprio.npy    (T, 8)       float32 end-effector xyz + quaternion xyzw, gripper width (m)
     actions.npy    (T, 4)       float32 label action: vx, vy, vz (m/s, base frame), gripper (1 open, 0 closed)
     target_uv.npy  (T, 2)       float32 target cup centre in pixels (u right, v down); NaN when absent
 
-Optional meta fields written by ``vla data generate``: ``refer``/``anchor``/``anchor_uv`` (relational
-tasks) and ``hindsight_relabels``, the other instructions the same demonstration answers (hindsight relabelling:
-``[{"refer", "instruction", "target", "anchor"[, "anchor_uv"]}]``, used when ``train.hindsight_relabel`` > 0).
+Optional meta fields written by ``vla data generate``: ``frame_stride`` (``--frame-stride``),
+``refer``/``anchor``/``anchor_uv`` (relational tasks) and ``hindsight_relabels``, the other instructions the
+same demonstration answers (hindsight relabelling: ``[{"refer", "instruction", "target", "anchor"[,
+"anchor_uv"]}]``, used when ``train.hindsight_relabel`` > 0).
 
 ``camera`` holds the intrinsics and the camera pose in the robot base frame (ROS
 optical frame: z forward, x right, y down). Training uses it to project the
@@ -70,6 +72,14 @@ class Episode:
     path: Path
     meta: dict[str, Any]
     length: int
+    """Control steps T (rows of proprio, actions, target_uv)."""
+    frame_stride: int = 1
+    """A frame at every ``frame_stride``-th step (steps 0, k, 2k, ...)."""
+
+    @property
+    def frame_count(self) -> int:
+        """Rows of frames.npy: ceil(T / k)."""
+        return -(-self.length // self.frame_stride)
 
     def arrays(self, mmap: bool = True, keys: tuple[str, ...] = tuple(ARRAYS)) -> dict[str, np.ndarray]:
         """The episode's arrays (``keys`` of ``ARRAYS``); each memory map holds a file descriptor while alive."""
@@ -99,13 +109,19 @@ def load_episode(path: str | os.PathLike) -> Episode:
         if arr.dtype != dtype:
             raise DatasetError(f"{file}: dtype {arr.dtype}, expected {np.dtype(dtype)}")
         shapes[key] = arr.shape
-    t = shapes["frames"][0]
+    stride = meta.get("frame_stride", 1)
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise DatasetError(f"{meta_file}: frame_stride must be an integer >= 1, got {stride!r}")
+    t = shapes["actions"][0] if len(shapes["actions"]) else 0
     expected = {"proprio": (t, PROPRIO_DIM), "actions": (t, ACTION_DIM), "target_uv": (t, 2)}
     for key, shape in expected.items():
         if shapes[key] != shape:
             raise DatasetError(f"{path}: {key} has shape {shapes[key]}, expected {shape}")
     if len(shapes["frames"]) != 4 or shapes["frames"][3] != 3:
-        raise DatasetError(f"{path}: frames must be (T, H, W, 3), got {shapes['frames']}")
+        raise DatasetError(f"{path}: frames must be (F, H, W, 3), got {shapes['frames']}")
+    if shapes["frames"][0] != -(-t // stride):
+        raise DatasetError(f"{path}: {shapes['frames'][0]} frames for {t} steps at frame_stride {stride} "
+                           f"(expected {-(-t // stride)})")
     for key in ("instruction", "target", "target_present", "seed"):
         if key not in meta:
             raise DatasetError(f"{meta_file}: missing {key!r}")
@@ -117,7 +133,7 @@ def load_episode(path: str | os.PathLike) -> Episode:
             ok = False
         if not ok:
             raise DatasetError(f"{meta_file}: camera must be {{'K': 3x3, 'T_base_cam': 4x4}}")
-    return Episode(path, meta, t)
+    return Episode(path, meta, t, stride)
 
 
 def list_episodes(root: str | os.PathLike) -> list[Episode]:

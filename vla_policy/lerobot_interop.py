@@ -99,6 +99,10 @@ def export_lerobot(data_dirs: list[str], out: str | os.PathLike, repo_id: str = 
         raise DatasetError(f"one LeRobotDataset holds one image size; these episodes have {sorted(sizes)}")
     if len(rates) != 1 or not isinstance(next(iter(rates)), (int, float)):
         raise DatasetError(f"one LeRobotDataset holds one frame rate; these episodes have {sorted(map(str, rates))}")
+    strided = sum(1 for e in episodes if e.frame_stride != 1)
+    if strided:
+        raise DatasetError(f"a LeRobotDataset pairs every action with a frame; {strided} of these episodes keep "
+                           "every k-th frame only (vla data generate --frame-stride): export sets made without it")
     out = Path(out)
     partial = _fresh_output(out)
     manifest = {"repo_id": repo_id, "fps": int(next(iter(rates))), "video": video,

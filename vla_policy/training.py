@@ -242,7 +242,11 @@ class DemoSampler:
         self.arrays = [e.arrays(mmap=False, keys=("proprio", "actions", "target_uv")) for e in episodes]
         self._frames = functools.lru_cache(maxsize=FRAME_MAPS_OPEN)(
             lambda i: self.episodes[i].arrays(mmap=True, keys=("frames",))["frames"])
-        self.lengths = np.array([e.length for e in episodes])
+        # Samples are frames: an episode of T steps generated with --frame-stride k has ceil(T / k), at
+        # steps 0, k, 2k, ... (every array but the frames has a row per step).
+        self.lengths = np.array([e.frame_count for e in episodes])
+        self.steps = np.array([e.length for e in episodes])
+        self.strides = np.array([e.frame_stride for e in episodes])
         self.cum = np.concatenate([[0], np.cumsum(self.lengths)])
         # Per-episode draw probability: its frames times its kind's weight (uniform over frames by default).
         weights = self.lengths * np.array([train_cfg.kind_weights.get(e.meta.get("refer", "colour"), 1.0)
@@ -278,9 +282,10 @@ class DemoSampler:
             t = flat - self.cum[ep]
         k, s = self.cfg.chunk_size, self.tcfg.shift_pixels if augment else 0
         images, proprio, actions, pads, present, uvs, ee_uvs, text_ids, markers = [], [], [], [], [], [], [], [], []
-        for e, ti in zip(ep, t):
+        for e, fi in zip(ep, t):
             arr, meta = self.arrays[e], self.episodes[e].meta
-            frame = np.asarray(self._frames(int(e))[ti])
+            frame = np.asarray(self._frames(int(e))[fi])
+            ti = fi * self.strides[e]  # the frame's control step
             uv = np.asarray(arr["target_uv"][ti], dtype=np.float32).copy()
             ee_uv = self.ee_uv[e][ti].copy()
             pair_query = self._pair_query(meta)
@@ -297,7 +302,7 @@ class DemoSampler:
             markers.append(marker)
             images.append(frame)
             proprio.append(np.concatenate([arr["proprio"][ti, :3], arr["proprio"][ti, 7:8]]))
-            end = min(ti + k, self.lengths[e])
+            end = min(ti + k, self.steps[e])
             chunk = np.asarray(arr["actions"][ti:end])
             pad = np.zeros(k, bool)
             if len(chunk) < k:  # past the episode end: repeat the last action, masked out of the loss

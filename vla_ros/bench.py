@@ -111,7 +111,7 @@ def bench_training(quick: bool) -> dict[str, Any]:
     import torch
 
     from vla_policy.configuration_vla import VLAConfig
-    from vla_policy.demonstrations import generate
+    from vla_policy.demonstrations import GenerationConfig, generate
     from vla_policy.training import TrainConfig, train
 
     episodes, steps = (4, 20) if quick else (16, 100)
@@ -120,6 +120,9 @@ def bench_training(quick: bool) -> dict[str, Any]:
     runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="vla-bench-") as tmp:
         data = generate(Path(tmp) / "data", episodes, seed=960_000, workers=workers, progress=False)
+        # the same scenes keeping every second frame (--frame-stride 2): what rendering fewer frames buys
+        strided = generate(Path(tmp) / "strided", episodes, seed=960_000, workers=workers, progress=False,
+                           config=GenerationConfig(frame_stride=2))
 
         def run(name: str, network: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
             cfg = TrainConfig(steps=steps, warmup_steps=1, val_every=10**9, eval_every=0, checkpoint_every=10**9,
@@ -139,6 +142,8 @@ def bench_training(quick: bool) -> dict[str, Any]:
         "demo_episodes": episodes, "demo_workers": workers,
         "demo_episodes_per_min": round(data["episodes_per_min"], 1), "demo_frames": data["frames"],
         "demo_seconds_by_phase": data["seconds_by_phase"],
+        "demo_stride2_episodes_per_min": round(strided["episodes_per_min"], 1),
+        "demo_speedup_stride2_vs_every_frame": _ratio(strided["episodes_per_min"], data["episodes_per_min"]),
         "train_steps": steps, "train_batch_size": TrainConfig().batch_size,
         "train_samples_per_s": round(eager["samples_per_s"], 1),
         "train_seconds_by_phase": eager["seconds_by_phase"],
@@ -221,6 +226,10 @@ def _lines(name: str, fig: dict[str, Any]) -> list[str]:
                  f"128x128 frames)",
                  f"training: {fig['train_samples_per_s']} samples/s on {fig['train_device']} (batch "
                  f"{fig['train_batch_size']}, {fig['train_steps']} steps)"]
+        if "demo_stride2_episodes_per_min" in fig:
+            lines.append(f"demonstrations keeping every second frame (--frame-stride 2): "
+                         f"{fig['demo_stride2_episodes_per_min']} episodes/min "
+                         f"(x{fig['demo_speedup_stride2_vs_every_frame']} of every frame)")
         if "demo_seconds_by_phase" in fig:
             lines.append(f"demonstration time by phase: {describe(fig['demo_seconds_by_phase'])}")
             lines.append(f"training time by phase: {describe(fig['train_seconds_by_phase'])}")

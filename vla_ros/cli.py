@@ -373,7 +373,8 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     absent = ABSENT_FRACTION if args.absent_fraction is None else args.absent_fraction
     config = GenerationConfig(distractors=args.distractors, max_steps=args.max_steps, refer=args.refer,
                               absent_fraction=absent, perturb=args.perturb or (),
-                              objects_in_target_colour=args.objects_in_target_colour)
+                              objects_in_target_colour=args.objects_in_target_colour,
+                              frame_stride=args.frame_stride)
     if args.policy:  # DAgger: the policy acts, the corrective expert labels; target always present, no noise
         if args.policy == "expert":
             raise SystemExit("vla: error: --policy: DAgger needs a learned checkpoint ('default' or a folder); "
@@ -381,6 +382,8 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
         if args.absent_fraction:
             raise SystemExit("vla: error: --absent-fraction: DAgger episodes always hold the named cup "
                              "(an absent scene has nothing to correct)")
+        if args.frame_stride != 1:
+            raise SystemExit("vla: error: --frame-stride: the acting policy sees every frame (DAgger keeps them all)")
         policy = checkpoint_path(args.policy)
         config = dataclasses.replace(config, absent_fraction=0.0, noisy_fraction=0.0)
     summary = generate(args.out, args.episodes, seed=args.seed, workers=args.workers, config=config,
@@ -615,6 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--objects-in-target-colour", action="store_true",
                      help="with --perturb distractor_objects: the first object of every scene in the referred "
                           "cup's colour (objects the policy must tell from cups by shape)")
+    gen.add_argument("--frame-stride", type=positive_int, default=1, metavar="K",
+                     help="render and keep every K-th frame only (actions stay at every step; rendering is most "
+                          "of the time: K = 2 gave x1.55 the episodes per minute; default 1)")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_data_generate)
 
