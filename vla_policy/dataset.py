@@ -48,6 +48,16 @@ class DatasetError(ValueError):
     """A dataset folder or episode that cannot be used, with the reason."""
 
 
+def valid_frame_stride(value: Any) -> bool:
+    """A frame stride is an int >= 1 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def frames_for(steps: int, stride: int) -> int:
+    """Frames an episode of ``steps`` control steps holds at ``stride``: steps 0, k, 2k, ... (ceil(T / k))."""
+    return -(-steps // stride)
+
+
 def episode_name(index: int) -> str:
     return f"episode_{index:06d}"
 
@@ -79,7 +89,7 @@ class Episode:
     @property
     def frame_count(self) -> int:
         """Rows of frames.npy: ceil(T / k)."""
-        return -(-self.length // self.frame_stride)
+        return frames_for(self.length, self.frame_stride)
 
     def arrays(self, mmap: bool = True, keys: tuple[str, ...] = tuple(ARRAYS)) -> dict[str, np.ndarray]:
         """The episode's arrays (``keys`` of ``ARRAYS``); each memory map holds a file descriptor while alive."""
@@ -110,7 +120,7 @@ def load_episode(path: str | os.PathLike) -> Episode:
             raise DatasetError(f"{file}: dtype {arr.dtype}, expected {np.dtype(dtype)}")
         shapes[key] = arr.shape
     stride = meta.get("frame_stride", 1)
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+    if not valid_frame_stride(stride):
         raise DatasetError(f"{meta_file}: frame_stride must be an integer >= 1, got {stride!r}")
     t = shapes["actions"][0] if len(shapes["actions"]) else 0
     expected = {"proprio": (t, PROPRIO_DIM), "actions": (t, ACTION_DIM), "target_uv": (t, 2)}
@@ -119,9 +129,9 @@ def load_episode(path: str | os.PathLike) -> Episode:
             raise DatasetError(f"{path}: {key} has shape {shapes[key]}, expected {shape}")
     if len(shapes["frames"]) != 4 or shapes["frames"][3] != 3:
         raise DatasetError(f"{path}: frames must be (F, H, W, 3), got {shapes['frames']}")
-    if shapes["frames"][0] != -(-t // stride):
+    if shapes["frames"][0] != frames_for(t, stride):
         raise DatasetError(f"{path}: {shapes['frames'][0]} frames for {t} steps at frame_stride {stride} "
-                           f"(expected {-(-t // stride)})")
+                           f"(expected {frames_for(t, stride)})")
     for key in ("instruction", "target", "target_present", "seed"):
         if key not in meta:
             raise DatasetError(f"{meta_file}: missing {key!r}")

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 from vla_sim.expert import NOISE_STD, NOISY_FRACTION, noise_scale
 
-from .dataset import episode_name, write_episode
+from .dataset import episode_name, frames_for, valid_frame_stride, write_episode
 from .phase_clock import PhaseClock
 
 DEFAULT_SEED = 1_000_000
@@ -69,7 +69,7 @@ class GenerationConfig:
         object.__setattr__(self, "perturb", parse_axes(self.perturb) if self.perturb else ())
         if self.objects_in_target_colour and "distractor_objects" not in self.perturb:
             raise ValueError("objects_in_target_colour needs the distractor_objects perturbation")
-        if isinstance(self.frame_stride, bool) or not isinstance(self.frame_stride, int) or self.frame_stride < 1:
+        if not valid_frame_stride(self.frame_stride):
             raise ValueError(f"frame_stride must be an integer >= 1, got {self.frame_stride!r}")
 
 
@@ -283,7 +283,7 @@ def generate(out: str | Path, episodes: int, seed: int = DEFAULT_SEED, workers: 
         "generated": len(metas),
         "skipped_existing": episodes - len(todo),
         "episodes_per_min": len(metas) / minutes if minutes > 0 else 0.0,
-        "frames": sum(-(-m["steps"] // m.get("frame_stride", 1)) for m in metas),
+        "frames": sum(frames_for(m["steps"], m.get("frame_stride", 1)) for m in metas),
         "failed_episodes": sum(1 for m in metas if m["target_present"] and not m["success"]),
         "dataset_bytes": size,
         "seconds_by_phase": phases.seconds(),
