@@ -117,6 +117,7 @@ def run_episode(env: PickCupEnv, agent: Agent, spec: EpisodeSpec) -> dict[str, A
         "target_instance": info["target_instance"],
         "wrong_instance": info["wrong_instance"],
         **({"objects": list(env.object_ids)} if env.object_ids else {}),  # "red bottle 0": objects that are not cups
+        **({"missed_grasps": core.missed_grasps} if (core := getattr(agent, "core", None)) is not None else {}),
     }
 
 
@@ -234,6 +235,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "wrong_cup_rate": counts[WRONG_CUP] / n if n else 0.0,
         "lifted": sum(bool(r.get("lifted")) for r in results),
         "refused": counts[REFUSED],
+        # Episodes in which the decision core retried a grasp that closed on nothing (learned policies).
+        **({"regrasped": sum(r["missed_grasps"] > 0 for r in results)} if any("missed_grasps" in r for r in results) else {}),
         **_by_object_colour(results),
         "per_episode": results,
     }

@@ -201,16 +201,23 @@ def test_record_and_from_bag_take_their_options_through_vla(tmp_path, capsys):
 
 
 def test_eval_calibrated_reprojects_a_moved_camera_and_is_for_learned_policies_only(tmp_path):
-    """Seed 35 under ``camera_pose`` (the README's example failure): the policy times out on the moved
-    camera's frames and picks the red cup when it sees them reprojected into its training view."""
+    """Seed 35 under ``camera_pose`` (the README's example failure): on the moved camera's frames the policy
+    closes the gripper beside the red cup and times out; it picks the cup when it sees the frames
+    reprojected into its training view, and also when the decision core retries the missed grasp (on by
+    default; ``--no-regrasp`` measures the policy alone)."""
     results = {}
-    for flag in ((), ("--calibrated",)):
-        out = tmp_path / f"camera{len(flag)}.json"
+    for flags in (("--no-regrasp",), ("--no-regrasp", "--calibrated"), ()):
+        out = tmp_path / f"camera{len(results)}.json"
         proc = _run("eval", "--policy", "default", "--episodes", "1", "--seed", "35", "--target", "red",
-                    "--distractors", "2-4", "--perturb", "camera_pose", *flag, "--json", str(out), "--quiet")
+                    "--distractors", "2-4", "--perturb", "camera_pose", *flags, "--json", str(out), "--quiet")
         assert proc.returncode == 0, proc.stderr
-        results[flag] = json.loads(out.read_text())["per_episode"][0]
-    assert results[()]["outcome"] == "timeout", results
-    assert results[("--calibrated",)]["outcome"] == "success", results
+        results[flags] = json.loads(out.read_text())["per_episode"][0]
+    assert results[("--no-regrasp",)]["outcome"] == "timeout", results
+    assert results[("--no-regrasp",)]["missed_grasps"] == 0, results  # off: the core never stepped in
+    assert results[("--no-regrasp", "--calibrated")]["outcome"] == "success", results
+    assert results[()]["outcome"] == "success" and results[()]["missed_grasps"] >= 1, results
+    assert "regrasped=1" in proc.stdout, proc.stdout
     proc = _run("eval", "--policy", "expert", "--calibrated", "--episodes", "1")
     assert proc.returncode != 0 and "--calibrated reprojects the frames of this project's learned policies" in proc.stderr
+    proc = _run("eval", "--policy", "expert", "--no-regrasp", "--episodes", "1")
+    assert proc.returncode != 0 and "the expert does not act through it" in proc.stderr

@@ -433,3 +433,94 @@ def test_a_colour_marker_policy_marks_the_located_cup_and_acts_on_the_marked_tex
     assert plain.locate_instruction() is None and plain.policy_instruction() == "pick up the red cup"
     with pytest.raises(ValueError, match="colour_marker needs side_marker"):
         DecisionConfig(colour_marker=True)
+
+
+# -- missed grasps ------------------------------------------------------------------------
+def grasping(c: DecisionCore, t: float, width: float) -> "Command":
+    """One control instant of an arm whose policy says close: frame, pose, fingers, prediction."""
+    alive(c, t)
+    c.note_gripper(width)
+    c.add_prediction(t, chunk(0.0, grip=0.0), 0.9)
+    return c.command(t)
+
+
+def acting_core(**overrides) -> DecisionCore:
+    c = core(abstain_window=1, **overrides)
+    c.set_instruction("red")
+    alive(c, 0.0)
+    c.note_gripper(0.08)
+    c.add_prediction(0.0, chunk(0.0, grip=0.0), 0.9)
+    assert c.command(0.0).kind == ACT and c.gripper == 0.0  # the policy closes the gripper
+    return c
+
+
+def test_a_cup_between_the_fingers_is_held_not_a_miss():
+    c = acting_core()
+    # A cup across (3-7 cm), or taken by its rim: the wall alone between the fingers (4 mm; 7.6 mm measured
+    # in a wall grasp that lifted the cup).
+    for i, width in enumerate((0.07, 0.05, 0.03, 0.0076, 0.004) * 4):
+        cmd = grasping(c, 0.1 * (i + 1), width)
+        assert cmd.kind == ACT and cmd.state == "acting" and cmd.gripper == 0.0, width
+    assert c.missed_grasps == 0
+
+
+def test_a_missed_grasp_reopens_still_rises_then_the_policy_approaches_again():
+    c = acting_core(regrasp_rise=0.06)
+    cmd = grasping(c, 0.1, 0.002)  # the fingers met: nothing between them
+    assert cmd.kind == HOLD and cmd.state == "missed grasp: retry 1 of 4: reopening the gripper"
+    assert cmd.gripper == 1.0 and np.all(cmd.twist == 0) and c.missed_grasps == 1
+    generation = c.generation
+    assert grasping(c, 0.2, 0.05).state.endswith("reopening the gripper")  # opening: the arm still holds
+    states = [grasping(c, 0.3 + 0.1 * i, 0.08) for i in range(4)]  # open: 0.06 m at 0.15 m/s = 0.4 s up
+    for cmd in states:
+        assert cmd.kind == ACT and cmd.state == "missed grasp: retry 1 of 4: rising to approach again"
+        np.testing.assert_allclose(cmd.action, [0.0, 0.0, 0.15, 1.0])
+    # Chunks predicted while closed, opening and rising are dropped: the next command waits for a new one.
+    alive(c, 0.7)
+    assert c.command(0.7).state == "waiting for a prediction" and c.generation > generation
+    assert not c.add_prediction(0.7, chunk(0.1), 0.9, generation=generation)  # started before the miss
+    assert c.add_prediction(0.7, chunk(0.1), 0.9, generation=c.generation)
+    cmd = c.command(0.7)
+    assert cmd.kind == ACT and cmd.state == "acting" and cmd.action[0] == pytest.approx(0.1)
+
+
+def test_after_the_last_retry_the_arm_holds_open_and_a_new_task_starts_afresh():
+    c = acting_core(max_regrasps=1, regrasp_rise=0.015)  # one retry; a rise of one control period
+    t = 0.1
+    assert grasping(c, t, 0.0).state == "missed grasp: retry 1 of 1: reopening the gripper"
+    for _ in range(2):  # open, risen
+        t += 0.1
+        grasping(c, t, 0.08)
+    t += 0.1
+    assert grasping(c, t, 0.08).state == "acting"  # the policy again, and it closes on nothing again
+    t += 0.1
+    cmd = grasping(c, t, 0.002)
+    assert cmd.kind == HOLD and cmd.state == "holding: the grasp missed 2 times" and cmd.gripper == 1.0
+    for _ in range(5):  # stays held, gripper open, whatever the policy says
+        t += 0.1
+        cmd = grasping(c, t, 0.08)
+        assert cmd.kind == HOLD and cmd.state == "holding: the grasp missed 2 times" and cmd.gripper == 1.0
+    c.set_instruction("red cup")
+    assert c.missed_grasps == 0 and not c.reopening
+
+
+def test_missed_grasp_retry_off_and_bad_widths():
+    c = acting_core(missed_grasp_width=0.0)
+    assert grasping(c, 0.1, 0.0).state == "acting"  # disabled: the policy's command stands
+    for bad in (float("nan"), -0.01, float("inf")):
+        with pytest.raises(ValueError, match="gripper width"):
+            c.note_gripper(bad)
+    for field, value in (("missed_grasp_width", -0.01), ("missed_grasp_width", 0.08), ("max_regrasps", -1),
+                         ("max_regrasps", True), ("max_regrasps", 1.5), ("regrasp_rise", -0.1),
+                         ("regrasp_rise", float("nan"))):
+        with pytest.raises(ValueError, match=field):
+            DecisionConfig(**{field: value})
+
+
+def test_a_gripper_that_never_reports_fully_open_still_rises_after_a_second():
+    c = acting_core(regrasp_rise=0.03)  # 0.2 s of rising
+    assert grasping(c, 0.1, 0.0).state.endswith("reopening the gripper")
+    states = [grasping(c, 0.1 + 0.1 * i, 0.05).state for i in range(1, 14)]  # opens to 5 cm only
+    assert states[:9] == ["missed grasp: retry 1 of 4: reopening the gripper"] * 9, states  # until 1 s after
+    assert states[9:11] == ["missed grasp: retry 1 of 4: rising to approach again"] * 2, states
+    assert states[11] == "waiting for a prediction" and states[12] == "acting", states

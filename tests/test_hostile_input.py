@@ -143,6 +143,19 @@ def test_policy_node_rejects_garbage_keeps_running_and_stops_when_the_camera_sto
         assert int(status["rejected_images"]) - before == len(send), (status, [name for name, _ in send])
         assert status["state"] == "acting" and policy.poll() is None
 
+        # 3b. Broken joint states (the gripper's width tells the core a grasp missed): counted, none a miss.
+        fingers = ["panda_finger_joint1", "panda_finger_joint2"]
+        bad_joints = [JointState(name=fingers, position=[float("nan"), 0.04]),  # not finite
+                      JointState(name=fingers, position=[-0.3, -0.3]),  # far below closed
+                      JointState(name=fingers, position=[0.04])]  # names and positions disagree
+        arm_only = JointState(name=["panda_joint1"], position=[0.1])  # another group's states: not the fingers'
+        before = int(latest()["rejected_joint_states"])
+        stream(1.0, extra=lambda i: pub_joints.publish(bad_joints[i // 3] if i // 3 < len(bad_joints) else arm_only)
+               if i % 3 == 0 else None)
+        status = latest()
+        assert int(status["rejected_joint_states"]) - before == len(bad_joints), status
+        assert status["state"] == "acting" and int(status["missed_grasps"]) == 0 and policy.poll() is None
+
         # 4. Only garbage from now on (the camera "stops"): zero twist within two control periods.
         last_good = time.monotonic()
         end = last_good + 1.0

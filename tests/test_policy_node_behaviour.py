@@ -351,3 +351,51 @@ def test_a_calibrated_node_holds_until_it_has_intrinsics_and_pose_then_acts_on_r
     assert status["camera_view"] == "reprojected" and int(status["frames"]) > 0, status
     assert "waiting for camera_info and the camera pose" in out, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
+
+
+def test_a_grasp_that_closes_on_nothing_is_reopened_raised_and_tried_again(ros_env):
+    """The camera shows the gripper open around the red cup (the expert's grasp point, seed 0): the node
+    closes it. The fingers then report meeting (nothing between them): the node stops the arm and opens
+    the gripper, then raises the arm while they report open, then hands back to the policy."""
+    from vla_sim import EnvConfig, PickCupEnv
+    from vla_sim.expert import ScriptedExpert
+
+    env = PickCupEnv(EnvConfig(camera={"width": 128, "height": 128}))
+    try:
+        obs, _ = env.reset(seed=0)
+        expert = ScriptedExpert(env)
+        while (action := expert.select_action(obs))[3] > 0.5:  # until the expert would close
+            obs, *_ = env.step(action)
+    finally:
+        env.close()
+    d = Driver(ros_env, obs)
+    try:
+        d.act()
+        d.stream(5.0, until=lambda: d.grippers and d.grippers[-1][1] == 0.0)
+        assert d.grippers[-1][1] == 0.0, d.diag[-1:]  # the policy closes the gripper on this view
+        d.obs = {**obs, "gripper_width": np.array([0.0], np.float32)}  # ... and the fingers meet
+        missed = time.monotonic()
+        d.stream(3.0, until=lambda: any(s.endswith("reopening the gripper") for t, s in d.states if t > missed))
+        said = next(t for t, s in d.states if t > missed and s.endswith("reopening the gripper"))
+        d.stream(0.3)  # the fingers are still reported closed: the arm holds, the gripper opens
+        reopening = [(t, v) for t, v in d.twists if t > said + CONTROL_PERIOD + SLACK]
+        assert reopening and all(not v.any() for _, v in reopening), reopening
+        assert d.grippers[-1][1] == 1.0, d.grippers[-3:]
+        d.obs = obs  # open again: the arm rises (0.08 m at 0.15 m/s), then the policy has it again
+        opened = time.monotonic()
+        d.stream(5.0, until=lambda: d.states[-1][1] == "acting" and d.states[-1][0] > opened)
+        handed_back = d.states[-1][0]
+        # Zero twists (opening), the core's rise, one zero twist (its plans forgotten), then the policy's.
+        window = [v for t, v in d.twists if opened < t < handed_back]
+        first = next(i for i, v in enumerate(window) if v.any())
+        rising = window[first:next((i for i in range(first, len(window)) if not window[i].any()), len(window))]
+        status = d.latest()
+    finally:
+        out = d.close()
+    states = [s for _, s in d.states]
+    assert "missed grasp: retry 1 of 4: reopening the gripper" in states, states
+    assert "missed grasp: retry 1 of 4: rising to approach again" in states and states[-1] == "acting", states
+    assert len(rising) >= 3, d.twists[-12:]  # about 0.53 s of rising at 10 Hz
+    np.testing.assert_allclose(np.array(rising), np.tile([0.0, 0.0, 0.15], (len(rising), 1)))  # straight up
+    assert int(status["missed_grasps"]) == 1, status
+    assert "Traceback" not in out, out[-3000:]

@@ -37,6 +37,8 @@ class PolicyAgent:
         core = self.core
         core.note_frame(t, obs["image"])
         core.note_state(t, obs["ee_pose"])
+        if "gripper_width" in obs:
+            core.note_gripper(obs["gripper_width"][0])
         text = core.policy_instruction()
         # Chunk queue mode (ensemble_decay < 0) predicts only when the queue is used up.
         if text is not None and (core.config.ensemble_decay >= 0 or core.ensembler.action(t) is None):
@@ -106,10 +108,12 @@ def make_expert_agent(env: Any = None, understanding: str | None = "default") ->
 
 
 def make_policy_agent(env: Any = None, checkpoint: str = "default", understanding: str = "default",
-                      device: str | None = None, calibrated: bool = False) -> PolicyAgent:
+                      device: str | None = None, calibrated: bool = False,
+                      decision: dict[str, Any] | None = None) -> PolicyAgent:
     """A checkpoint (``default`` = the shipped one) with the understanding model, sharing one text encoder.
     ``calibrated``: the agent knows ``env``'s camera (intrinsics and pose, as a hand-eye calibration
-    would give them) and sees every frame reprojected into the training camera's view."""
+    would give them) and sees every frame reprojected into the training camera's view. ``decision``:
+    :class:`~vla_policy.decision.DecisionConfig` fields to change from the policy's."""
     import torch
 
     from . import DEFAULT_CHECKPOINT
@@ -123,7 +127,8 @@ def make_policy_agent(env: Any = None, checkpoint: str = "default", understandin
         if env is None:
             raise ValueError("a calibrated agent needs the environment whose camera it is given")
         calibration = functools.partial(_camera_calibration, env)
-    return PolicyAgent(policy, load_understanding(understanding, policy.text_encoder), calibration=calibration)
+    return PolicyAgent(policy, load_understanding(understanding, policy.text_encoder),
+                       decision_config_for(policy.config, **(decision or {})), calibration=calibration)
 
 
 def _camera_calibration(env: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -76,6 +76,11 @@ FROZEN_POSE_FRAMES = 3
 # The frozen-camera watch counts the hand's motion only while it projects this far (share of the frame)
 # inside the frame's edges.
 IN_VIEW_MARGIN = 0.08
+# After a missed grasp the gripper counts as open again from this width (m; the Panda's fully open: 0.08),
+# or this long (s) after the miss, whichever comes first (a gripper that opens less wide still rises).
+REOPENED_WIDTH = 0.07
+REOPEN_SECONDS = 1.0
+REGRASP_SPEED = 0.15  # m/s, straight up
 
 
 def table_points(pixels: np.ndarray, image_size: float) -> np.ndarray:
@@ -157,6 +162,18 @@ class DecisionConfig:
     """Pixels of the policy's square frames (its config's ``image_size``): located cups are in them."""
     colours: tuple[str, ...] = ("red", "orange", "yellow", "green", "blue", "purple")
     """Cup colours the policy knows (its config's ``colours``): the colour cross-check asks each."""
+    missed_grasp_width: float = 0.003
+    """A gripper commanded closed whose fingers come closer than this (m) holds nothing: fingers that close
+    on nothing meet (0 mm), while a cup keeps them apart by its width (3-7 cm) or, taken by its rim, by its
+    wall (4 mm in the simulator; a wall grasp lifts the cup, measured: 7.6 mm). The core then stops the
+    arm, reopens the gripper, forgets the chunks planned for a held cup and lets the policy approach again:
+    a policy that lifts an empty gripper never comes back down by itself (it learned from an expert that
+    never missed). 0 disables."""
+    regrasp_rise: float = 0.08
+    """After a missed grasp and the gripper open again, the arm rises this far (m) before the policy
+    takes over: it approaches again from above, as it learned to, instead of from among the cups."""
+    max_regrasps: int = 4
+    """Missed grasps retried per task; after more, the arm holds with the gripper open."""
     colour_check: bool = True
     """The colour cross-check (:meth:`DecisionCore.check_queries`): on the vote's first frame, ask the plain
     query of every cup colour too; if another colour's query finds the named colour's cup more surely,
@@ -171,6 +188,11 @@ class DecisionConfig:
             (not self.frozen_travel >= 0.0, f"frozen_travel must be >= 0 m, got {self.frozen_travel}"),
             (self.abstain_window < 1, f"abstain_window must be >= 1, got {self.abstain_window}"),
             (self.image_size < 1, f"image_size must be >= 1, got {self.image_size}"),
+            (not 0.0 <= self.missed_grasp_width < REOPENED_WIDTH,
+             f"missed_grasp_width must be in [0, {REOPENED_WIDTH}) m, got {self.missed_grasp_width}"),
+            (not 0.0 <= self.regrasp_rise <= 0.3, f"regrasp_rise must be in [0, 0.3] m, got {self.regrasp_rise}"),
+            (isinstance(self.max_regrasps, bool) or not isinstance(self.max_regrasps, int) or self.max_regrasps < 0,
+             f"max_regrasps must be an int >= 0, got {self.max_regrasps!r}"),
             (self.colour_marker and not self.side_marker, "colour_marker needs side_marker (the marked-cup pathway)"),
             (not self.colours or len(set(self.colours)) != len(self.colours),
              f"colours must name each cup colour once, got {self.colours}"),
@@ -238,6 +260,11 @@ class DecisionCore:
         self._commanded = 0.0
         self._new_frames = 0  # images that differed from the one before, since the pose last changed
         self._last_act: float | None = None
+        self.gripper_width: float | None = None  # the fingers' opening (m), newest
+        self.missed_grasps = 0  # this task's
+        self.reopening = False  # after a missed grasp, until the fingers are open again and the arm has risen
+        self._missed_at = 0.0  # when the last missed grasp was seen (core clock)
+        self._rise_until: float | None = None  # end of the rise after it
 
     # -- task --------------------------------------------------------------------------
     def set_instruction(self, text: Any) -> "Verdict":
@@ -268,6 +295,8 @@ class DecisionCore:
         self.colour_checked = False
         self.vetoed_by = self.overruled_by = None
         self._last_act = None  # the frozen-input watch itself carries over: a stalled sensor stays stalled
+        self.missed_grasps = 0
+        self.reopening = False
 
     def policy_instruction(self) -> str | None:
         """Text the policy conditions on: the understood task, or None (nothing to predict)."""
@@ -403,6 +432,13 @@ class DecisionCore:
         if self._frame_sum is not None and self._frame_sum_at is None and self._hand_in_view():
             self._frame_sum_at = self.ee_position  # the first pose seen with this frame, the hand in view
 
+    def note_gripper(self, width: Any) -> None:
+        """The gripper's opening (m), from the finger joints: how the core tells a missed grasp."""
+        width = float(width)
+        if not np.isfinite(width) or width < 0:
+            raise ValueError(f"gripper width must be a finite opening >= 0 m, got {width}")
+        self.gripper_width = width
+
     def _hand_in_view(self) -> bool:
         """The end effector projects well inside the training camera's frame: moving, it must change the
         image (at the start the hand is above the frame, and the image stays the same while it moves)."""
@@ -454,6 +490,37 @@ class DecisionCore:
         period = float(np.median(np.diff(self.frame_times)))
         return min(c.image_timeout, c.stale_frames * period)
 
+    def _forget_plans(self) -> None:
+        """Drop the predicted chunks, and any prediction already under way (its frame is outdated)."""
+        self.generation += 1
+        self.ensembler.clear()
+
+    def _missed_grasp(self, now: float) -> tuple[str, np.ndarray | None] | None:
+        """After a missed grasp (see :attr:`DecisionConfig.missed_grasp_width`): why the policy is not
+        followed at ``now`` and the core's own action (None: hold), or None (follow the policy)."""
+        c, width = self.config, self.gripper_width
+        if self.reopening:
+            label = f"missed grasp: retry {self.missed_grasps} of {c.max_regrasps}"
+            opening = width is None or width < REOPENED_WIDTH
+            if opening and now < self._missed_at + REOPEN_SECONDS:  # open first, the arm still: the fingers may straddle a cup
+                return f"{label}: reopening the gripper", None
+            if self._rise_until is None:  # timed, not measured: an arm at its ceiling ends the rise too
+                self._rise_until = now + c.regrasp_rise / REGRASP_SPEED
+            if now < self._rise_until - 1e-9:
+                return f"{label}: rising to approach again", np.array([0.0, 0.0, REGRASP_SPEED, 1.0])
+            self.reopening = False
+            self._forget_plans()  # predicted for the way down and back up
+            return None
+        if self.missed_grasps > c.max_regrasps:
+            return f"holding: the grasp missed {self.missed_grasps} times", None
+        if c.missed_grasp_width > 0 and self.gripper < 0.5 and width is not None and width < c.missed_grasp_width:
+            self.missed_grasps += 1
+            self.gripper = 1.0
+            self._forget_plans()
+            self.reopening, self._missed_at, self._rise_until = self.missed_grasps <= c.max_regrasps, now, None
+            return self._missed_grasp(now)
+        return None
+
     # -- output ------------------------------------------------------------------------
     def command(self, now: float) -> Command:
         """The command for instant ``now``."""
@@ -478,6 +545,10 @@ class DecisionCore:
                 state += f" (the cup taken for {self._named_colour()} is the {self.overruled_by} query's)"
         elif self.config.hold_until_vote and not self.vote.decided:
             state = "checking the named cup is in view"
+        elif (missed := self._missed_grasp(now)) is not None:
+            state, action = missed
+            if action is not None:
+                kind = ACT
         else:
             raw = self.ensembler.action(now)
             if raw is None:

@@ -167,13 +167,15 @@ def lerobot_checkpoint(spec: str) -> Path:
                              "output folder with checkpoints/last/pretrained_model)")
 
 
-def make_lerobot_agent(env: Any = None, checkpoint: str = "", understanding: str = "default", threads: int = 1) -> Any:
+def make_lerobot_agent(env: Any = None, checkpoint: str = "", understanding: str = "default", threads: int = 1,
+                       decision: dict[str, Any] | None = None) -> Any:
     """The decision core with a LeRobot policy behind it (the colour cross-check off: no locator); one
-    torch thread per served policy by default, as ``vla eval`` runs one per worker process."""
+    torch thread per served policy by default, as ``vla eval`` runs one per worker process. ``decision``:
+    core settings to change (as :func:`~vla_policy.agent.make_policy_agent`)."""
     from .agent import PolicyAgent
     from .decision import decision_config_for
     from .understanding import load_understanding
 
     policy = LeRobotPolicy(checkpoint, threads=threads)
     return PolicyAgent(policy, load_understanding(understanding),
-                       decision_config_for(policy.config, colour_check=False))
+                       decision_config_for(policy.config, **{"colour_check": False, **(decision or {})}))

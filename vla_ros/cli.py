@@ -143,24 +143,29 @@ def instruction_text(text: str) -> str:
 
 
 # -- policies --------------------------------------------------------------------
-def policy_factory(spec: str, understanding: str = "default", calibrated: bool = False):
+def policy_factory(spec: str, understanding: str = "default", calibrated: bool = False, regrasp: bool = True):
     """Map ``expert|default|PATH|lerobot:DIR`` to a picklable factory ``env -> agent`` (the decision core with
     that policy behind it; the expert too acts only on instructions the robot understood). ``calibrated``:
-    a learned policy of this project sees frames reprojected into its training view (``--calibrated``)."""
+    a learned policy of this project sees frames reprojected into its training view (``--calibrated``).
+    ``regrasp=False``: the core does not retry a missed grasp (``--no-regrasp``)."""
     from vla_policy.agent import make_expert_agent, make_policy_agent
 
     understanding = understanding_path(understanding)
     if calibrated and (spec == "expert" or spec.startswith(LEROBOT_PREFIX)):
         raise SystemExit("vla: error: --calibrated reprojects the frames of this project's learned policies only")
+    if not regrasp and spec == "expert":
+        raise SystemExit("vla: error: --no-regrasp turns off the decision core's retry; the expert does not act through it")
+    decision = {} if regrasp else {"missed_grasp_width": 0.0}
     if spec == "expert":
         return functools.partial(make_expert_agent, understanding=understanding)
     if spec.startswith(LEROBOT_PREFIX):  # a LeRobot policy served from its own Python (vla_policy/lerobot_policy.py)
         from vla_policy.lerobot_policy import make_lerobot_agent
 
         checkpoint = lerobot_spec(spec, "--policy")[len(LEROBOT_PREFIX):]
-        return functools.partial(make_lerobot_agent, checkpoint=checkpoint, understanding=understanding)
+        return functools.partial(make_lerobot_agent, checkpoint=checkpoint, understanding=understanding,
+                                 decision=decision)
     return functools.partial(make_policy_agent, checkpoint=checkpoint_path(spec), understanding=understanding,
-                             calibrated=calibrated)
+                             calibrated=calibrated, decision=decision)
 
 
 def lerobot_spec(spec: str, flag: str) -> str:
@@ -265,7 +270,7 @@ def _add_episode_args(parser: argparse.ArgumentParser, default_policy: str) -> N
 def cmd_eval(args: argparse.Namespace) -> int:
     from vla_sim.evaluation import EpisodeSpec, evaluate, video_path
 
-    factory = policy_factory(args.policy, args.understanding, calibrated=args.calibrated)
+    factory = policy_factory(args.policy, args.understanding, calibrated=args.calibrated, regrasp=not args.no_regrasp)
     config = _env_config(args)
     if args.absent and args.refer != "colour":
         raise SystemExit("vla: error: --absent works with --refer colour only")
@@ -296,6 +301,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"policy={args.policy} episodes={summary['episodes']} success={summary['successes']}/{summary['episodes']} "
         f"({summary['success_rate']:.1%}, 95% CI {lo:.1%}-{hi:.1%}) outcomes={summary['outcomes']} "
         f"lifted={summary['lifted']} refused={summary['refused']}"
+        + (f" regrasped={summary['regrasped']}" if "regrasped" in summary else "")
     )
     if "by_object_colour" in summary:
         same, other = (summary["by_object_colour"][k] for k in ("object_in_target_colour", "no_object_in_target_colour"))
@@ -583,6 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the policy is given each episode's camera calibration (intrinsics and pose, perturbed "
                          "or not) and sees every frame reprojected into its training camera's view "
                          "(vla_policy.training_view), as the policy node does with camera_calibration")
+    ev.add_argument("--no-regrasp", action="store_true",
+                    help="the decision core does not retry a missed grasp (a gripper closed on nothing): the "
+                         "policy's own commands stand, as before the retry existed (for comparing)")
     ev.add_argument("--video", metavar="DIR", default=None, help="write one MP4 per episode into DIR")
     ev.add_argument("--json", metavar="OUT", default=None, help="write the summary and per-episode results")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -39,6 +39,9 @@ from .node_main import run_node
 from .phase_lock import PhaseLock
 from .state_sync import StampedBuffer
 
+MAX_WIDTH_UNDERSHOOT = 0.001  # m: a finger reading this far below closed is a bad joint state, not a closed gripper
+
+
 def attention_overlay(frame: np.ndarray, attention: np.ndarray) -> np.ndarray:
     """Camera frame (H, W, 3) darkened outside the attended cells; attention (g, g) sums to ~1."""
     h, w = frame.shape[:2]
@@ -97,6 +100,11 @@ class PolicyNode(Node):
             "calibration file (docs/calibration.md). With a pose, each frame is reprojected into the training "
             "camera's view using /camera/camera_info's intrinsics (vla_policy.training_view); until both have "
             "arrived frames are rejected and the arm holds")
+        self.missed_grasp_width = p("missed_grasp_width", 0.003, "a gripper commanded closed whose fingers (from "
+                                    "/joint_states) come closer than this (m) missed its cup: the arm stops, the "
+                                    "gripper reopens, the arm rises and the policy approaches again; 0: off")
+        self.max_regrasps = p("max_regrasps", 4, "missed grasps retried per instruction; after more the arm holds, "
+                              "gripper open")
         initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
         self.understanding_path = p("understanding", "default", "instruction-understanding model: 'default' (shipped) "
                                     "or a folder from `vla train-language`")
@@ -141,7 +149,8 @@ class PolicyNode(Node):
         try:
             self.core = DecisionCore(understanding, decision_config_for(
                 cfg, image_timeout=self.image_timeout, stale_frames=self.stale_frames,
-                state_timeout=self.state_timeout))
+                state_timeout=self.state_timeout, missed_grasp_width=self.missed_grasp_width,
+                max_regrasps=self.max_regrasps))
         except ValueError as exc:
             raise SystemExit(f"vla_policy: invalid parameter: {exc}") from None
 
@@ -154,7 +163,7 @@ class PolicyNode(Node):
         self.widths: StampedBuffer[float] = StampedBuffer()  # gripper widths from /joint_states
         self.instruction = ""  # the last text received
         self.counts = {"frames": 0, "frames_dropped": 0, "frames_skipped": 0, "rejected_images": 0, "rejected_instructions": 0,
-                       "rejected_calibrations": 0,
+                       "rejected_calibrations": 0, "rejected_joint_states": 0,
                        "inferences": 0, "commands": 0, "hold_commands": 0, "late_camera_commands": 0,
                        "timed_commands": 0, "commands_over_budget": 0}
         self.hold_reason = "no instruction"
@@ -349,12 +358,18 @@ class PolicyNode(Node):
                 self.lock.notify_all()  # inference may be waiting for the pose of its frame
 
     def _on_joints(self, msg: JointState) -> None:
-        if len(msg.position) == len(msg.name):
-            width = topics.finger_width(msg.name, msg.position)
-            if width is not None:
-                with self.lock:
-                    self.widths.add(self._stamp_or_now(msg.header.stamp), width)
-                    self.lock.notify_all()
+        width = topics.finger_width(msg.name, msg.position) if len(msg.position) == len(msg.name) else None
+        if width is None and len(msg.position) == len(msg.name) and not set(topics.FINGER_JOINTS) <= set(msg.name):
+            return  # another joint group's states (the fingers may come on their own message)
+        if width is None or width < -MAX_WIDTH_UNDERSHOOT:
+            with self.lock:
+                self.counts["rejected_joint_states"] += 1
+            return
+        width = max(width, 0.0)  # the solver's micrometres below closed
+        with self.lock:
+            self.widths.add(self._stamp_or_now(msg.header.stamp), width)
+            self.core.note_gripper(width)  # a gripper closed on nothing: the core retries the grasp
+            self.lock.notify_all()
 
     def _state_at(self, stamp: float) -> tuple[np.ndarray, float]:
         """End-effector xyz and gripper width nearest ``stamp``, after waiting up to ``state_sync``
@@ -504,12 +519,13 @@ class PolicyNode(Node):
         twist.header.frame_id = self.base_frame
         with self.lock:  # two threads may command (the timer, and the inference thread under sim time)
             command = self.core.command(now)
-            self.hold_reason = "" if command.kind == ACT else command.state
+            # The core's own motions (rising after a missed grasp) act but are not the policy's: said, and WARN.
+            self.hold_reason = "" if command.state == "acting" else command.state
             twist.header.stamp = self.get_clock().now().to_msg()
             if command.kind == ACT:
                 twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v) for v in command.twist)
                 self.counts["commands"] += 1
-                if self.last_stamp is not None:
+                if self.last_stamp is not None and command.state == "acting":
                     if self._camera_on_time(now):
                         self.latency_ms.append((now - self.last_stamp) * 1e3)
                         self.counts["timed_commands"] += 1
@@ -551,6 +567,7 @@ class PolicyNode(Node):
             values = {
                 "state": self.hold_reason or "acting", **self._verdict_values(),
                 "abstained": self.core.vote.abstained, "present_prob": f"{self.core.present_prob:.3f}",
+                "missed_grasps": self.core.missed_grasps,
                 "inference_ms_p50": f"{np.percentile(inf, 50):.1f}", "inference_ms_p99": f"{np.percentile(inf, 99):.1f}",
                 "latency_ms_p50": f"{np.percentile(lat, 50):.1f}", "latency_ms_p99": f"{np.percentile(lat, 99):.1f}",
                 "state_skew_ms_p99": f"{np.percentile(self.state_skew_ms, 99):.1f}" if self.state_skew_ms else "n/a",
