@@ -282,8 +282,7 @@ class DecisionCore:
 
     def reset(self, open_gripper: bool = True) -> None:
         """New episode or task: forget predictions and the vote."""
-        self.generation += 1
-        self.ensembler.clear()
+        self._forget_plans()
         self.vote.reset()
         if open_gripper:
             self.gripper = 1.0

@@ -358,9 +358,10 @@ class PolicyNode(Node):
                 self.lock.notify_all()  # inference may be waiting for the pose of its frame
 
     def _on_joints(self, msg: JointState) -> None:
-        width = topics.finger_width(msg.name, msg.position) if len(msg.position) == len(msg.name) else None
-        if width is None and len(msg.position) == len(msg.name) and not set(topics.FINGER_JOINTS) <= set(msg.name):
+        paired = len(msg.position) == len(msg.name)
+        if paired and not set(topics.FINGER_JOINTS) <= set(msg.name):
             return  # another joint group's states (the fingers may come on their own message)
+        width = topics.finger_width(msg.name, msg.position) if paired else None
         if width is None or width < -MAX_WIDTH_UNDERSHOOT:
             with self.lock:
                 self.counts["rejected_joint_states"] += 1
