@@ -292,7 +292,8 @@ def test_dry_run_publishes_no_commands_while_it_infers(ros_env, scene):
 def test_invalid_parameters_exit_at_once_with_one_line_naming_the_parameter(ros_env):
     cases = {"control_rate_hz:=0": "control_rate_hz",  # an integer where a double is declared
              "control_rate_hz:=0.0": "control_rate_hz", "fresh_wait:=1.0": "fresh_wait", "torch_threads:=0": "torch_threads",
-             "camera_calibration:=/no/such/calibration.yaml": "camera_calibration"}
+             "camera_calibration:=/no/such/calibration.yaml": "camera_calibration",
+             "missed_grasp_width:=-1.0": "missed_grasp_width", "stale_frames:=0.5": "stale_frames"}
     start = time.monotonic()
     procs = {param: start_node("vla_policy_node", ros_env, param) for param in cases}  # all at once: 2 cores
     outs = {}

@@ -28,7 +28,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from vla_policy.calibration import CalibrationError, CameraPose, camera_intrinsics, load_calibration, pose_matrix
-from vla_policy.decision import ACT, DecisionCore, decision_config_for
+from vla_policy.decision import ACT, DecisionConfig, DecisionCore, decision_config_for
 from vla_policy.training_view import TrainingViewWarp
 
 from . import qos, topics
@@ -146,13 +146,7 @@ class PolicyNode(Node):
         self.policy.predict_action_chunk({
             "image": np.zeros((cfg.image_size, cfg.image_size, 3), np.uint8), "ee_pose": np.zeros(3, np.float32),
             "gripper_width": np.array([topics.OPEN_GRIPPER_WIDTH], np.float32), "instruction": "pick up the red cup"})
-        try:
-            self.core = DecisionCore(understanding, decision_config_for(
-                cfg, image_timeout=self.image_timeout, stale_frames=self.stale_frames,
-                state_timeout=self.state_timeout, missed_grasp_width=self.missed_grasp_width,
-                max_regrasps=self.max_regrasps))
-        except ValueError as exc:
-            raise SystemExit(f"vla_policy: invalid parameter: {exc}") from None
+        self.core = DecisionCore(understanding, decision_config_for(cfg, **self.core_settings))
 
         self.lock = threading.Condition()  # guards the state below and the core; notified when a frame arrives
         self.frame: tuple[Image | CompressedImage, np.ndarray, float] | None = None  # newest usable frame: message, RGB, receive time
@@ -214,8 +208,6 @@ class PolicyNode(Node):
         period = 1.0 / self.control_rate if self.control_rate > 0 else 0.0
         problems = [
             (not 0.0 < self.control_rate <= 1000.0, f"control_rate_hz must be in (0, 1000], got {self.control_rate}"),
-            (self.image_timeout <= 0 or self.state_timeout <= 0, "image_timeout and state_timeout must be > 0"),
-            (self.stale_frames < 1.0, f"stale_frames must be >= 1, got {self.stale_frames}"),
             (self.future_tolerance < 0, f"future_tolerance must be >= 0, got {self.future_tolerance}"),
             (not 0.0 <= self.phase_margin < 1.0, f"phase_margin must be in [0, 1) s, got {self.phase_margin}"),
             (not 0.0 <= self.phase_slew <= 0.1 * period,
@@ -231,6 +223,14 @@ class PolicyNode(Node):
         for bad, message in problems:
             if bad:
                 raise SystemExit(f"vla_policy: invalid parameter: {message}")
+        # The decision core's own settings are checked by its config, here before any model loads.
+        self.core_settings = dict(image_timeout=self.image_timeout, stale_frames=self.stale_frames,
+                                  state_timeout=self.state_timeout, missed_grasp_width=self.missed_grasp_width,
+                                  max_regrasps=self.max_regrasps)
+        try:
+            DecisionConfig(**self.core_settings)
+        except ValueError as exc:
+            raise SystemExit(f"vla_policy: invalid parameter: {exc}") from None
 
     def _declare(self, name: str, default, description: str):
         return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
