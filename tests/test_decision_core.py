@@ -524,3 +524,62 @@ def test_a_gripper_that_never_reports_fully_open_still_rises_after_a_second():
     assert states[:9] == ["missed grasp: retry 1 of 4: reopening the gripper"] * 9, states  # until 1 s after
     assert states[9:11] == ["missed grasp: retry 1 of 4: rising to approach again"] * 2, states
     assert states[11] == "waiting for a prediction" and states[12] == "acting", states
+
+
+def test_with_regrasp_over_target_the_rise_carries_the_hand_over_the_cup_located_before_the_arm_moved():
+    from vla_policy.training_view import CUP_CENTRE_Z, training_view
+    from vla_sim.camera import project_points
+
+    cup = np.array([0.55, -0.10, CUP_CENTRE_Z])  # base frame (m)
+    uv = project_points(*training_view(128), cup[None])[0]  # (2,) where the policy's heatmap peaks
+    c = core(abstain_window=1, regrasp_over_target=True, regrasp_rise=0.03, image_size=128)
+    c.set_instruction("red")
+    alive(c, 0.0)
+    c.note_gripper(0.08)
+    assert c.add_prediction(0.0, chunk(0.0, grip=0.0), 0.9, target_uv=uv)  # the vote's frame: kept
+    assert c.command(0.0).kind == ACT
+    hand = np.array([0.62, -0.05, 0.30])  # the miss: 8.6 cm beside the cup
+    c.note_state(0.1, hand)
+    c.add_prediction(0.1, chunk(0.0, grip=0.0), 0.9, target_uv=[5.0, 5.0])  # the arm moved: not kept
+    np.testing.assert_allclose(c.target_uv, uv)
+    c.note_frame(0.1)
+    c.note_gripper(0.0)
+    assert c.command(0.1).state.endswith("reopening the gripper")
+    t, states = 0.1, []
+    while t < 3.0:
+        t += 0.1
+        alive(c, t)
+        c.note_gripper(0.08)
+        cmd = c.command(t)
+        if cmd.state != "missed grasp: retry 1 of 4: rising over the located cup to approach again":
+            break
+        assert cmd.kind == ACT and np.linalg.norm(cmd.action[:2]) <= 0.15 + 1e-9  # sideways at most 15 cm/s
+        hand = hand + 0.1 * cmd.action[:3]  # the arm follows its twist for a control period
+        c.note_state(t, hand)
+        states.append(cmd)
+    assert states and states[0].action[2] == pytest.approx(0.15)  # rising, and sideways towards the cup
+    assert np.linalg.norm(hand[:2] - cup[:2]) < 0.01 and hand[2] == pytest.approx(0.33)  # over it, 3 cm up
+    assert cmd.state == "waiting for a prediction"  # then the policy again
+
+    # Off (the default), or no cup located: straight up, as before.
+    for overrides, target in (({}, uv), ({"regrasp_over_target": True}, None)):
+        c = core(abstain_window=1, regrasp_rise=0.03, **overrides)
+        c.set_instruction("red")
+        alive(c, 0.0)
+        c.note_gripper(0.08)
+        c.add_prediction(0.0, chunk(0.0, grip=0.0), 0.9, target_uv=target)
+        c.command(0.0)
+        c.note_state(0.1, [0.62, -0.05, 0.30])
+        c.note_frame(0.1)
+        c.note_gripper(0.0)
+        c.command(0.1)
+        alive(c, 0.2)
+        c.note_gripper(0.08)
+        cmd = c.command(0.2)
+        assert cmd.state == "missed grasp: retry 1 of 4: rising to approach again", overrides
+        np.testing.assert_allclose(cmd.action, [0.0, 0.0, 0.15, 1.0])
+    c = core(abstain_window=3)
+    c.set_instruction("red")
+    for bad in ([np.nan, 1.0], [1.0, 2.0, 3.0], "here"):
+        with pytest.raises(ValueError, match="target pixels"):
+            c.add_prediction(0.0, chunk(0.0), 0.9, target_uv=bad)

@@ -354,10 +354,13 @@ def test_a_calibrated_node_holds_until_it_has_intrinsics_and_pose_then_acts_on_r
     assert "Traceback" not in out, out[-3000:]
 
 
-def test_a_grasp_that_closes_on_nothing_is_reopened_raised_and_tried_again(ros_env):
+@pytest.mark.parametrize("over_target", [False, True])
+def test_a_grasp_that_closes_on_nothing_is_reopened_raised_and_tried_again(ros_env, over_target):
     """The camera shows the gripper open around the red cup (the expert's grasp point, seed 0): the node
     closes it. The fingers then report meeting (nothing between them): the node stops the arm and opens
-    the gripper, then raises the arm while they report open, then hands back to the policy."""
+    the gripper, then raises the arm while they report open, then hands back to the policy. With
+    regrasp_over_target (the default) the pose reports the hand 2.5 cm beside the cup once the gripper is
+    open, and the rise heads back over the cup the policy located before the arm moved."""
     from vla_sim import EnvConfig, PickCupEnv
     from vla_sim.expert import ScriptedExpert
 
@@ -369,7 +372,7 @@ def test_a_grasp_that_closes_on_nothing_is_reopened_raised_and_tried_again(ros_e
             obs, *_ = env.step(action)
     finally:
         env.close()
-    d = Driver(ros_env, obs)
+    d = Driver(ros_env, obs, f"regrasp_over_target:={str(over_target).lower()}")
     try:
         d.act()
         d.stream(5.0, until=lambda: d.grippers and d.grippers[-1][1] == 0.0)
@@ -382,7 +385,9 @@ def test_a_grasp_that_closes_on_nothing_is_reopened_raised_and_tried_again(ros_e
         reopening = [(t, v) for t, v in d.twists if t > said + CONTROL_PERIOD + SLACK]
         assert reopening and all(not v.any() for _, v in reopening), reopening
         assert d.grippers[-1][1] == 1.0, d.grippers[-3:]
-        d.obs = obs  # open again: the arm rises (0.08 m at 0.15 m/s), then the policy has it again
+        beside = np.asarray(obs["ee_pose"], np.float32).copy()
+        beside[1] += 0.025 if over_target else 0.0  # under the 3 cm that, with one still image, is a frozen camera
+        d.obs = {**obs, "ee_pose": beside}  # open again: the arm rises (0.08 m at 0.15 m/s), then the policy's
         opened = time.monotonic()
         d.stream(5.0, until=lambda: d.states[-1][1] == "acting" and d.states[-1][0] > opened)
         handed_back = d.states[-1][0]
@@ -394,9 +399,15 @@ def test_a_grasp_that_closes_on_nothing_is_reopened_raised_and_tried_again(ros_e
     finally:
         out = d.close()
     states = [s for _, s in d.states]
-    assert "missed grasp: retry 1 of 4: reopening the gripper" in states, states
-    assert "missed grasp: retry 1 of 4: rising to approach again" in states and states[-1] == "acting", states
+    assert "missed grasp: retry 1 of 4: reopening the gripper" in states and states[-1] == "acting", states
     assert len(rising) >= 3, d.twists[-12:]  # about 0.53 s of rising at 10 Hz
-    np.testing.assert_allclose(np.array(rising), np.tile([0.0, 0.0, 0.15], (len(rising), 1)))  # straight up
+    if not over_target:
+        assert "missed grasp: retry 1 of 4: rising to approach again" in states, states
+        np.testing.assert_allclose(np.array(rising), np.tile([0.0, 0.0, 0.15], (len(rising), 1)))  # straight up
+    else:  # the pose stays beside the cup in this test, so the core keeps heading back for it
+        assert "missed grasp: retry 1 of 4: rising over the located cup to approach again" in states, states
+        for v in rising:
+            assert v[2] in (0.0, pytest.approx(0.15)) and 0.0 < np.linalg.norm(v[:2]) <= 0.15 + 1e-6, v
+            assert v[1] < 0.0, v  # back towards the cup (the located one is a centimetre or so off it)
     assert int(status["missed_grasps"]) == 1, status
     assert "Traceback" not in out, out[-3000:]

@@ -81,6 +81,13 @@ IN_VIEW_MARGIN = 0.08
 REOPENED_WIDTH = 0.07
 REOPEN_SECONDS = 1.0
 REGRASP_SPEED = 0.15  # m/s, straight up
+# ... and, with ``regrasp_over_target``, sideways towards the located cup at up to this speed (m/s), closing
+# the gap in about CENTRE_TIME_CONSTANT (s), until it is under CENTRE_TOLERANCE (m) or CENTRE_SECONDS (s)
+# after the rise should have ended.
+CENTRE_SPEED = 0.15
+CENTRE_TIME_CONSTANT = 0.3
+CENTRE_TOLERANCE = 0.01
+CENTRE_SECONDS = 2.0
 
 
 def table_points(pixels: np.ndarray, image_size: float) -> np.ndarray:
@@ -174,6 +181,14 @@ class DecisionConfig:
     takes over: it approaches again from above, as it learned to, instead of from among the cups."""
     max_regrasps: int = 4
     """Missed grasps retried per task; after more, the arm holds with the gripper open."""
+    regrasp_over_target: bool = False
+    """The rise after a missed grasp also moves the hand over the cup the policy's own target heatmap
+    located on the abstain vote's frames (before the arm moved: nothing hides the cups then; given to
+    :meth:`DecisionCore.add_prediction` as ``target_uv``), so the policy approaches again from above it.
+    A policy that missed tends to miss the same way again (the hand between the cup and its neighbour);
+    where it located the cup is often right all the same. Off by default (measured: README, "A grasp that
+    closes on nothing"): it trusts the located pixel and the camera's pose, and where either is wrong it
+    carries the hand to another cup. Without a located cup, or off, straight up."""
     colour_check: bool = True
     """The colour cross-check (:meth:`DecisionCore.check_queries`): on the vote's first frame, ask the plain
     query of every cup colour too; if another colour's query finds the named colour's cup more surely,
@@ -265,6 +280,7 @@ class DecisionCore:
         self.reopening = False  # after a missed grasp, until the fingers are open again and the arm has risen
         self._missed_at = 0.0  # when the last missed grasp was seen (core clock)
         self._rise_until: float | None = None  # end of the rise after it
+        self.target_uv: np.ndarray | None = None  # (2,) where the policy located the cup on the vote's frames
 
     # -- task --------------------------------------------------------------------------
     def set_instruction(self, text: Any) -> "Verdict":
@@ -296,6 +312,7 @@ class DecisionCore:
         self._last_act = None  # the frozen-input watch itself carries over: a stalled sensor stays stalled
         self.missed_grasps = 0
         self.reopening = False
+        self.target_uv = None
 
     def policy_instruction(self) -> str | None:
         """Text the policy conditions on: the understood task, or None (nothing to predict)."""
@@ -461,15 +478,26 @@ class DecisionCore:
                     f"and {self._new_frames} changing camera frames")
         return None
 
-    def add_prediction(self, stamp: float, chunk: np.ndarray, present_prob: float, generation: int | None = None) -> bool:
+    def add_prediction(self, stamp: float, chunk: np.ndarray, present_prob: float, generation: int | None = None,
+                       target_uv: Any = None) -> bool:
         """A predicted chunk (K, 4) for the observation at ``stamp``; False (dropped) if it was
-        started before the last reset (``generation``) or nothing is to be predicted."""
+        started before the last reset (``generation``) or nothing is to be predicted. ``target_uv``
+        (2,): the pixels where the same pass located the cup to pick (its target heatmap's peak), or
+        None; the core keeps the one of the vote's last frame (see :attr:`DecisionConfig.regrasp_over_target`)."""
         if (generation is not None and generation != self.generation) or self.policy_instruction() is None:
             return False
         if not self.vote.decided:
             # The arm holds until the vote is in: chunks planned for an arm that was to move from
             # their frame on no longer fit, keep only the newest.
             self.ensembler.clear()
+            if target_uv is not None:
+                try:
+                    uv = np.asarray(target_uv, dtype=np.float64).reshape(-1)
+                except (TypeError, ValueError):
+                    uv = np.array([np.nan])
+                if uv.shape != (2,) or not np.isfinite(uv).all():
+                    raise ValueError(f"target pixels must be two finite numbers, got {target_uv!r}")
+                self.target_uv = uv
         if self.anchor_present is not None:
             present_prob = min(float(present_prob), self.anchor_present)
         if self.vetoed_by is not None:  # the colour cross-check: the named colour's cup is another colour's
@@ -505,8 +533,13 @@ class DecisionCore:
                 return f"{label}: reopening the gripper", None
             if self._rise_until is None:  # timed, not measured: an arm at its ceiling ends the rise too
                 self._rise_until = now + c.regrasp_rise / REGRASP_SPEED
-            if now < self._rise_until - 1e-9:
-                return f"{label}: rising to approach again", np.array([0.0, 0.0, REGRASP_SPEED, 1.0])
+            rising = now < self._rise_until - 1e-9
+            sideways = self._towards_target() if now < self._rise_until + CENTRE_SECONDS else None
+            if rising or sideways is not None:
+                where = "over the located cup " if sideways is not None else ""
+                return (f"{label}: rising {where}to approach again",
+                        np.array([*(sideways if sideways is not None else (0.0, 0.0)),
+                                  REGRASP_SPEED if rising else 0.0, 1.0]))
             self.reopening = False
             self._forget_plans()  # predicted for the way down and back up
             return None
@@ -519,6 +552,17 @@ class DecisionCore:
             self.reopening, self._missed_at, self._rise_until = self.missed_grasps <= c.max_regrasps, now, None
             return self._missed_grasp(now)
         return None
+
+    def _towards_target(self) -> np.ndarray | None:
+        """The sideways velocity (2,) that takes the hand over the located cup, or None (no located cup or
+        end-effector position, ``regrasp_over_target`` off, or already within CENTRE_TOLERANCE)."""
+        if not self.config.regrasp_over_target or self.target_uv is None or self.ee_position is None:
+            return None
+        gap = table_points(self.target_uv[None], self.config.image_size)[0] - self.ee_position[:2]  # (2,) m
+        distance = float(np.linalg.norm(gap))
+        if distance < CENTRE_TOLERANCE:
+            return None
+        return gap * min(1.0 / CENTRE_TIME_CONSTANT, CENTRE_SPEED / distance)
 
     # -- output ------------------------------------------------------------------------
     def command(self, now: float) -> Command:

@@ -178,6 +178,7 @@ class VLAPolicy(nn.Module):
         self._text_encoder = text_encoder
         self.last_attention: torch.Tensor | None = None  # (B, grid, grid) from the last forward
         self.last_target_heatmap: np.ndarray | None = None  # (grid, grid) target probability, last prediction
+        self.last_target_uv: np.ndarray | None = None  # (2,) pixels of its peak (as locate finds it)
         self.last_keypoints: np.ndarray | None = None  # (2, 2) pixels [target, end-effector] x (u, v), or None
         self.reset()
 
@@ -374,9 +375,17 @@ class VLAPolicy(nn.Module):
         are left out of the search for the next."""
         if not isinstance(peaks, int) or peaks < 1:
             raise ValueError(f"peaks must be an integer >= 1, got {peaks!r}")
-        grid = self.config.token_grid
         out = self._forward_one(obs, False)
-        heat = torch.softmax(out["heatmap_logits"][0].float(), -1).reshape(grid, grid)
+        uv = self._peak_centres(self._target_heat(out), peaks)
+        return (uv[0] if peaks == 1 else uv), float(torch.sigmoid(out["present_logit"][0]))
+
+    def _target_heat(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        grid = self.config.token_grid
+        return torch.softmax(out["heatmap_logits"][0].float(), -1).reshape(grid, grid)  # (G, G)
+
+    def _peak_centres(self, heat: torch.Tensor, peaks: int) -> np.ndarray:
+        """Pixels (peaks, 2) of the strongest peaks of a heatmap (G, G): see :meth:`locate`."""
+        grid = heat.shape[0]
         xs, ys = (t.reshape(grid, grid) for t in self._cell_centres(heat.device))
         search, found = heat.clone(), []
         for _ in range(peaks):
@@ -385,8 +394,7 @@ class VLAPolicy(nn.Module):
             window = heat[rows, cols]
             found.append(torch.stack([(window * xs[rows, cols]).sum(), (window * ys[rows, cols]).sum()]) / window.sum())
             search[rows, cols] = -1.0
-        uv = found[0] if peaks == 1 else torch.stack(found)
-        return uv.cpu().numpy(), float(torch.sigmoid(out["present_logit"][0]))
+        return torch.stack(found).cpu().numpy()  # (peaks, 2)
 
     @torch.no_grad()
     def predict_action_chunk(self, obs: dict[str, Any]) -> tuple[np.ndarray, float]:
@@ -394,8 +402,9 @@ class VLAPolicy(nn.Module):
         ``obs`` holds image, ee_pose, gripper_width, instruction and, for a marker policy's next-to
         task, ``marker_uv`` (the located anchor's pixels)."""
         out = self._forward_one(obs, True)
-        grid = self.config.token_grid
-        self.last_target_heatmap = torch.softmax(out["heatmap_logits"][0].float(), -1).reshape(grid, grid).cpu().numpy()
+        heat = self._target_heat(out)  # (G, G)
+        self.last_target_heatmap = heat.cpu().numpy()
+        self.last_target_uv = self._peak_centres(heat, 1)[0]
         self.last_keypoints = out["keypoints"][0].float().cpu().numpy() if "keypoints" in out else None
         velocity = out["velocity"][0].clamp(-1.0, 1.0) * self.config.max_linear_speed  # (K, 3)
         gripper = torch.sigmoid(out["gripper_logit"][0])[:, None]  # (K, 1)

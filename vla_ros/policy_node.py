@@ -105,6 +105,8 @@ class PolicyNode(Node):
                                     "gripper reopens, the arm rises and the policy approaches again; 0: off")
         self.max_regrasps = p("max_regrasps", 4, "missed grasps retried per instruction; after more the arm holds, "
                               "gripper open")
+        self.regrasp_over_target = p("regrasp_over_target", False, "after a missed grasp the arm rises over the cup "
+                                     "the policy located before it moved, not straight up (trusts the camera pose)")
         initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
         self.understanding_path = p("understanding", "default", "instruction-understanding model: 'default' (shipped) "
                                     "or a folder from `vla train-language`")
@@ -226,7 +228,7 @@ class PolicyNode(Node):
         # The decision core's own settings are checked by its config, here before any model loads.
         self.core_settings = dict(image_timeout=self.image_timeout, stale_frames=self.stale_frames,
                                   state_timeout=self.state_timeout, missed_grasp_width=self.missed_grasp_width,
-                                  max_regrasps=self.max_regrasps)
+                                  max_regrasps=self.max_regrasps, regrasp_over_target=self.regrasp_over_target)
         try:
             DecisionConfig(**self.core_settings)
         except ValueError as exc:
@@ -471,7 +473,7 @@ class PolicyNode(Node):
         self.inference_ms.append((time.perf_counter() - t0) * 1e3)
         stamp = stamp_seconds(msg.header.stamp)
         with self.lock:
-            if not self.core.add_prediction(stamp, chunk, present, generation):
+            if not self.core.add_prediction(stamp, chunk, present, generation, target_uv=self.policy.last_target_uv):
                 return False  # re-targeted (or a new episode) while this inference ran: the chunk is stale
             self.last_stamp = stamp
             if not checks:  # the vote's first frame runs six more passes (the colour cross-check): not the steady lag
