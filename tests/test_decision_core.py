@@ -536,8 +536,9 @@ def test_with_regrasp_over_target_the_rise_carries_the_hand_over_the_cup_located
     c.set_instruction("red")
     alive(c, 0.0)
     c.note_gripper(0.08)
+    assert c.wants_target()  # asked for on the vote's frames only
     assert c.add_prediction(0.0, chunk(0.0, grip=0.0), 0.9, target_uv=uv)  # the vote's frame: kept
-    assert c.command(0.0).kind == ACT
+    assert c.command(0.0).kind == ACT and not c.wants_target()
     hand = np.array([0.62, -0.05, 0.30])  # the miss: 8.6 cm beside the cup
     c.note_state(0.1, hand)
     c.add_prediction(0.1, chunk(0.0, grip=0.0), 0.9, target_uv=[5.0, 5.0])  # the arm moved: not kept
@@ -567,6 +568,7 @@ def test_with_regrasp_over_target_the_rise_carries_the_hand_over_the_cup_located
         c.set_instruction("red")
         alive(c, 0.0)
         c.note_gripper(0.08)
+        assert c.wants_target() == bool(overrides)  # off: never asked for
         c.add_prediction(0.0, chunk(0.0, grip=0.0), 0.9, target_uv=target)
         c.command(0.0)
         c.note_state(0.1, [0.62, -0.05, 0.30])

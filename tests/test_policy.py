@@ -645,6 +645,16 @@ def test_locate_finds_the_peak_of_the_target_heatmap(text_encoder):
     assert np.allclose(pair[1], (0.5 * cell, 0.5 * cell), atol=0.1)
 
 
+def test_last_target_uv_is_where_locate_finds_the_cup_on_the_same_observation(text_encoder):
+    model = VLAPolicy(VLAConfig(**SMALL), text_encoder=text_encoder).eval()
+    rng = np.random.default_rng(0)
+    obs = {"image": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "ee_pose": np.array([0.5, 0.0, 0.3]),
+           "gripper_width": np.array([0.08]), "instruction": "pick up the blue cup"}
+    assert model.last_target_uv is None  # nothing predicted yet
+    model.predict_action_chunk(obs)
+    np.testing.assert_allclose(model.last_target_uv, model.locate(obs)[0], atol=1e-4)
+
+
 def test_next_to_episodes_record_their_anchor_and_a_marker_policy_trains_on_it(tmp_path):
     from vla_policy.decision import MARKED_TEXT
     from vla_policy.demonstrations import GenerationConfig

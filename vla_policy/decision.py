@@ -492,10 +492,10 @@ class DecisionCore:
             self.ensembler.clear()
             if target_uv is not None:
                 try:
-                    uv = np.asarray(target_uv, dtype=np.float64).reshape(-1)
+                    uv = np.asarray(target_uv, dtype=np.float64).reshape(2)
                 except (TypeError, ValueError):
-                    uv = np.array([np.nan])
-                if uv.shape != (2,) or not np.isfinite(uv).all():
+                    uv = None
+                if uv is None or not np.isfinite(uv).all():
                     raise ValueError(f"target pixels must be two finite numbers, got {target_uv!r}")
                 self.target_uv = uv
         if self.anchor_present is not None:
@@ -508,6 +508,11 @@ class DecisionCore:
         self.last_prediction = stamp
         self.predictions += 1
         return True
+
+    def wants_target(self) -> bool:
+        """Whether the caller should hand :meth:`add_prediction` its pass's located cup (``target_uv``): only
+        with :attr:`DecisionConfig.regrasp_over_target`, on the vote's frames, so a policy finds it only then."""
+        return self.config.regrasp_over_target and not self.vote.decided
 
     def frame_deadline(self) -> float:
         """How long (s) after the newest usable frame the camera counts as stale."""
@@ -536,10 +541,10 @@ class DecisionCore:
             rising = now < self._rise_until - 1e-9
             sideways = self._towards_target() if now < self._rise_until + CENTRE_SECONDS else None
             if rising or sideways is not None:
-                where = "over the located cup " if sideways is not None else ""
-                return (f"{label}: rising {where}to approach again",
-                        np.array([*(sideways if sideways is not None else (0.0, 0.0)),
-                                  REGRASP_SPEED if rising else 0.0, 1.0]))
+                vx, vy = (0.0, 0.0) if sideways is None else sideways
+                where = "" if sideways is None else "over the located cup "
+                up = REGRASP_SPEED if rising else 0.0
+                return f"{label}: rising {where}to approach again", np.array([vx, vy, up, 1.0])
             self.reopening = False
             self._forget_plans()  # predicted for the way down and back up
             return None

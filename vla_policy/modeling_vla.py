@@ -178,7 +178,6 @@ class VLAPolicy(nn.Module):
         self._text_encoder = text_encoder
         self.last_attention: torch.Tensor | None = None  # (B, grid, grid) from the last forward
         self.last_target_heatmap: np.ndarray | None = None  # (grid, grid) target probability, last prediction
-        self.last_target_uv: np.ndarray | None = None  # (2,) pixels of its peak (as locate finds it)
         self.last_keypoints: np.ndarray | None = None  # (2, 2) pixels [target, end-effector] x (u, v), or None
         self.reset()
 
@@ -402,14 +401,20 @@ class VLAPolicy(nn.Module):
         ``obs`` holds image, ee_pose, gripper_width, instruction and, for a marker policy's next-to
         task, ``marker_uv`` (the located anchor's pixels)."""
         out = self._forward_one(obs, True)
-        heat = self._target_heat(out)  # (G, G)
-        self.last_target_heatmap = heat.cpu().numpy()
-        self.last_target_uv = self._peak_centres(heat, 1)[0]
+        self.last_target_heatmap = self._target_heat(out).cpu().numpy()  # (G, G)
         self.last_keypoints = out["keypoints"][0].float().cpu().numpy() if "keypoints" in out else None
         velocity = out["velocity"][0].clamp(-1.0, 1.0) * self.config.max_linear_speed  # (K, 3)
         gripper = torch.sigmoid(out["gripper_logit"][0])[:, None]  # (K, 1)
         chunk = torch.cat([velocity, gripper], dim=-1).float().cpu().numpy()
         return chunk, float(torch.sigmoid(out["present_logit"][0]))
+
+    @property
+    def last_target_uv(self) -> np.ndarray | None:
+        """Pixels (2,) of the last prediction's target-heatmap peak, as :meth:`locate` finds it, or None.
+        Found when asked (the decision core asks only for a retry over the located cup), not on every step."""
+        if self.last_target_heatmap is None:
+            return None
+        return self._peak_centres(torch.from_numpy(self.last_target_heatmap), 1)[0]
 
     def select_action(self, obs: dict[str, Any]) -> np.ndarray:
         """Next action (4,), temporally ensembling overlapping chunks; sets ``abstained``."""

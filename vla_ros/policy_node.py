@@ -473,7 +473,8 @@ class PolicyNode(Node):
         self.inference_ms.append((time.perf_counter() - t0) * 1e3)
         stamp = stamp_seconds(msg.header.stamp)
         with self.lock:
-            if not self.core.add_prediction(stamp, chunk, present, generation, target_uv=self.policy.last_target_uv):
+            target_uv = self.policy.last_target_uv if self.core.wants_target() else None
+            if not self.core.add_prediction(stamp, chunk, present, generation, target_uv=target_uv):
                 return False  # re-targeted (or a new episode) while this inference ran: the chunk is stale
             self.last_stamp = stamp
             if not checks:  # the vote's first frame runs six more passes (the colour cross-check): not the steady lag
