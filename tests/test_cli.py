@@ -223,20 +223,21 @@ def test_eval_calibrated_reprojects_a_moved_camera_and_is_for_learned_policies_o
     assert proc.returncode != 0 and "the expert does not act through it" in proc.stderr
 
 
-def test_eval_regrasp_over_target_carries_a_retry_over_the_located_cup(tmp_path):
+def test_eval_retry_rises_over_the_located_cup_by_default_and_straight_up_on_request(tmp_path):
     """Seed 100165, "the cup next to the blue cup" (README, "A grasp that closes on nothing"): the shipped
     policy closes its gripper beside the orange cup five times and times out when each retry rises straight
-    up; rising over the cup it located first, it picks the orange cup on the first retry."""
+    up (``--regrasp-straight-up``); rising over the cup it located first (the default), it picks the orange
+    cup on the first retry."""
     results = {}
-    for flags in ((), ("--regrasp-over-target",)):
+    for flags in (("--regrasp-straight-up",), ()):
         out = tmp_path / f"nextto{len(results)}.json"
         proc = _run("eval", "--policy", "default", "--episodes", "1", "--seed", "100165", "--refer", "next-to",
                     "--target", "random", "--distractors", "2-4", *flags, "--json", str(out), "--quiet")
         assert proc.returncode == 0, proc.stderr
         results[flags] = json.loads(out.read_text())["per_episode"][0]
-    assert results[()]["outcome"] == "timeout" and results[()]["missed_grasps"] == 5, results
-    over = results[("--regrasp-over-target",)]
-    assert over["outcome"] == "success" and over["missed_grasps"] == 1, results
+    straight = results[("--regrasp-straight-up",)]
+    assert straight["outcome"] == "timeout" and straight["missed_grasps"] == 5, results
+    assert results[()]["outcome"] == "success" and results[()]["missed_grasps"] == 1, results
     for flags in (("--no-regrasp",), ("--policy", "expert")):
-        proc = _run("eval", "--regrasp-over-target", *flags, "--episodes", "1")
-        assert proc.returncode != 0 and "--regrasp-over-target changes the decision core's retry" in proc.stderr, flags
+        proc = _run("eval", "--regrasp-straight-up", *flags, "--episodes", "1")
+        assert proc.returncode != 0 and "--regrasp-straight-up changes the decision core's retry" in proc.stderr, flags

@@ -512,7 +512,8 @@ def test_missed_grasp_retry_off_and_bad_widths():
             c.note_gripper(bad)
     for field, value in (("missed_grasp_width", -0.01), ("missed_grasp_width", 0.08), ("max_regrasps", -1),
                          ("max_regrasps", True), ("max_regrasps", 1.5), ("regrasp_rise", -0.1),
-                         ("regrasp_rise", float("nan"))):
+                         ("regrasp_rise", float("nan")), ("regrasp_target_radius", 0.0),
+                         ("regrasp_target_radius", float("nan")), ("regrasp_target_radius", 0.6)):
         with pytest.raises(ValueError, match=field):
             DecisionConfig(**{field: value})
 
@@ -536,10 +537,10 @@ def test_with_regrasp_over_target_the_rise_carries_the_hand_over_the_cup_located
     c.set_instruction("red")
     alive(c, 0.0)
     c.note_gripper(0.08)
-    assert c.wants_target()  # asked for on the vote's frames only
+    assert c.wants_keypoints()  # asked for on the vote's frames (and before a retry's rise) only
     assert c.add_prediction(0.0, chunk(0.0, grip=0.0), 0.9, target_uv=uv)  # the vote's frame: kept
-    assert c.command(0.0).kind == ACT and not c.wants_target()
-    hand = np.array([0.62, -0.05, 0.30])  # the miss: 8.6 cm beside the cup
+    assert c.command(0.0).kind == ACT and not c.wants_keypoints()
+    hand = np.array([0.60, -0.05, 0.30])  # the miss: 7.1 cm beside the cup (within regrasp_target_radius)
     c.note_state(0.1, hand)
     c.add_prediction(0.1, chunk(0.0, grip=0.0), 0.9, target_uv=[5.0, 5.0])  # the arm moved: not kept
     np.testing.assert_allclose(c.target_uv, uv)
@@ -562,16 +563,17 @@ def test_with_regrasp_over_target_the_rise_carries_the_hand_over_the_cup_located
     assert np.linalg.norm(hand[:2] - cup[:2]) < 0.01 and hand[2] == pytest.approx(0.33)  # over it, 3 cm up
     assert cmd.state == "waiting for a prediction"  # then the policy again
 
-    # Off (the default), or no cup located: straight up, as before.
-    for overrides, target in (({}, uv), ({"regrasp_over_target": True}, None)):
+    # Off, no cup located, or the located cup farther from the miss than regrasp_target_radius (another cup):
+    # straight up.
+    for overrides, target in (({"regrasp_over_target": False}, uv), ({}, None), ({"regrasp_target_radius": 0.06}, uv)):
         c = core(abstain_window=1, regrasp_rise=0.03, **overrides)
         c.set_instruction("red")
         alive(c, 0.0)
         c.note_gripper(0.08)
-        assert c.wants_target() == bool(overrides)  # off: never asked for
+        assert c.wants_keypoints() == overrides.get("regrasp_over_target", True)  # off: never asked for
         c.add_prediction(0.0, chunk(0.0, grip=0.0), 0.9, target_uv=target)
         c.command(0.0)
-        c.note_state(0.1, [0.62, -0.05, 0.30])
+        c.note_state(0.1, [0.60, -0.05, 0.30])  # 7.1 cm from the located cup
         c.note_frame(0.1)
         c.note_gripper(0.0)
         c.command(0.1)
@@ -585,3 +587,61 @@ def test_with_regrasp_over_target_the_rise_carries_the_hand_over_the_cup_located
     for bad in ([np.nan, 1.0], [1.0, 2.0, 3.0], "here"):
         with pytest.raises(ValueError, match="target pixels"):
             c.add_prediction(0.0, chunk(0.0), 0.9, target_uv=bad)
+        with pytest.raises(ValueError, match="end-effector pixels"):
+            c.add_prediction(0.0, chunk(0.0), 0.9, ee_uv=bad)
+
+
+def _retry_rise(c: DecisionCore, hand: np.ndarray, target_uv, ee_uv) -> np.ndarray:
+    """Vote on one frame (located cup ``target_uv``), miss at ``hand``, show the hand at ``ee_uv`` while the
+    gripper reopens, follow the rise's twists; the hand where the rise ends."""
+    c.set_instruction("red")
+    alive(c, 0.0)
+    c.note_gripper(0.08)
+    c.add_prediction(0.0, chunk(0.0, grip=0.0), 0.9, target_uv=target_uv, ee_uv=ee_uv)  # the vote: ee not kept
+    assert c._miss_view is None
+    c.command(0.0)
+    c.note_state(0.1, hand)
+    c.note_frame(0.1)
+    c.note_gripper(0.0)
+    assert c.command(0.1).state.endswith("reopening the gripper") and c.wants_keypoints()
+    c.add_prediction(0.1, chunk(0.0, grip=0.0), 0.9, ee_uv=ee_uv)  # the reopening's frame: the hand kept
+    t = 0.1
+    while t < 3.0:
+        t += 0.1
+        alive(c, t)
+        c.note_gripper(0.08)
+        cmd = c.command(t)
+        if not cmd.state.startswith("missed grasp") or cmd.action is None:
+            break
+        assert not c.wants_keypoints()  # the rise has begun: nothing more is asked for
+        hand = hand + 0.1 * cmd.action[:3]
+        c.note_state(t, hand)
+    return hand
+
+
+def test_the_retry_places_the_cup_relative_to_the_hand_seen_at_the_miss_so_a_moved_camera_cancels():
+    """Pixels from a camera 4 cm and 4 degrees off the training pose, mapped through the training pose: the
+    located cup alone lands several cm off; relative to where the same pixels put the hand it lands on it."""
+    from vla_policy.training_view import CUP_CENTRE_Z, training_view
+    from vla_sim.camera import project_points
+
+    K, T = training_view(128)
+    moved = T.copy()
+    a = np.radians(4.0)
+    moved[:3, :3] = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]]) @ T[:3, :3]
+    moved[:3, 3] += [0.04, -0.03, 0.0]
+    cup = np.array([0.55, -0.10, CUP_CENTRE_Z])
+    hand = np.array([0.58, -0.06, 0.08])  # the miss: 5 cm beside the cup, at grasp height
+    target_uv, ee_uv = (project_points(K, moved, p[None])[0] for p in (cup, hand))
+    absolute = _retry_rise(core(abstain_window=1, regrasp_over_target=True, regrasp_rise=0.03, image_size=128),
+                           hand, target_uv, None)
+    relative = _retry_rise(core(abstain_window=1, regrasp_over_target=True, regrasp_rise=0.03, image_size=128),
+                           hand, target_uv, ee_uv)
+    off = [float(np.linalg.norm(h[:2] - cup[:2])) for h in (absolute, relative)]
+    print(f"[figure] retry over the located cup, camera 4 cm / 4 deg off: hand ends {100 * off[0]:.1f} cm from the "
+          f"cup from the pixel alone, {100 * off[1]:.1f} cm relative to the hand seen at the miss")
+    assert off[0] > 0.03 and off[1] < 0.015, off
+    # A located cup farther than regrasp_target_radius from the hand (here, relative to it): straight up.
+    far = _retry_rise(core(abstain_window=1, regrasp_over_target=True, regrasp_rise=0.03, image_size=128,
+                           regrasp_target_radius=0.03), hand, target_uv, ee_uv)
+    np.testing.assert_allclose(far[:2], hand[:2])

@@ -650,9 +650,13 @@ def test_last_target_uv_is_where_locate_finds_the_cup_on_the_same_observation(te
     rng = np.random.default_rng(0)
     obs = {"image": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "ee_pose": np.array([0.5, 0.0, 0.3]),
            "gripper_width": np.array([0.08]), "instruction": "pick up the blue cup"}
-    assert model.last_target_uv is None  # nothing predicted yet
+    assert model.last_target_uv is None and model.last_ee_uv is None  # nothing predicted yet
     model.predict_action_chunk(obs)
     np.testing.assert_allclose(model.last_target_uv, model.locate(obs)[0], atol=1e-4)
+    with torch.no_grad():  # the end effector: the same pass's keypoint (soft-argmax of its heatmap), in pixels
+        keypoints = model._forward_one(obs, False)["keypoints"][0].numpy()  # (2, 2) [target, end effector]
+    np.testing.assert_allclose(model.last_ee_uv, keypoints[1], atol=1e-4)
+    assert model.last_ee_uv.shape == (2,) and ((0 <= model.last_ee_uv) & (model.last_ee_uv <= 64)).all()
 
 
 def test_next_to_episodes_record_their_anchor_and_a_marker_policy_trains_on_it(tmp_path):

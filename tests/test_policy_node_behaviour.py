@@ -293,7 +293,8 @@ def test_invalid_parameters_exit_at_once_with_one_line_naming_the_parameter(ros_
     cases = {"control_rate_hz:=0": "control_rate_hz",  # an integer where a double is declared
              "control_rate_hz:=0.0": "control_rate_hz", "fresh_wait:=1.0": "fresh_wait", "torch_threads:=0": "torch_threads",
              "camera_calibration:=/no/such/calibration.yaml": "camera_calibration",
-             "missed_grasp_width:=-1.0": "missed_grasp_width", "stale_frames:=0.5": "stale_frames"}
+             "missed_grasp_width:=-1.0": "missed_grasp_width", "stale_frames:=0.5": "stale_frames",
+             "regrasp_target_radius:=0.0": "regrasp_target_radius"}
     start = time.monotonic()
     procs = {param: start_node("vla_policy_node", ros_env, param) for param in cases}  # all at once: 2 cores
     outs = {}
@@ -359,8 +360,9 @@ def test_a_grasp_that_closes_on_nothing_is_reopened_raised_and_tried_again(ros_e
     """The camera shows the gripper open around the red cup (the expert's grasp point, seed 0): the node
     closes it. The fingers then report meeting (nothing between them): the node stops the arm and opens
     the gripper, then raises the arm while they report open, then hands back to the policy. With
-    regrasp_over_target (the default) the pose reports the hand 2.5 cm beside the cup once the gripper is
-    open, and the rise heads back over the cup the policy located before the arm moved."""
+    regrasp_over_target the pose reports the hand 2.5 cm beside the cup once the rise has begun, and the
+    rise heads back over the cup the policy located before the arm moved (placed relative to the hand the
+    policy saw while the gripper reopened, where the pose then put it)."""
     from vla_sim import EnvConfig, PickCupEnv
     from vla_sim.expert import ScriptedExpert
 
@@ -385,16 +387,22 @@ def test_a_grasp_that_closes_on_nothing_is_reopened_raised_and_tried_again(ros_e
         reopening = [(t, v) for t, v in d.twists if t > said + CONTROL_PERIOD + SLACK]
         assert reopening and all(not v.any() for _, v in reopening), reopening
         assert d.grippers[-1][1] == 1.0, d.grippers[-3:]
-        beside = np.asarray(obs["ee_pose"], np.float32).copy()
-        beside[1] += 0.025 if over_target else 0.0  # under the 3 cm that, with one still image, is a frozen camera
-        d.obs = {**obs, "ee_pose": beside}  # open again: the arm rises (0.08 m at 0.15 m/s), then the policy's
+        d.obs = obs  # open again: the arm rises (0.08 m at 0.15 m/s), then the policy's
         opened = time.monotonic()
+        if over_target:  # once rising, the pose moves (the image, still, does not: the located cup stays put)
+            d.stream(3.0, until=lambda: d.states[-1][1].startswith("missed grasp: retry 1 of 4: rising"))
+            beside = np.asarray(obs["ee_pose"], np.float32).copy()
+            beside[1] += 0.025  # under the 3 cm that, with one still image, is a frozen camera
+            d.obs = {**obs, "ee_pose": beside}
+            moved = time.monotonic()
         d.stream(5.0, until=lambda: d.states[-1][1] == "acting" and d.states[-1][0] > opened)
         handed_back = d.states[-1][0]
         # Zero twists (opening), the core's rise, one zero twist (its plans forgotten), then the policy's.
-        window = [v for t, v in d.twists if opened < t < handed_back]
-        first = next(i for i, v in enumerate(window) if v.any())
-        rising = window[first:next((i for i in range(first, len(window)) if not window[i].any()), len(window))]
+        window = [(t, v) for t, v in d.twists if opened < t < handed_back]
+        first = next(i for i, (_, v) in enumerate(window) if v.any())
+        end = next((i for i in range(first, len(window)) if not window[i][1].any()), len(window))
+        rising = [v for _, v in window[first:end]]
+        beside_rising = [v for t, v in window[first:end] if over_target and t > moved + CONTROL_PERIOD + SLACK]
         status = d.latest()
     finally:
         out = d.close()
@@ -407,7 +415,9 @@ def test_a_grasp_that_closes_on_nothing_is_reopened_raised_and_tried_again(ros_e
     else:  # the pose stays beside the cup in this test, so the core keeps heading back for it
         assert "missed grasp: retry 1 of 4: rising over the located cup to approach again" in states, states
         for v in rising:
-            assert v[2] in (0.0, pytest.approx(0.15)) and 0.0 < np.linalg.norm(v[:2]) <= 0.15 + 1e-6, v
+            assert v[2] in (0.0, pytest.approx(0.15)) and np.linalg.norm(v[:2]) <= 0.15 + 1e-6, v
+        assert beside_rising, rising
+        for v in beside_rising:
             assert v[1] < 0.0, v  # back towards the cup (the located one is a centimetre or so off it)
     assert int(status["missed_grasps"]) == 1, status
     assert "Traceback" not in out, out[-3000:]

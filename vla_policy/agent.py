@@ -67,7 +67,9 @@ class PolicyAgent:
         if checks:  # the colour cross-check, on the vote's first frame
             core.check_colour([self.policy.locate({**obs, "instruction": q}) for q in checks])
         chunk, present = self.policy.predict_action_chunk({**obs, "instruction": text, "marker_uv": core.marker_uv})
-        core.add_prediction(t, chunk, present, target_uv=self.policy.last_target_uv if core.wants_target() else None)
+        keypoints = core.wants_keypoints()
+        core.add_prediction(t, chunk, present, target_uv=self.policy.last_target_uv if keypoints else None,
+                            ee_uv=self.policy.last_ee_uv if keypoints else None)
 
 
 class ExpertAgent:

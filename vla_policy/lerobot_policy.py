@@ -57,6 +57,7 @@ class LeRobotPolicy:
     """A client of one ``lerobot_side.py serve`` process (started here, closed with :meth:`close`)."""
 
     last_target_uv = None  # no target heatmap: after a missed grasp the decision core rises straight up
+    last_ee_uv = None
 
     def __init__(self, checkpoint: str | os.PathLike, threads: int = 1) -> None:
         from vla_sim.config import COLOURS

@@ -416,6 +416,12 @@ class VLAPolicy(nn.Module):
             return None
         return self._peak_centres(torch.from_numpy(self.last_target_heatmap), 1)[0]
 
+    @property
+    def last_ee_uv(self) -> np.ndarray | None:
+        """Pixels (2,) where the last prediction saw the end effector (its keypoint), or None (no keypoint
+        readout)."""
+        return None if self.last_keypoints is None else self.last_keypoints[1].astype(np.float64)
+
     def select_action(self, obs: dict[str, Any]) -> np.ndarray:
         """Next action (4,), temporally ensembling overlapping chunks; sets ``abstained``."""
         t = self._step

@@ -144,12 +144,12 @@ def instruction_text(text: str) -> str:
 
 # -- policies --------------------------------------------------------------------
 def policy_factory(spec: str, understanding: str = "default", calibrated: bool = False, regrasp: bool = True,
-                   over_target: bool = False):
+                   over_target: bool = True):
     """Map ``expert|default|PATH|lerobot:DIR`` to a picklable factory ``env -> agent`` (the decision core with
     that policy behind it; the expert too acts only on instructions the robot understood). ``calibrated``:
     a learned policy of this project sees frames reprojected into its training view (``--calibrated``).
-    ``regrasp=False``: the core does not retry a missed grasp (``--no-regrasp``); ``over_target``: its retry
-    rises over the cup the policy located, not straight up (``--regrasp-over-target``)."""
+    ``regrasp=False``: the core does not retry a missed grasp (``--no-regrasp``); ``over_target=False``: its
+    retry rises straight up, not over the cup the policy located (``--regrasp-straight-up``)."""
     from vla_policy.agent import make_expert_agent, make_policy_agent
 
     understanding = understanding_path(understanding)
@@ -157,10 +157,10 @@ def policy_factory(spec: str, understanding: str = "default", calibrated: bool =
         raise SystemExit("vla: error: --calibrated reprojects the frames of this project's learned policies only")
     if not regrasp and spec == "expert":
         raise SystemExit("vla: error: --no-regrasp turns off the decision core's retry; the expert does not act through it")
-    if over_target and (not regrasp or spec == "expert"):
-        raise SystemExit("vla: error: --regrasp-over-target changes the decision core's retry: not with --no-regrasp "
+    if not over_target and (not regrasp or spec == "expert"):
+        raise SystemExit("vla: error: --regrasp-straight-up changes the decision core's retry: not with --no-regrasp "
                          "or the expert")
-    decision = ({} if regrasp else {"missed_grasp_width": 0.0}) | ({"regrasp_over_target": True} if over_target else {})
+    decision = ({} if regrasp else {"missed_grasp_width": 0.0}) | ({} if over_target else {"regrasp_over_target": False})
     if spec == "expert":
         return functools.partial(make_expert_agent, understanding=understanding)
     if spec.startswith(LEROBOT_PREFIX):  # a LeRobot policy served from its own Python (vla_policy/lerobot_policy.py)
@@ -276,7 +276,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from vla_sim.evaluation import EpisodeSpec, evaluate, video_path
 
     factory = policy_factory(args.policy, args.understanding, calibrated=args.calibrated, regrasp=not args.no_regrasp,
-                             over_target=args.regrasp_over_target)
+                             over_target=not args.regrasp_straight_up)
     config = _env_config(args)
     if args.absent and args.refer != "colour":
         raise SystemExit("vla: error: --absent works with --refer colour only")
@@ -598,10 +598,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-regrasp", action="store_true",
                     help="the decision core does not retry a missed grasp (a gripper closed on nothing): the "
                          "policy's own commands stand, as before the retry existed (for comparing)")
-    ev.add_argument("--regrasp-over-target", action="store_true",
-                    help="the retry's rise also carries the hand over the cup the policy located before the arm "
-                         "moved (DecisionConfig.regrasp_over_target; off by default: README, 'A grasp that closes "
-                         "on nothing')")
+    ev.add_argument("--regrasp-straight-up", action="store_true",
+                    help="the retry's rise goes straight up instead of over the cup the policy located before the "
+                         "arm moved (DecisionConfig.regrasp_over_target off; for comparing: README, 'A grasp that "
+                         "closes on nothing')")
     ev.add_argument("--video", metavar="DIR", default=None, help="write one MP4 per episode into DIR")
     ev.add_argument("--json", metavar="OUT", default=None, help="write the summary and per-episode results")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -105,8 +105,12 @@ class PolicyNode(Node):
                                     "gripper reopens, the arm rises and the policy approaches again; 0: off")
         self.max_regrasps = p("max_regrasps", 4, "missed grasps retried per instruction; after more the arm holds, "
                               "gripper open")
-        self.regrasp_over_target = p("regrasp_over_target", False, "after a missed grasp the arm rises over the cup "
-                                     "the policy located before it moved, not straight up (trusts the camera pose)")
+        self.regrasp_over_target = p("regrasp_over_target", True, "after a missed grasp the arm rises over the cup "
+                                     "the policy located before it moved, placed relative to the hand it saw at the "
+                                     "miss; false: straight up")
+        self.regrasp_target_radius = p("regrasp_target_radius", 0.08, "with regrasp_over_target, the rise steers "
+                                       "only to a located cup within this distance (m) of the missed grasp; else "
+                                       "straight up")
         initial = p("instruction", "", "instruction to start with (until one arrives on /instruction)")
         self.understanding_path = p("understanding", "default", "instruction-understanding model: 'default' (shipped) "
                                     "or a folder from `vla train-language`")
@@ -228,7 +232,8 @@ class PolicyNode(Node):
         # The decision core's own settings are checked by its config, here before any model loads.
         self.core_settings = dict(image_timeout=self.image_timeout, stale_frames=self.stale_frames,
                                   state_timeout=self.state_timeout, missed_grasp_width=self.missed_grasp_width,
-                                  max_regrasps=self.max_regrasps, regrasp_over_target=self.regrasp_over_target)
+                                  max_regrasps=self.max_regrasps, regrasp_over_target=self.regrasp_over_target,
+                                  regrasp_target_radius=self.regrasp_target_radius)
         try:
             DecisionConfig(**self.core_settings)
         except ValueError as exc:
@@ -473,8 +478,9 @@ class PolicyNode(Node):
         self.inference_ms.append((time.perf_counter() - t0) * 1e3)
         stamp = stamp_seconds(msg.header.stamp)
         with self.lock:
-            target_uv = self.policy.last_target_uv if self.core.wants_target() else None
-            if not self.core.add_prediction(stamp, chunk, present, generation, target_uv=target_uv):
+            keypoints = self.core.wants_keypoints()
+            target_uv, ee_uv = (self.policy.last_target_uv, self.policy.last_ee_uv) if keypoints else (None, None)
+            if not self.core.add_prediction(stamp, chunk, present, generation, target_uv=target_uv, ee_uv=ee_uv):
                 return False  # re-targeted (or a new episode) while this inference ran: the chunk is stale
             self.last_stamp = stamp
             if not checks:  # the vote's first frame runs six more passes (the colour cross-check): not the steady lag
