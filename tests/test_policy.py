@@ -857,6 +857,30 @@ def test_every_training_config_the_makefile_names_exists():
     assert not missing, f"Makefile names missing configs: {missing}"
 
 
+def test_30min_recipe_trains_on_every_set_it_generates_at_its_stride():
+    # `make -n`: the 30-minute recipe (README, run 21) keeps every second frame of its picking scenes in its
+    # own folder and trains on each set it writes; the robust fine-tune still reads the every-frame sets it
+    # was measured on (a folder's frames must all have one stride).
+    def dry_run(target: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_30")}
+        return subprocess.run(["make", "-n", "-o", ".venv/.setup-stamp", target], cwd=REPO, env=env,
+                              capture_output=True, text=True, check=True).stdout
+
+    out = dry_run("policy-30min")
+    sets = re.findall(r"vla data generate --workers 2 (.*?)--out (\S+)", out.replace("\\\n", " "))
+    assert len(sets) == 5, out
+    train = out[out.index("torchrun"):]
+    assert "config/train_30min.yaml" in train
+    for flags, folder in sets:
+        assert folder.startswith("data/recipe_30min_s2/") and folder in train, folder
+        absent = "--absent-fraction 1" in flags  # 8 frames each: kept whole
+        assert ("--frame-stride 2" in flags) != absent, flags
+    next_to = next(flags for flags, folder in sets if folder.endswith("/next_to"))
+    assert "--episodes 500 " in next_to, next_to
+    robust = dry_run("policy-robust")
+    assert "--frame-stride" not in robust and "data/recipe_30min/next_to" in robust
+
+
 def test_robust_recipe_trains_on_every_set_it_generates(tmp_path):
     # `make -n` prints the recipe without running it: each perturbed set the loop writes must be one the
     # training reads, each under its own axis, and the fine-tune starts from the shipped checkpoint.
