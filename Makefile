@@ -22,7 +22,7 @@ help:
 	@echo "make soak          setup + 200 closed-loop episodes over ROS 2 (CLOCK=sim or wall), watching memory, fds, threads"
 	@echo "make policy        setup + reproduce the shipped checkpoint (demonstrations + training)"
 	@echo "make policy-30min  setup + the 30-minute recipe: colour and relational data, one training stage (26 min here)"
-	@echo "make policy-robust setup + the robustness fine-tune: perturbed and plain data, the shipped policy trained on (about 1.7 h)"
+	@echo "make policy-robust setup + the robustness recipe: plain and perturbed data, one stage from scratch (43 min here)"
 	@echo "make policy-gpu    setup + the same data, a larger network for one CUDA GPU (not measured here)"
 	@echo "make policy-colour-30min setup + v2's colour-only 30-minute preset (600 demonstrations, 2,000 steps)"
 	@echo "make policy-from-bags  record 1,200 expert demos over ROS, convert them (hindsight labels), train (v2 recipe)"
@@ -117,15 +117,15 @@ policy: setup
 # episodes are kept).
 DATA_30 ?= data/recipe_30min
 POLICY_30 ?= outputs/policy_30min
-# These defaults (every frame, 400 next-to scenes) are the sets policy-robust and policy-gpu were measured
-# on. policy-30min (run 21 of the README's table: 26.1 min end to end here) keeps the frame of every second
-# control step and makes 500 next-to scenes, in its own folder (a folder's frames must all have one stride).
+# These defaults (every frame, 400 next-to scenes) are the sets policy-gpu was written for. policy-30min (run
+# 21 of the README's table: 26.1 min end to end here) and policy-robust keep the frame of every second control
+# step and make 500 next-to scenes, in their own folder (a folder's frames must all have one stride).
 FRAME_STRIDE_30 ?= 1
 NEXT_TO_30 ?= 400
 STEPS_30 ?=
-policy-30min: FRAME_STRIDE_30 = 2
-policy-30min: NEXT_TO_30 = 500
-policy-30min: DATA_30 = data/recipe_30min_s2
+policy-30min policy-robust: FRAME_STRIDE_30 = 2
+policy-30min policy-robust: NEXT_TO_30 = 500
+policy-30min policy-robust: DATA_30 = data/recipe_30min_s2
 STRIDE_30 = $(if $(filter-out 1,$(FRAME_STRIDE_30)),--frame-stride $(FRAME_STRIDE_30))
 DATA_30_SETS = $(DATA_30)/colour $(DATA_30)/relational $(DATA_30)/next_to $(DATA_30)/nearest_side $(DATA_30)/absent
 define recipe-30min-data
@@ -147,30 +147,26 @@ policy-30min: setup
 		--out $(POLICY_30) --data $(DATA_30_SETS) $(if $(STEPS_30),--steps $(STEPS_30)) \
 		$(if $(wildcard $(POLICY_30)/train_state/state.json),--resume)
 
-# The robustness fine-tune (config/train_robust.yaml): the shipped policy trained further on demonstrations
-# recorded through the perturbation axes that data can teach (unusual tables, objects that are not cups, other
-# cup shapes, sensor noise: domain randomisation), mixed with the 30-minute recipe's plain sets so the plain
-# rows keep their level, and one set with every such axis at once (`mixed`: their combinations, as `vla eval
-# --perturb all` draws them, less the camera). The sets and seeds are those the README's runs measured; a moved
-# camera is answered by its calibration (`vla eval --calibrated`), not here. Resumable.
+# The robustness recipe (README, "Robustness to perturbations", run 22): the 30-minute recipe's one stage from
+# scratch (config/train_30min.yaml, 2,400 steps) on its five plain sets and on scenes recorded through every axis
+# data can teach at once (ROBUST_AXES: lighting, unusual tables, objects that are not cups, sensor noise, other
+# cup shapes): domain randomisation from the first step. 750 such scenes draw the objects' colours at random;
+# in 500 more the first object takes the named cup's colour, so only its shape tells it from the cup.
+# Fine-tunes of the shipped policy on perturbed sets (runs 1-19) never got past 91 % on objects that are not
+# cups. A moved camera is answered by its calibration (`vla eval --calibrated`), not by data. Resumable.
 DATA_ROBUST ?= data/robust
 POLICY_ROBUST ?= outputs/policy_robust
-ROBUST_SETS = table_texture:250:4800000 table_texture:500:5200000 table_texture:750:5300000 \
-	distractor_objects:250:5000000 distractor_objects:500:5400000 distractor_objects:750:5500000 \
-	cup_shape:750:5600000 image_noise:500:5700000 mixed:750:5900000
-ROBUST_MIXED = lighting,table_texture,distractor_objects,image_noise,cup_shape
-# Field N of one axis:episodes:seed entry, the folder it is written to (one definition for both steps) and
-# the axes it is recorded through.
-robust_field = $(word $(2),$(subst :, ,$(1)))
-robust_dir = $(DATA_ROBUST)/$(call robust_field,$(1),1)_$(call robust_field,$(1),3)
-robust_axes = $(if $(filter mixed,$(call robust_field,$(1),1)),$(ROBUST_MIXED),$(call robust_field,$(1),1))
+ROBUST_AXES = lighting,table_texture,distractor_objects,image_noise,cup_shape
+ROBUST_SETS = $(DATA_ROBUST)/mixed $(DATA_ROBUST)/mixed_same_colour
 policy-robust: setup
 	$(call recipe-30min-data,2)
-	$(foreach s,$(ROBUST_SETS),$(VENV)/bin/vla data generate --workers 2 --episodes $(call robust_field,$(s),2) \
-		--seed $(call robust_field,$(s),3) --perturb $(call robust_axes,$(s)) --out $(call robust_dir,$(s)) && ) true
-	$(VENV)/bin/torchrun --standalone --nproc_per_node $(TRAIN_PROCS) -m vla_ros.cli train --config config/train_robust.yaml \
-		--init vla_policy/checkpoints/default --out $(POLICY_ROBUST) --data $(DATA_30_SETS) \
-		$(foreach s,$(ROBUST_SETS),$(call robust_dir,$(s))) $(if $(wildcard $(POLICY_ROBUST)/train_state/state.json),--resume)
+	$(VENV)/bin/vla data generate --workers 2 --frame-stride 2 --episodes 750 --seed 6200000 --perturb $(ROBUST_AXES) \
+		--out $(word 1,$(ROBUST_SETS))
+	$(VENV)/bin/vla data generate --workers 2 --frame-stride 2 --episodes 500 --seed 6300000 --perturb $(ROBUST_AXES) \
+		--objects-in-target-colour --out $(word 2,$(ROBUST_SETS))
+	$(VENV)/bin/torchrun --standalone --nproc_per_node $(TRAIN_PROCS) -m vla_ros.cli train --config config/train_30min.yaml \
+		--steps 2400 --out $(POLICY_ROBUST) --data $(DATA_30_SETS) $(ROBUST_SETS) \
+		$(if $(wildcard $(POLICY_ROBUST)/train_state/state.json),--resume)
 
 # The same recipe for a workstation with one CUDA GPU (config/train_gpu.yaml: a larger network and batch;
 # NOT measured: no GPU where this project was built). Data generation stays on the CPU (WORKERS processes).

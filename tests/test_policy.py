@@ -859,8 +859,8 @@ def test_every_training_config_the_makefile_names_exists():
 
 def test_30min_recipe_trains_on_every_set_it_generates_at_its_stride():
     # `make -n`: the 30-minute recipe (README, run 21) keeps every second frame of its picking scenes in its
-    # own folder and trains on each set it writes; the robust fine-tune still reads the every-frame sets it
-    # was measured on (a folder's frames must all have one stride).
+    # own folder and trains on each set it writes; the robustness recipe reads the same folder, the GPU
+    # preset the every-frame sets (a folder's frames must all have one stride).
     def dry_run(target: str) -> str:
         env = {k: v for k, v in os.environ.items() if not k.endswith("_30")}
         return subprocess.run(["make", "-n", "-o", ".venv/.setup-stamp", target], cwd=REPO, env=env,
@@ -878,23 +878,24 @@ def test_30min_recipe_trains_on_every_set_it_generates_at_its_stride():
     next_to = next(flags for flags, folder in sets if folder.endswith("/next_to"))
     assert "--episodes 500 " in next_to, next_to
     robust = dry_run("policy-robust")
-    assert "--frame-stride" not in robust and "data/recipe_30min/next_to" in robust
+    assert all(f"--out {folder}" in robust for _, folder in sets)
+    gpu = dry_run("policy-gpu")
+    assert "--frame-stride" not in gpu and "data/recipe_30min/next_to" in gpu
 
 
 def test_robust_recipe_trains_on_every_set_it_generates(tmp_path):
-    # `make -n` prints the recipe without running it: each perturbed set the loop writes must be one the
-    # training reads, each under its own axis, and the fine-tune starts from the shipped checkpoint.
+    # `make -n` prints the recipe without running it: each perturbed set it writes is one the training reads,
+    # recorded through every real axis but the camera's (answered by its calibration at run time, never by
+    # data), the second with objects in the named cup's colour; one stage from scratch on the plain sets too.
     env = {**os.environ, "DATA_ROBUST": str(tmp_path / "robust")}
     out = subprocess.run(["make", "-n", "-o", ".venv/.setup-stamp", "policy-robust"], cwd=REPO, env=env,
-                         capture_output=True, text=True, check=True).stdout
-    sets = re.findall(r"--episodes (\d+)\s+(?:\\\s+)?--seed (\d+) --perturb (\S+) --out (\S+)", out)
-    assert len(sets) >= 2, out
+                         capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
+    sets = re.findall(r"--episodes (\d+) --seed (\d+) --perturb (\S+)\s+(--objects-in-target-colour )?--out (\S+)", out)
+    assert len(sets) == 2, out
     train = out[out.index("torchrun"):]
-    for episodes, seed, axes, folder in sets:
+    for episodes, seed, axes, _, folder in sets:
         assert int(episodes) > 0 and int(seed) >= 1_000_000  # training seeds stay clear of the eval splits
-        name = "mixed" if "," in axes else axes  # the set of every axis at once
-        assert folder == f"{tmp_path}/robust/{name}_{seed}" and folder in train, folder
-        # Real axes; the camera is answered by its calibration at run time, never by data
-        assert set(axes.split(",")) <= set(AXES) - {"camera_pose"}, axes
-    assert any("," in axes for _, _, axes, _ in sets), "no set with the axes combined"
-    assert "--init vla_policy/checkpoints/default" in train and "config/train_robust.yaml" in train
+        assert folder.startswith(f"{tmp_path}/robust/") and f" {folder}" in train, folder
+        assert set(axes.split(",")) == set(AXES) - {"camera_pose"}, axes
+    assert [bool(same) for *_, same, _ in sets] == [False, True]
+    assert "data/recipe_30min_s2/next_to" in train and "--init" not in train
