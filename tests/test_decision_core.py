@@ -255,6 +255,13 @@ def test_a_side_marker_policy_marks_the_cup_on_the_named_side_of_the_located_pai
     # Only one cup of the pair in view (every other peak is on it): which side it is cannot be told,
     # and it is not guessed.
     assert pair_of(peaks[:2]) is None
+    # Heat spread further on the same cup, 9 cm off its centre: still that cup. A real pair stands at
+    # least the scene's cup spacing apart, so the rule never merges two cups.
+    far_shoulder = (0.39, -0.23, 0.035)
+    assert np.allclose(pair_of(cam.project(np.array([right_cup, far_shoulder, left_cup]))), peaks[[0, 2]])
+    assert pair_of(cam.project(np.array([right_cup, far_shoulder]))) is None
+    from vla_sim.scene import MIN_SPACING
+    assert PAIR_MIN_SPACING < MIN_SPACING
     c.set_instruction("the orange cup on the right")
     for t in (0.0, 0.1):
         alive(c, t)

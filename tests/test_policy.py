@@ -886,16 +886,31 @@ def test_30min_recipe_trains_on_every_set_it_generates_at_its_stride():
 def test_robust_recipe_trains_on_every_set_it_generates(tmp_path):
     # `make -n` prints the recipe without running it: each perturbed set it writes is one the training reads,
     # recorded through every real axis but the camera's (answered by its calibration at run time, never by
-    # data), the second with objects in the named cup's colour; one stage from scratch on the plain sets too.
+    # data), every second one with objects in the named cup's colour, each on seeds of its own; one stage from
+    # scratch on the plain sets too.
     env = {**os.environ, "DATA_ROBUST": str(tmp_path / "robust")}
     out = subprocess.run(["make", "-n", "-o", ".venv/.setup-stamp", "policy-robust"], cwd=REPO, env=env,
                          capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
     sets = re.findall(r"--episodes (\d+) --seed (\d+) --perturb (\S+)\s+(--objects-in-target-colour )?--out (\S+)", out)
-    assert len(sets) == 2, out
+    assert len(sets) == 4, out
     train = out[out.index("torchrun"):]
+    assert "--config config/train_robust.yaml" in train and "--init" not in train
+    seeds = sorted((int(seed), int(seed) + int(episodes)) for episodes, seed, *_ in sets)
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(seeds, seeds[1:])), seeds  # no scene drawn twice
     for episodes, seed, axes, _, folder in sets:
         assert int(episodes) > 0 and int(seed) >= 1_000_000  # training seeds stay clear of the eval splits
         assert folder.startswith(f"{tmp_path}/robust/") and f" {folder}" in train, folder
         assert set(axes.split(",")) == set(AXES) - {"camera_pose"}, axes
-    assert [bool(same) for *_, same, _ in sets] == [False, True]
-    assert "data/recipe_30min_s2/next_to" in train and "--init" not in train
+    assert [bool(same) for *_, same, _ in sets] == [False, True, False, True]
+    assert "data/recipe_30min_s2/next_to" in train
+
+
+def test_robust_config_is_the_30min_recipe_with_more_next_to_and_steps():
+    # The README's comparison of the two recipes holds only if nothing else differs.
+    robust, base = (load_run_config(REPO / "config" / f"train_{name}.yaml") for name in ("robust", "30min"))
+    assert robust[0] == base[0]  # the same network
+    r, b = dataclasses.asdict(robust[1]), dataclasses.asdict(base[1])
+    assert (r.pop("steps"), b.pop("steps")) == (3000, 2000)
+    rw, bw = r.pop("kind_weights"), b.pop("kind_weights")
+    assert rw.pop("next-to") == 2 * bw.pop("next-to") and rw == bw
+    assert r == b

@@ -1,6 +1,7 @@
 """The committed checkpoint loads and works in closed loop on seeds it never trained on."""
 
 import functools
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from vla_policy.agent import make_policy_agent
 from vla_sim import EnvConfig
 from vla_sim.evaluation import EpisodeSpec, evaluate
 
+REPO = Path(__file__).resolve().parents[1]
 FACTORY = functools.partial(make_policy_agent, checkpoint=str(DEFAULT_CHECKPOINT))
 
 
@@ -158,6 +160,13 @@ def test_referring_checkpoint_picks_the_named_side_of_a_held_out_pair():
 # from_bags_colour), then the relational fine-tunes on further recordings (`make policy-refer-from-bags-11`: from_bags).
 FROM_BAGS = DEFAULT_CHECKPOINT.parent / "from_bags"
 FROM_BAGS_FACTORY = functools.partial(make_policy_agent, checkpoint=str(FROM_BAGS))
+
+
+def test_every_checkpoint_folder_is_installed():
+    """`pip install` and colcon copy only the folders setup.py names: a new one left out would load from a
+    clone and be missing from an install."""
+    named = re.search(r"for name in \(([^)]*)\)", (REPO / "setup.py").read_text()).group(1)
+    assert set(re.findall(r'"(\w+)"', named)) == {p.name for p in DEFAULT_CHECKPOINT.parent.iterdir() if p.is_dir()}
 
 
 @pytest.mark.parametrize("name", ["from_bags", "from_bags_colour"])

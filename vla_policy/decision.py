@@ -62,9 +62,11 @@ def colour_query(colour: str) -> str:
 PAIR_CANDIDATES = 8
 # ... as two peaks at least this far apart on the table (m). Closer peaks are one cup: its heat spills
 # over its rim and body (the second of the two strongest peaks was the first cup's shoulder in 4 of 400
-# left/right scenes, and the pick went to the wrong cup). Above a cup's width plus the heatmap's spread,
-# below the 10.5 cm between cup centres that a gripper needs to take one cup of two.
-PAIR_MIN_SPACING = 0.08
+# left/right scenes, and the pick went to the wrong cup). At 8 cm a policy trained on perturbed scenes,
+# whose heat spreads further, still paired a cup with its own shoulder 8-9 cm off (6 of 200 canonical left
+# scenes, first frame); 10 cm is just below the 10.5 cm between cup centres that a gripper needs to take
+# one cup of two, so no real pair is closer.
+PAIR_MIN_SPACING = 0.10
 # The colour cross-check: another colour's query claims the named colour's cup when its peak lies this close
 # to the named colour's peak on the table (m): on the same cup. Two queries that read one cup put their peaks
 # 0.4-1.9 cm apart (measured); a cup is 5-6 cm wide and neighbours stand >= 10.5 cm apart, but located peaks
