@@ -893,9 +893,14 @@ def test_robust_recipe_trains_on_every_set_it_generates(tmp_path):
                          capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
     sets = re.findall(r"--episodes (\d+) --seed (\d+) --perturb (\S+)\s+(--objects-in-target-colour )?--out (\S+)", out)
     assert len(sets) == 4, out
+    # and a plain set of farthest scenes (farthest names no colour, and run 23's perturbed colour scenes
+    # crowded it out), on seeds of its own too
+    farthest = re.findall(r"--episodes (\d+) --seed (\d+)\s+--refer farthest --out (\S+)", out)
+    assert len(farthest) == 1, out
     train = out[out.index("torchrun"):]
     assert "--config config/train_robust.yaml" in train and "--init" not in train
-    seeds = sorted((int(seed), int(seed) + int(episodes)) for episodes, seed, *_ in sets)
+    assert farthest[0][2] == f"{tmp_path}/robust/farthest" and f" {farthest[0][2]}" in train
+    seeds = sorted((int(seed), int(seed) + int(episodes)) for episodes, seed, *_ in sets + farthest)
     assert all(end <= nxt for (_, end), (nxt, _) in zip(seeds, seeds[1:])), seeds  # no scene drawn twice
     for episodes, seed, axes, _, folder in sets:
         assert int(episodes) > 0 and int(seed) >= 1_000_000  # training seeds stay clear of the eval splits
